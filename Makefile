@@ -1,0 +1,60 @@
+# asfence: see README.md. Every target works from a fresh clone.
+GO        ?= go
+BIN       ?= bin/asfence
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.Version=$(VERSION)
+# Snapshot inputs are dated; the snapshot time is fixed so that `make snapshot`
+# is reproducible (same inputs, same bytes).
+SNAPSHOT_AT ?= 2026-11-23T00:00:00Z
+# Packages the tests need: real routing daemons, config checkers, bgpq4.
+DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping
+TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping
+
+.PHONY: all build run test test-unit integration bench lint snapshot deps clean
+
+all: lint build test
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/asfence
+
+# The main job on the embedded default data.
+run: build
+	./scripts/run-demo.sh $(BIN)
+
+# Everything: unit tests and the tests against real daemons (needs root for
+# network namespaces; installs missing Debian packages first).
+test: deps
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+integration: deps
+	$(GO) test -count=1 -timeout 20m ./integration/...
+
+bench: deps build
+	./scripts/bench.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+snapshot:
+	$(GO) run ./cmd/asfence resolve --config asn/data/snapshot.yaml --at $(SNAPSHOT_AT) --format json > asn/data/default.json.tmp
+	mv asn/data/default.json.tmp asn/data/default.json
+	@sha256sum asn/data/default.json
+
+# Installs the test prerequisites when one is missing (Debian/Ubuntu).
+deps:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
+	[ -x /usr/lib/frr/bgpd ] || missing="$$missing frr-bgpd"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing test prerequisites (missing:$$missing)"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
+	fi
+	@mkdir -p /run/openbgpd 2>/dev/null || true
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,307 @@
+package asn
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Source is a registry or input. Name identifies it in Incomplete entries
+// (e.g. "irr:whois.radb.net:43", "ripestat").
+type Source interface {
+	Name() string
+}
+
+// Discoverer finds more ASNs for a target (AS-SET members, organisation
+// networks, resources sharing a holder's opaque-id).
+type Discoverer interface {
+	Source
+	Discover(ctx context.Context, t *Target) ([]ASNFact, error)
+}
+
+// Resolver gives facts about a target whose ASNs are known: prefixes
+// originated by or registered to those ASNs, and holder names.
+type Resolver interface {
+	Source
+	Resolve(ctx context.Context, t *Target, asns []uint32) (Facts, error)
+}
+
+// Provenancer is a source that can describe the inputs it read (files with
+// their checksums), for the snapshot's provenance.
+type Provenancer interface {
+	Provenance() []Input
+}
+
+// ASNFact is a claim that an ASN belongs to a target.
+type ASNFact struct {
+	ASN      uint32
+	Name     string
+	Evidence Evidence
+}
+
+// PrefixFact is a claim that a prefix belongs to a target. Origin 0 means
+// the source gave no origin ASN.
+type PrefixFact struct {
+	Prefix   netip.Prefix
+	Origin   uint32
+	Evidence Evidence
+}
+
+// Facts is what a Resolver returns for one target.
+type Facts struct {
+	ASNs     []ASNFact
+	Prefixes []PrefixFact
+}
+
+// Engine runs sources for targets and merges their answers.
+type Engine struct {
+	Sources []Source
+	// Timeout bounds each source call (per target); 0 means 60 s.
+	Timeout time.Duration
+	// Now stamps built-in evidence and the snapshot; nil means time.Now.
+	Now func() time.Time
+	// Generator is recorded in the snapshot (e.g. "asfence v0.1.0").
+	Generator string
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Run resolves every target. A failing source is recorded in Incomplete and
+// the others' results are still returned. Run returns an error only when
+// every source failed for every target, or ctx ended.
+func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
+	now := e.now().UTC().Truncate(time.Second)
+	timeout := e.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	snap := &Snapshot{GeneratedAt: now, Generator: e.Generator}
+	var mu sync.Mutex
+	calls, failures := 0, 0
+	fail := func(src Source, t string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		failures++
+		snap.Incomplete = append(snap.Incomplete, Incomplete{Source: src.Name(), Target: t, Error: err.Error()})
+	}
+	for _, s := range e.Sources {
+		if p, ok := s.(Provenancer); ok {
+			snap.Provenance = append(snap.Provenance, p.Provenance()...)
+		}
+	}
+	for ti := range targets {
+		t := &targets[ti]
+		m := newMerger(t)
+		for _, s := range t.ActiveASNs() {
+			m.addASN(ASNFact{ASN: s.ASN, Name: s.Name, Evidence: Evidence{Source: "builtin", Detail: s.Why, Seen: now}})
+		}
+		// Stage 1: discovery, all sources in parallel.
+		var wg sync.WaitGroup
+		for _, s := range e.Sources {
+			d, ok := s.(Discoverer)
+			if !ok {
+				continue
+			}
+			calls++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				facts, err := d.Discover(cctx, t)
+				if err != nil {
+					fail(d, t.Name, err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, f := range facts {
+					m.addASN(f)
+				}
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("resolve: %w", err)
+		}
+		asns := m.asnList()
+		// Stage 2: prefixes and names for the known ASNs.
+		for _, s := range e.Sources {
+			r, ok := s.(Resolver)
+			if !ok {
+				continue
+			}
+			calls++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				facts, err := r.Resolve(cctx, t, slices.Clone(asns))
+				if err != nil {
+					fail(r, t.Name, err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, f := range facts.ASNs {
+					m.annotateASN(f)
+				}
+				for _, f := range facts.Prefixes {
+					m.addPrefix(f)
+				}
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("resolve: %w", err)
+		}
+		snap.Targets = append(snap.Targets, m.result())
+	}
+	snap.Normalize()
+	if calls > 0 && failures == calls {
+		return snap, fmt.Errorf("resolve: all %d source queries failed (first: %s: %s)", calls, snap.Incomplete[0].Source, snap.Incomplete[0].Error)
+	}
+	return snap, nil
+}
+
+// merger accumulates facts for one target.
+type merger struct {
+	t        *Target
+	asns     map[uint32]*ASN
+	prefixes map[netip.Prefix]*Prefix
+}
+
+func newMerger(t *Target) *merger {
+	return &merger{t: t, asns: map[uint32]*ASN{}, prefixes: map[netip.Prefix]*Prefix{}}
+}
+
+func (m *merger) addASN(f ASNFact) {
+	if f.ASN == 0 || m.t.Excluded(f.ASN) {
+		return
+	}
+	if m.t.IsNameOnly(f.ASN) && !m.t.IncludeNameOnly {
+		return
+	}
+	a := m.asns[f.ASN]
+	if a == nil {
+		a = &ASN{ASN: f.ASN, NameOnly: m.t.IsNameOnly(f.ASN)}
+		m.asns[f.ASN] = a
+	}
+	if a.Name == "" {
+		a.Name = f.Name
+	}
+	a.Evidence = append(a.Evidence, f.Evidence)
+}
+
+// annotateASN adds evidence (e.g. an RDAP holder name) to an ASN already
+// attributed; it never attributes a new one.
+func (m *merger) annotateASN(f ASNFact) {
+	if a := m.asns[f.ASN]; a != nil {
+		if f.Name != "" && (a.Name == "" || f.Evidence.Source == "rdap") {
+			a.Name = f.Name
+		}
+		a.Evidence = append(a.Evidence, f.Evidence)
+	}
+}
+
+func (m *merger) addPrefix(f PrefixFact) {
+	if !f.Prefix.IsValid() {
+		return
+	}
+	p := f.Prefix.Masked()
+	if m.t.ExcludedPrefix(p) {
+		return
+	}
+	// A prefix whose origin is not (or no longer) one of the target's ASNs is
+	// not the target's, whatever a per-ASN file says.
+	if f.Origin != 0 && m.asns[f.Origin] == nil {
+		return
+	}
+	e := m.prefixes[p]
+	if e == nil {
+		e = &Prefix{Prefix: p}
+		m.prefixes[p] = e
+	}
+	if f.Origin != 0 {
+		e.Origins = append(e.Origins, f.Origin)
+	}
+	e.Evidence = append(e.Evidence, f.Evidence)
+}
+
+func (m *merger) asnList() []uint32 {
+	out := make([]uint32, 0, len(m.asns))
+	for a := range m.asns {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *merger) result() TargetResult {
+	r := TargetResult{Name: m.t.Name, Description: m.t.Description, ID: m.t.ID}
+	for _, a := range m.asns {
+		r.ASNs = append(r.ASNs, *a)
+	}
+	for _, p := range m.prefixes {
+		r.Prefixes = append(r.Prefixes, *p)
+	}
+	return r
+}
+
+// Select applies the current target definitions to a stored snapshot (the
+// embedded one, or a file): only configured targets are kept, and
+// exclusions and the name-only opt-in are honoured. Targets missing from
+// the snapshot are returned empty and listed as incomplete.
+func Select(s *Snapshot, targets []Target) *Snapshot {
+	out := &Snapshot{GeneratedAt: s.GeneratedAt, Generator: s.Generator, Provenance: s.Provenance}
+	for _, in := range s.Incomplete {
+		out.Incomplete = append(out.Incomplete, in)
+	}
+	for ti := range targets {
+		t := &targets[ti]
+		src := s.Target(t.Name)
+		if src == nil {
+			out.Incomplete = append(out.Incomplete, Incomplete{Source: "snapshot", Target: t.Name, Error: "target not in snapshot"})
+			out.Targets = append(out.Targets, TargetResult{Name: t.Name, Description: t.Description, ID: t.ID})
+			continue
+		}
+		m := newMerger(t)
+		for _, a := range src.ASNs {
+			for _, ev := range a.Evidence {
+				m.addASN(ASNFact{ASN: a.ASN, Name: a.Name, Evidence: ev})
+			}
+		}
+		for _, p := range src.Prefixes {
+			if len(p.Origins) == 0 {
+				for _, ev := range p.Evidence {
+					m.addPrefix(PrefixFact{Prefix: p.Prefix, Evidence: ev})
+				}
+				continue
+			}
+			// Keep the prefix if any origin is still attributed; drop the
+			// origins that are not.
+			for _, o := range p.Origins {
+				for _, ev := range p.Evidence {
+					m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Evidence: ev})
+				}
+			}
+		}
+		r := m.result()
+		r.ID = t.ID
+		if r.Description == "" {
+			r.Description = src.Description
+		}
+		out.Targets = append(out.Targets, r)
+	}
+	out.Normalize()
+	return out
+}

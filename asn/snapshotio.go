@@ -1,0 +1,202 @@
+package asn
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+)
+
+// MaxSnapshotBytes bounds what ReadSnapshot accepts, so a wrong file cannot
+// exhaust memory.
+const MaxSnapshotBytes = 512 << 20
+
+// Encode writes the snapshot as indented JSON in canonical order.
+func (s *Snapshot) Encode(w io.Writer) error {
+	s.Normalize()
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	return nil
+}
+
+// raw mirrors Snapshot with prefixes as strings, so that every bad value can
+// be reported with its place instead of a generic decode error.
+type rawSnapshot struct {
+	GeneratedAt *time.Time   `json:"generated_at"`
+	Generator   string       `json:"generator"`
+	Incomplete  []Incomplete `json:"incomplete"`
+	Provenance  []Input      `json:"provenance"`
+	Targets     []rawTarget  `json:"targets"`
+}
+
+type rawTarget struct {
+	Name        string      `json:"name"`
+	Description string      `json:"description"`
+	ID          uint32      `json:"id"`
+	ASNs        []rawASN    `json:"asns"`
+	Prefixes    []rawPrefix `json:"prefixes"`
+}
+
+type rawASN struct {
+	ASN      *int64     `json:"asn"`
+	Name     string     `json:"name"`
+	NameOnly bool       `json:"name_only"`
+	Evidence []Evidence `json:"evidence"`
+}
+
+type rawPrefix struct {
+	Prefix   string     `json:"prefix"`
+	Origins  []int64    `json:"origins"`
+	Evidence []Evidence `json:"evidence"`
+}
+
+// DecodeSnapshot parses and validates a Snapshot JSON document. name is used
+// in errors (a file name, or "embedded snapshot").
+func DecodeSnapshot(name string, data []byte) (*Snapshot, error) {
+	var raw rawSnapshot
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, describeJSONError(data, err))
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: trailing data after the JSON document", name)
+	}
+	bad := func(path, format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %s", name, path, fmt.Sprintf(format, args...))
+	}
+	if raw.GeneratedAt == nil {
+		return nil, bad("generated_at", "missing")
+	}
+	s := &Snapshot{GeneratedAt: *raw.GeneratedAt, Generator: raw.Generator, Incomplete: raw.Incomplete, Provenance: raw.Provenance}
+	seen := map[string]bool{}
+	for ti, rt := range raw.Targets {
+		tp := fmt.Sprintf("targets[%d]", ti)
+		if err := ValidTargetName(rt.Name); err != nil {
+			return nil, bad(tp+".name", "%v", err)
+		}
+		if seen[rt.Name] {
+			return nil, bad(tp+".name", "duplicate target %q", rt.Name)
+		}
+		seen[rt.Name] = true
+		t := TargetResult{Name: rt.Name, Description: rt.Description, ID: rt.ID}
+		for ai, ra := range rt.ASNs {
+			ap := fmt.Sprintf("%s.asns[%d]", tp, ai)
+			if ra.ASN == nil {
+				return nil, bad(ap+".asn", "missing")
+			}
+			a, err := checkASN(*ra.ASN)
+			if err != nil {
+				return nil, bad(ap+".asn", "%v", err)
+			}
+			if err := checkEvidence(ra.Evidence); err != nil {
+				return nil, bad(ap+".evidence", "%v", err)
+			}
+			t.ASNs = append(t.ASNs, ASN{ASN: a, Name: ra.Name, NameOnly: ra.NameOnly, Evidence: ra.Evidence})
+		}
+		for pi, rp := range rt.Prefixes {
+			pp := fmt.Sprintf("%s.prefixes[%d]", tp, pi)
+			p, err := ParsePrefix(rp.Prefix)
+			if err != nil {
+				return nil, bad(pp+".prefix", "%v", err)
+			}
+			var origins []uint32
+			for oi, o := range rp.Origins {
+				a, err := checkASN(o)
+				if err != nil {
+					return nil, bad(fmt.Sprintf("%s.origins[%d]", pp, oi), "%v", err)
+				}
+				origins = append(origins, a)
+			}
+			if err := checkEvidence(rp.Evidence); err != nil {
+				return nil, bad(pp+".evidence", "%v", err)
+			}
+			t.Prefixes = append(t.Prefixes, Prefix{Prefix: p, Origins: origins, Evidence: rp.Evidence})
+		}
+		s.Targets = append(s.Targets, t)
+	}
+	s.Normalize()
+	return s, nil
+}
+
+// ReadSnapshotFile reads and validates a Snapshot JSON file.
+func ReadSnapshotFile(path string) (*Snapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSnapshotBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	if len(data) > MaxSnapshotBytes {
+		return nil, fmt.Errorf("snapshot %s: larger than %d bytes", path, MaxSnapshotBytes)
+	}
+	return DecodeSnapshot(path, data)
+}
+
+// ParsePrefix parses a CIDR prefix and insists it is in canonical form (no
+// host bits set), so that two spellings of one prefix cannot both exist.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid prefix %q", s)
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("invalid prefix %q: IPv4-mapped IPv6", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("invalid prefix %q: host bits set (did you mean %s?)", s, p.Masked())
+	}
+	return p, nil
+}
+
+func checkASN(v int64) (uint32, error) {
+	if v <= 0 || v > 4294967295 {
+		return 0, fmt.Errorf("ASN %d out of range 1-4294967295", v)
+	}
+	if v == 23456 {
+		return 0, fmt.Errorf("ASN 23456 is AS_TRANS, not a real origin")
+	}
+	return uint32(v), nil
+}
+
+func checkEvidence(ev []Evidence) error {
+	for i, e := range ev {
+		if e.Source == "" {
+			return fmt.Errorf("[%d].source: missing", i)
+		}
+	}
+	return nil
+}
+
+// describeJSONError turns a decode error into one that names the line.
+func describeJSONError(data []byte, err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("line %d: %v", lineOf(data, se.Offset), se)
+	case errors.As(err, &te):
+		return fmt.Sprintf("line %d: field %s: cannot use JSON %s as %s", lineOf(data, te.Offset), te.Field, te.Value, te.Type)
+	case errors.Is(err, io.EOF):
+		return "empty document"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON document"
+	}
+	return err.Error()
+}
+
+func lineOf(data []byte, off int64) int {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	return bytes.Count(data[:off], []byte("\n")) + 1
+}

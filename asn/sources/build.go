@@ -1,0 +1,46 @@
+package sources
+
+import (
+	"fmt"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/asn/files"
+)
+
+// Build creates the sources listed in the config. File sources are read
+// here, so a bad file is reported before any network query.
+func Build(c *Config) ([]asn.Source, error) {
+	var out []asn.Source
+	irr, err := buildIRR(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, irr...)
+	web, err := buildRegistries(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, web...)
+	for i, f := range c.Files {
+		o := files.Options{Path: f.Path, Source: f.Source, Seen: f.Seen, Note: f.Note, Target: f.Target, ASN: f.ASN}
+		var s asn.Source
+		var err error
+		switch f.Format {
+		case "ipverse":
+			s, err = files.NewIPverse(o)
+		case "cidr":
+			s, err = files.NewCIDR(o)
+		case "asnames":
+			s, err = files.NewASNames(o)
+		case "rpsl":
+			s, err = buildRPSLFile(o)
+		default:
+			err = fmt.Errorf("unknown format %q", f.Format)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sources.files[%d]: %w", i, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

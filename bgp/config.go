@@ -1,0 +1,217 @@
+package bgp
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/asfence/asfence/internal/check"
+)
+
+// Config is the `bgp:` block: the embedded speaker and its neighbors.
+type Config struct {
+	ASN      uint32 `yaml:"asn"`
+	RouterID string `yaml:"router_id"`
+	Listen   struct {
+		Address string `yaml:"address"`
+		// Port 0 means "do not listen" (outbound sessions only).
+		Port int `yaml:"port"`
+	} `yaml:"listen"`
+	GracefulRestart GracefulRestartConfig `yaml:"graceful_restart"`
+	Neighbors       []NeighborConfig      `yaml:"neighbors"`
+}
+
+// GracefulRestartConfig: on by default, so that a restart of asfence never
+// makes routers drop the block.
+type GracefulRestartConfig struct {
+	Enabled     *bool  `yaml:"enabled"`
+	RestartTime uint32 `yaml:"restart_time"`
+}
+
+// NeighborConfig is one BGP session.
+type NeighborConfig struct {
+	Address      string `yaml:"address"`
+	Port         int    `yaml:"port"`
+	ASN          uint32 `yaml:"asn"`
+	LocalAddress string `yaml:"local_address"`
+	Passive      bool   `yaml:"passive"`
+	Multihop     bool   `yaml:"multihop"`
+	TTL          uint8  `yaml:"ttl"`
+	Password     string `yaml:"password"`
+	Description  string `yaml:"description"`
+	// Announce selects what the neighbor gets: "blackhole" (RTBH unicast
+	// routes) and/or "flowspec". Default: [blackhole].
+	Announce []string `yaml:"announce"`
+	// Targets limits the neighbor to these targets (default: all).
+	Targets []string `yaml:"targets"`
+	// AllowEBGP must be set for RTBH routes to go to an eBGP neighbor.
+	AllowEBGP    bool   `yaml:"allow_ebgp"`
+	HoldTime     uint64 `yaml:"hold_time"`
+	ConnectRetry uint64 `yaml:"connect_retry"`
+}
+
+// BlackholeConfig is the `blackhole:` block (RTBH route attributes).
+type BlackholeConfig struct {
+	NextHopV4        string   `yaml:"next_hop_v4"`
+	NextHopV6        string   `yaml:"next_hop_v6"`
+	Communities      []string `yaml:"communities"`
+	LargeCommunities []string `yaml:"large_communities"`
+}
+
+// FlowSpecConfig is the `flowspec:` block.
+type FlowSpecConfig struct {
+	// MaxRules caps the rules announced (default 2000); exceeding it fails
+	// the apply and keeps what is announced.
+	MaxRules int `yaml:"max_rules"`
+	// Action: "discard" (traffic-rate 0, default), "rate-limit" (Rate bytes/s)
+	// or "dscp" (remark to DSCP).
+	Action string  `yaml:"action"`
+	Rate   float32 `yaml:"rate"`
+	DSCP   uint8   `yaml:"dscp"`
+}
+
+// Announce kinds.
+const (
+	AnnounceBlackhole = "blackhole"
+	AnnounceFlowSpec  = "flowspec"
+)
+
+// Default values.
+const (
+	DefaultNextHopV4 = "192.0.2.1"
+	DefaultNextHopV6 = "100::1"
+	DefaultMaxRules  = 2000
+)
+
+// Validate checks the bgp block. targets are the configured target names.
+func (c *Config) Validate(path string, targets []string, p *check.Problems) {
+	if c.ASN == 0 {
+		p.Add(check.Join(path, "asn"), "missing or 0")
+	}
+	if a, err := netip.ParseAddr(c.RouterID); err != nil || !a.Is4() {
+		p.Add(check.Join(path, "router_id"), "must be an IPv4 address, got %q", c.RouterID)
+	}
+	if c.Listen.Port < 0 || c.Listen.Port > 65535 {
+		p.Add(check.Join(path, "listen", "port"), "must be 0 (do not listen) to 65535")
+	}
+	if c.Listen.Address != "" {
+		if _, err := netip.ParseAddr(c.Listen.Address); err != nil {
+			p.Add(check.Join(path, "listen", "address"), "invalid address %q", c.Listen.Address)
+		}
+	}
+	seen := map[string]bool{}
+	for i, n := range c.Neighbors {
+		np := check.Join(path, "neighbors", i)
+		a, err := netip.ParseAddr(n.Address)
+		if err != nil {
+			p.Add(check.Join(np, "address"), "invalid address %q", n.Address)
+		} else if seen[a.String()] {
+			p.Add(check.Join(np, "address"), "duplicate neighbor %s", a)
+		} else {
+			seen[a.String()] = true
+		}
+		if n.LocalAddress != "" {
+			if _, err := netip.ParseAddr(n.LocalAddress); err != nil {
+				p.Add(check.Join(np, "local_address"), "invalid address %q", n.LocalAddress)
+			}
+		}
+		if n.Port < 0 || n.Port > 65535 {
+			p.Add(check.Join(np, "port"), "must be 1-65535 (default 179)")
+		}
+		if n.ASN == 0 {
+			p.Add(check.Join(np, "asn"), "missing or 0")
+		}
+		for j, k := range n.Announce {
+			if k != AnnounceBlackhole && k != AnnounceFlowSpec {
+				p.Add(check.Join(np, "announce", j), "unknown %q (use %s or %s)", k, AnnounceBlackhole, AnnounceFlowSpec)
+			}
+		}
+		if n.ASN != 0 && c.ASN != 0 && n.ASN != c.ASN && !n.AllowEBGP && slices.Contains(n.AnnounceKinds(), AnnounceBlackhole) {
+			p.Add(check.Join(np, "allow_ebgp"), "neighbor AS%d is eBGP: RTBH routes go to eBGP neighbors only with allow_ebgp: true", n.ASN)
+		}
+		for j, t := range n.Targets {
+			if !slices.Contains(targets, t) {
+				p.Add(check.Join(np, "targets", j), "unknown target %q", t)
+			}
+		}
+	}
+}
+
+// AnnounceKinds returns the configured kinds, defaulting to blackhole.
+func (n NeighborConfig) AnnounceKinds() []string {
+	if len(n.Announce) == 0 {
+		return []string{AnnounceBlackhole}
+	}
+	return n.Announce
+}
+
+// Validate checks the blackhole block.
+func (c *BlackholeConfig) Validate(path string, p *check.Problems) {
+	if c.NextHopV4 != "" {
+		if a, err := netip.ParseAddr(c.NextHopV4); err != nil || !a.Is4() {
+			p.Add(check.Join(path, "next_hop_v4"), "must be an IPv4 address, got %q", c.NextHopV4)
+		}
+	}
+	if c.NextHopV6 != "" {
+		if a, err := netip.ParseAddr(c.NextHopV6); err != nil || !a.Is6() || a.Is4In6() {
+			p.Add(check.Join(path, "next_hop_v6"), "must be an IPv6 address, got %q", c.NextHopV6)
+		}
+	}
+	for i, s := range c.Communities {
+		if _, err := ParseCommunity(s); err != nil {
+			p.Add(check.Join(path, "communities", i), "%v", err)
+		}
+	}
+	for i, s := range c.LargeCommunities {
+		if _, err := ParseLargeCommunity(s); err != nil {
+			p.Add(check.Join(path, "large_communities", i), "%v", err)
+		}
+	}
+}
+
+// Validate checks the flowspec block.
+func (c *FlowSpecConfig) Validate(path string, p *check.Problems) {
+	if c.MaxRules < 0 {
+		p.Add(check.Join(path, "max_rules"), "must be positive")
+	}
+	switch c.Action {
+	case "", "discard":
+	case "rate-limit":
+		if c.Rate <= 0 {
+			p.Add(check.Join(path, "rate"), "rate-limit needs a rate above 0 (bytes per second)")
+		}
+	case "dscp":
+		if c.DSCP > 63 {
+			p.Add(check.Join(path, "dscp"), "must be 0-63")
+		}
+	default:
+		p.Add(check.Join(path, "action"), "unknown %q (use discard, rate-limit or dscp)", c.Action)
+	}
+}
+
+// LargeCommunity is an RFC 8092 large community.
+type LargeCommunity struct{ Global, Local1, Local2 uint32 }
+
+func (l LargeCommunity) String() string { return fmt.Sprintf("%d:%d:%d", l.Global, l.Local1, l.Local2) }
+
+// ParseCommunity parses "A:B" (RFC 1997) into its 32-bit value.
+func ParseCommunity(s string) (uint32, error) {
+	var a, b uint32
+	var rest string
+	n, _ := fmt.Sscanf(s, "%d:%d%s", &a, &b, &rest)
+	if n != 2 || a > 65535 || b > 65535 || fmt.Sprintf("%d:%d", a, b) != s {
+		return 0, fmt.Errorf("invalid community %q (want A:B with 0-65535 each)", s)
+	}
+	return a<<16 | b, nil
+}
+
+// ParseLargeCommunity parses "G:L1:L2".
+func ParseLargeCommunity(s string) (LargeCommunity, error) {
+	var l LargeCommunity
+	var rest string
+	n, _ := fmt.Sscanf(s, "%d:%d:%d%s", &l.Global, &l.Local1, &l.Local2, &rest)
+	if n != 3 || fmt.Sprintf("%d:%d:%d", l.Global, l.Local1, l.Local2) != s {
+		return l, fmt.Errorf("invalid large community %q (want G:L1:L2, 32-bit each)", s)
+	}
+	return l, nil
+}

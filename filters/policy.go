@@ -1,0 +1,379 @@
+package filters
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/internal/check"
+)
+
+// PolicyConfig is the `policy:` block of the config file.
+type PolicyConfig struct {
+	// Protect lists the operator's own space and critical services: any
+	// target prefix overlapping one of them is dropped, never emitted.
+	Protect []string `yaml:"protect"`
+	// Exceptions are never blocked: their prefixes are cut out of target
+	// prefixes, their ASNs are removed from origin filters.
+	Exceptions struct {
+		Prefixes []string `yaml:"prefixes"`
+		ASNs     []uint32 `yaml:"asns"`
+	} `yaml:"exceptions"`
+	IPv4 LengthBounds `yaml:"ipv4"`
+	IPv6 LengthBounds `yaml:"ipv6"`
+	// MoreSpecifics makes route filters match more-specifics of each target
+	// route (le 32 / le 128, or up to max_length). Default true.
+	MoreSpecifics *bool `yaml:"more_specifics"`
+	// AllowBogons disables the bogon guard (documentation ranges in labs).
+	AllowBogons bool `yaml:"allow_bogons"`
+}
+
+// LengthBounds limits the prefix lengths accepted from registries, and the
+// longest more-specific that route filters match.
+type LengthBounds struct {
+	MinLength int `yaml:"min_length"`
+	MaxLength int `yaml:"max_length"`
+	// FilterMaxLength caps "le" in route filters (default 32 / 128).
+	FilterMaxLength int `yaml:"filter_max_length"`
+}
+
+// Policy is a validated PolicyConfig.
+type Policy struct {
+	Protect           []netip.Prefix
+	ExceptionPrefixes []netip.Prefix
+	ExceptionASNs     []uint32
+	Min4, Max4        int
+	Min6, Max6        int
+	RouteFilter       RouteFilterOptions
+	AllowBogons       bool
+}
+
+// Default bounds: a registry answer shorter than these is far more likely an
+// error (or a /8 that would black out a continent) than a target network.
+const (
+	DefaultMin4 = 10
+	DefaultMax4 = 32
+	DefaultMin6 = 19
+	DefaultMax6 = 128
+)
+
+// Build validates the config; problems are reported under path.
+func (c PolicyConfig) Build(path string, p *check.Problems) Policy {
+	pol := Policy{Min4: DefaultMin4, Max4: DefaultMax4, Min6: DefaultMin6, Max6: DefaultMax6, AllowBogons: c.AllowBogons}
+	pol.RouteFilter.OrLonger = c.MoreSpecifics == nil || *c.MoreSpecifics
+	for i, s := range c.Protect {
+		pf, err := asn.ParsePrefix(s)
+		if err != nil {
+			p.Add(check.Join(path, "protect", i), "%v", err)
+			continue
+		}
+		pol.Protect = append(pol.Protect, pf)
+	}
+	for i, s := range c.Exceptions.Prefixes {
+		pf, err := asn.ParsePrefix(s)
+		if err != nil {
+			p.Add(check.Join(path, "exceptions", "prefixes", i), "%v", err)
+			continue
+		}
+		pol.ExceptionPrefixes = append(pol.ExceptionPrefixes, pf)
+	}
+	for i, a := range c.Exceptions.ASNs {
+		if a == 0 {
+			p.Add(check.Join(path, "exceptions", "asns", i), "invalid ASN 0")
+			continue
+		}
+		pol.ExceptionASNs = append(pol.ExceptionASNs, a)
+	}
+	bounds := func(name string, b LengthBounds, bits int, min, max *int, fmax *int) {
+		if b.MinLength != 0 {
+			*min = b.MinLength
+		}
+		if b.MaxLength != 0 {
+			*max = b.MaxLength
+		}
+		if *min < 1 || *min > bits {
+			p.Add(check.Join(path, name, "min_length"), "must be 1-%d (a default route is never accepted)", bits)
+		}
+		if *max < 1 || *max > bits {
+			p.Add(check.Join(path, name, "max_length"), "must be 1-%d", bits)
+		}
+		if *min > *max {
+			p.Add(check.Join(path, name), "min_length %d is above max_length %d", *min, *max)
+		}
+		*fmax = bits
+		if b.FilterMaxLength != 0 {
+			if b.FilterMaxLength < 1 || b.FilterMaxLength > bits {
+				p.Add(check.Join(path, name, "filter_max_length"), "must be 1-%d", bits)
+			}
+			*fmax = b.FilterMaxLength
+		}
+	}
+	bounds("ipv4", c.IPv4, 32, &pol.Min4, &pol.Max4, &pol.RouteFilter.MaxLength4)
+	bounds("ipv6", c.IPv6, 128, &pol.Min6, &pol.Max6, &pol.RouteFilter.MaxLength6)
+	return pol
+}
+
+// DefaultPolicy is the policy of an empty config.
+func DefaultPolicy() Policy {
+	var p check.Problems
+	return PolicyConfig{}.Build("policy", &p)
+}
+
+// Drop reports a prefix or ASN left out of the Intent, and why.
+type Drop struct {
+	Target string `json:"target"`
+	Prefix string `json:"prefix,omitempty"`
+	ASN    uint32 `json:"asn,omitempty"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Drop reasons.
+const (
+	ReasonDefault     = "default-route"
+	ReasonBogon       = "bogon"
+	ReasonProtected   = "protected"
+	ReasonTooShort    = "shorter-than-min-length"
+	ReasonTooLong     = "longer-than-max-length"
+	ReasonException   = "exception"
+	ReasonExceptionAS = "exception-asn"
+)
+
+// TargetIntent is the final, policy-checked content for one target.
+type TargetIntent struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	ID          uint32 `json:"id"`
+	// ASNs are the origin ASNs to filter (AS-path filters).
+	ASNs []uint32 `json:"asns"`
+	// Prefixes are the accepted prefixes, exact, with their evidence.
+	Prefixes []asn.Prefix `json:"prefixes"`
+}
+
+// Family selects IPv4 or IPv6.
+type Family int
+
+// Families.
+const (
+	IPv4 Family = 4
+	IPv6 Family = 6
+)
+
+func (f Family) String() string { return fmt.Sprintf("ipv%d", int(f)) }
+
+// Of returns the family of a prefix.
+func Of(p netip.Prefix) Family {
+	if p.Addr().Is4() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// Exact returns the accepted prefixes of one family.
+func (t *TargetIntent) Exact(f Family) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range t.Prefixes {
+		if Of(p.Prefix) == f {
+			out = append(out, p.Prefix)
+		}
+	}
+	return out
+}
+
+// Intent is the Snapshot after policy: what renderers and the BGP
+// reconciler consume.
+type Intent struct {
+	SnapshotTime time.Time        `json:"snapshot_time"`
+	Generator    string           `json:"generator,omitempty"`
+	Incomplete   []asn.Incomplete `json:"incomplete"`
+	Targets      []TargetIntent   `json:"targets"`
+	Dropped      []Drop           `json:"dropped"`
+	// RouteFilter is how route-filter entries are built from the prefixes.
+	RouteFilter RouteFilterOptions `json:"route_filter"`
+}
+
+// Target returns the named target or nil.
+func (in *Intent) Target(name string) *TargetIntent {
+	for i := range in.Targets {
+		if in.Targets[i].Name == name {
+			return &in.Targets[i]
+		}
+	}
+	return nil
+}
+
+// RouteFilter returns the route-filter entries of a target (nil target:
+// all targets together) for one family.
+func (in *Intent) RouteFilterEntries(target string, f Family) []Range {
+	return RouteFilter(in.exact(target, f), in.RouteFilter)
+}
+
+// Coverage returns the minimal address cover of a target (empty name: all
+// targets together) for one family.
+func (in *Intent) Coverage(target string, f Family) []netip.Prefix {
+	return Coverage(in.exact(target, f))
+}
+
+// Exact returns the accepted prefixes (not aggregated) of a target, or of
+// all targets with an empty name.
+func (in *Intent) Exact(target string, f Family) []netip.Prefix { return in.exact(target, f) }
+
+func (in *Intent) exact(target string, f Family) []netip.Prefix {
+	var out []netip.Prefix
+	for i := range in.Targets {
+		if target == "" || in.Targets[i].Name == target {
+			out = append(out, in.Targets[i].Exact(f)...)
+		}
+	}
+	return out
+}
+
+// ASNs returns the origin ASNs of a target (empty name: all targets).
+func (in *Intent) ASNs(target string) []uint32 {
+	var out []uint32
+	for i := range in.Targets {
+		if target == "" || in.Targets[i].Name == target {
+			out = append(out, in.Targets[i].ASNs...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Sources lists the evidence sources behind the Intent's prefixes.
+func (in *Intent) Sources() []string {
+	set := map[string]bool{}
+	for _, t := range in.Targets {
+		for _, p := range t.Prefixes {
+			for _, e := range p.Evidence {
+				set[e.Source] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Apply runs the policy over a snapshot. It is a pure function.
+func (pol Policy) Apply(s *asn.Snapshot) *Intent {
+	in := &Intent{SnapshotTime: s.GeneratedAt, Generator: s.Generator, Incomplete: slices.Clone(s.Incomplete), RouteFilter: pol.RouteFilter}
+	for _, tr := range s.Targets {
+		ti := TargetIntent{Name: tr.Name, Description: tr.Description, ID: tr.ID}
+		drop := func(p netip.Prefix, asnum uint32, reason, detail string) {
+			d := Drop{Target: tr.Name, ASN: asnum, Reason: reason, Detail: detail}
+			if p.IsValid() {
+				d.Prefix = p.String()
+			}
+			in.Dropped = append(in.Dropped, d)
+		}
+		excludedASN := map[uint32]bool{}
+		for _, a := range tr.ASNs {
+			if slices.Contains(pol.ExceptionASNs, a.ASN) {
+				excludedASN[a.ASN] = true
+				drop(netip.Prefix{}, a.ASN, ReasonExceptionAS, "listed in policy.exceptions.asns")
+				continue
+			}
+			ti.ASNs = append(ti.ASNs, a.ASN)
+		}
+		for _, p := range tr.Prefixes {
+			pf := p.Prefix
+			// Origins that are exceptions do not count; a prefix with only
+			// excepted origins is not blocked.
+			if len(p.Origins) > 0 && !slices.ContainsFunc(p.Origins, func(o uint32) bool { return !excludedASN[o] && !slices.Contains(pol.ExceptionASNs, o) }) {
+				drop(pf, 0, ReasonExceptionAS, fmt.Sprintf("only originated by excepted ASNs %v", p.Origins))
+				continue
+			}
+			if pf.Bits() == 0 {
+				drop(pf, 0, ReasonDefault, "a default route is never blocked")
+				continue
+			}
+			if !pol.AllowBogons {
+				if why, ok := Bogon(pf); ok {
+					drop(pf, 0, ReasonBogon, why)
+					continue
+				}
+			}
+			if q, ok := Overlaps(pf, pol.Protect); ok {
+				drop(pf, 0, ReasonProtected, "overlaps protected "+q.String())
+				continue
+			}
+			min, max := pol.Min4, pol.Max4
+			if pf.Addr().Is6() {
+				min, max = pol.Min6, pol.Max6
+			}
+			if pf.Bits() < min {
+				drop(pf, 0, ReasonTooShort, fmt.Sprintf("/%d is shorter than min_length %d", pf.Bits(), min))
+				continue
+			}
+			if pf.Bits() > max {
+				drop(pf, 0, ReasonTooLong, fmt.Sprintf("/%d is longer than max_length %d", pf.Bits(), max))
+				continue
+			}
+			parts := Subtract(pf, pol.ExceptionPrefixes)
+			if len(parts) == 1 && parts[0] == pf {
+				ti.Prefixes = append(ti.Prefixes, p)
+				continue
+			}
+			drop(pf, 0, ReasonException, fmt.Sprintf("exception cut out; %d remaining parts kept", len(parts)))
+			for _, part := range parts {
+				q := p
+				q.Prefix = part
+				q.Evidence = append(slices.Clone(p.Evidence), asn.Evidence{Source: "policy", Detail: "part of " + pf.String() + " outside exceptions", Seen: s.GeneratedAt})
+				ti.Prefixes = append(ti.Prefixes, q)
+			}
+		}
+		slices.SortFunc(ti.Prefixes, func(a, b asn.Prefix) int { return asn.ComparePrefix(a.Prefix, b.Prefix) })
+		ti.Prefixes = slices.CompactFunc(ti.Prefixes, func(a, b asn.Prefix) bool { return a.Prefix == b.Prefix })
+		if ti.ASNs == nil {
+			ti.ASNs = []uint32{}
+		}
+		if ti.Prefixes == nil {
+			ti.Prefixes = []asn.Prefix{}
+		}
+		in.Targets = append(in.Targets, ti)
+	}
+	if in.Dropped == nil {
+		in.Dropped = []Drop{}
+	}
+	if in.Incomplete == nil {
+		in.Incomplete = []asn.Incomplete{}
+	}
+	return in
+}
+
+var bogons = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		// IPv4: RFC 6890 special-purpose, RFC 5737 documentation, multicast, reserved.
+		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+		"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+		"198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+		// IPv6: RFC 6890, RFC 3849 documentation, ULA, link-local, multicast,
+		// discard-only, and everything outside 2000::/3 (checked separately).
+		"::/8", "100::/64", "2001:2::/48", "2001:10::/28", "2001:db8::/32", "3fff::/20",
+		"fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
+
+var global6 = netip.MustParsePrefix("2000::/3")
+
+// Bogon says why p is a bogon, if it is one.
+func Bogon(p netip.Prefix) (string, bool) {
+	if p.Addr().Is6() && !(global6.Bits() <= p.Bits() && global6.Contains(p.Addr())) {
+		return "outside global unicast " + global6.String(), true
+	}
+	if b, ok := Overlaps(p, bogons); ok {
+		return "overlaps bogon " + b.String(), true
+	}
+	return "", false
+}
