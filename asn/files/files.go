@@ -67,12 +67,12 @@ func read(o Options) ([]byte, time.Time, asn.Input, error) {
 // IPverse is one ipverse/asn-ip per-ASN JSON file (either schema: "subnets"
 // with handle/description, or "prefixes" with metadata).
 type IPverse struct {
-	opts   Options
-	input  asn.Input
-	asn    uint32
-	name   string
-	pfx    []netip.Prefix
-	seen   time.Time
+	opts  Options
+	input asn.Input
+	asn   uint32
+	name  string
+	pfx   []netip.Prefix
+	seen  time.Time
 }
 
 type ipverseDoc struct {
