@@ -132,8 +132,12 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 		}
 		seenName[tc.Name] = true
 		t := Target{Name: tc.Name}
-		if b, ok := BuiltinTarget(tc.Name); ok && !tc.Replace {
-			t = b
+		if b, ok := BuiltinTarget(tc.Name); ok {
+			if tc.Replace {
+				t.ID = b.ID // the tag routers see stays stable
+			} else {
+				t = b
+			}
 		}
 		if tc.Description != "" {
 			t.Description = tc.Description

@@ -1,0 +1,207 @@
+package asn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEmbeddedSnapshotHasBothTargets(t *testing.T) {
+	s, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bytedance", "tencent"} {
+		tr := s.Target(name)
+		if tr == nil {
+			t.Fatalf("embedded snapshot lacks target %s", name)
+		}
+		if len(tr.ASNs) == 0 || len(tr.Prefixes) == 0 {
+			t.Fatalf("%s: %d ASNs, %d prefixes", name, len(tr.ASNs), len(tr.Prefixes))
+		}
+		for _, p := range tr.Prefixes {
+			if len(p.Evidence) == 0 {
+				t.Fatalf("%s: prefix %s has no evidence", name, p.Prefix)
+			}
+		}
+	}
+	if len(s.Provenance) == 0 {
+		t.Fatal("embedded snapshot records no provenance")
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	s, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a bytes.Buffer
+	if err := s.Encode(&a); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := DecodeSnapshot("round trip", a.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := s2.Encode(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("encode(decode(encode(s))) differs from encode(s)")
+	}
+}
+
+func TestDecodeSnapshotErrorsNameThePlace(t *testing.T) {
+	cases := []struct{ doc, want string }{
+		{`{"targets":[]}`, "generated_at: missing"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[{"prefix":"10.0.0.1/8"}]}]}`,
+			"targets[0].prefixes[0].prefix: invalid prefix \"10.0.0.1/8\": host bits set"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[{"prefix":"1.2.3.0/33"}]}]}`,
+			"targets[0].prefixes[0].prefix: invalid prefix"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","asns":[{"asn":0}]}]}`, "targets[0].asns[0].asn: ASN 0 out of range"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x"},{"name":"x"}]}`, "targets[1].name: duplicate target"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"Bad Name"}]}`, "targets[0].name: invalid target name"},
+		{"{\n\"generated_at\": \"2026-01-01T00:00:00Z\",\n\"targets\": [,]}", "f.json: line 3:"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[{"prefix":"1.2.3.0/24","origins":["a"]}]}]}`, "line 1: field targets.prefixes.origins"},
+		{``, "empty document"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[]} {}`, "trailing data"},
+	}
+	for _, c := range cases {
+		_, err := DecodeSnapshot("f.json", []byte(c.doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("DecodeSnapshot(%q) = %v, want error containing %q", c.doc, err, c.want)
+		}
+	}
+}
+
+func TestSelectHonoursNameOnlyAndExclusions(t *testing.T) {
+	s, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd, _ := BuiltinTarget("bytedance")
+	out := Select(s, []Target{bd})
+	tr := out.Target("bytedance")
+	for _, a := range tr.ASNs {
+		if a.ASN == 138419 || a.ASN == 139158 {
+			t.Fatalf("name-only AS%d selected without opt-in", a.ASN)
+		}
+	}
+	for _, p := range tr.Prefixes {
+		for _, o := range p.Origins {
+			if o == 138419 {
+				t.Fatalf("prefix %s of name-only AS138419 selected without opt-in", p.Prefix)
+			}
+		}
+	}
+	bd.IncludeNameOnly = true
+	bd.ExcludeASNs = []uint32{137718}
+	bd.ExcludePrefixes = []netip.Prefix{netip.MustParsePrefix("71.18.0.0/16")}
+	out = Select(s, []Target{bd})
+	tr = out.Target("bytedance")
+	var pico, volcano bool
+	for _, a := range tr.ASNs {
+		pico = pico || a.ASN == 138419 && a.NameOnly
+		volcano = volcano || a.ASN == 137718
+	}
+	if !pico || volcano {
+		t.Fatalf("opt-in/exclusion not honoured: pico=%v volcano=%v", pico, volcano)
+	}
+	for _, p := range tr.Prefixes {
+		if netip.MustParsePrefix("71.18.0.0/16").Contains(p.Prefix.Addr()) {
+			t.Fatalf("excluded prefix %s kept", p.Prefix)
+		}
+		for _, o := range p.Origins {
+			if o == 137718 {
+				t.Fatalf("prefix %s of excluded AS137718 kept", p.Prefix)
+			}
+		}
+	}
+	if out.Target("tencent") != nil {
+		t.Fatal("unselected target kept")
+	}
+}
+
+type fakeSource struct {
+	name  string
+	err   error
+	facts Facts
+	found []ASNFact
+}
+
+func (f fakeSource) Name() string { return f.name }
+func (f fakeSource) Discover(context.Context, *Target) ([]ASNFact, error) {
+	return f.found, f.err
+}
+func (f fakeSource) Resolve(context.Context, *Target, []uint32) (Facts, error) { return f.facts, f.err }
+
+func TestEngineKeepsOtherSourcesWhenOneFails(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := Evidence{Source: "good", Seen: now}
+	good := fakeSource{name: "good",
+		found: []ASNFact{{ASN: 64500, Name: "DISCOVERED", Evidence: ev}},
+		facts: Facts{Prefixes: []PrefixFact{
+			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Origin: 64500, Evidence: ev},
+			{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Origin: 64999, Evidence: ev}, // origin not attributed
+		}}}
+	bad := fakeSource{name: "bad", err: errors.New("connection refused")}
+	e := &Engine{Sources: []Source{good, bad}, Now: func() time.Time { return now }}
+	s, err := e.Run(context.Background(), []Target{{Name: "t", ASNs: []SeedASN{{ASN: 64496}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Incomplete) != 1 || s.Incomplete[0].Source != "bad" || s.Incomplete[0].Target != "t" || s.Incomplete[0].Error != "connection refused" {
+		t.Fatalf("incomplete = %+v, want the bad source once", s.Incomplete)
+	}
+	tr := s.Target("t")
+	if len(tr.ASNs) != 2 || len(tr.Prefixes) != 1 || tr.Prefixes[0].Prefix.String() != "198.51.100.0/24" {
+		t.Fatalf("result = %+v", tr)
+	}
+	// All sources failing is an error, but the (empty) snapshot still says why.
+	e.Sources = []Source{bad}
+	s, err = e.Run(context.Background(), []Target{{Name: "t", ASNs: []SeedASN{{ASN: 64496}}}})
+	if err == nil || s == nil || len(s.Incomplete) == 0 {
+		t.Fatalf("all failed: err=%v snapshot=%v", err, s)
+	}
+}
+
+func TestBuildTargetsExtendsBuiltins(t *testing.T) {
+	tru := true
+	var p problemsCollector
+	ts := BuildTargets([]TargetConfig{
+		{Name: "tencent", ASNs: []uint32{64500}, ExcludeASNs: []uint32{9390}},
+		{Name: "example", ASSets: []string{"as-example"}},
+		{Name: "bytedance", Replace: true, ASNs: []uint32{396986}, IncludeNameOnly: &tru},
+	}, "targets", &p.Problems)
+	if !p.Empty() {
+		t.Fatal(p.List())
+	}
+	if len(ts) != 3 || ts[0].ID != 2 || ts[1].ID != 3 || ts[2].ID != 1 || ts[2].Description != "" {
+		t.Fatalf("targets/IDs: %+v", ts)
+	}
+	if got := len(ts[0].ActiveASNs()); got != 7 { // 7 built-in + 64500 - 9390
+		t.Fatalf("tencent active ASNs = %d, want 7", got)
+	}
+	if ts[1].ASSets[0] != "AS-EXAMPLE" {
+		t.Fatalf("as-set not upper-cased: %v", ts[1].ASSets)
+	}
+	if len(ts[2].ASNs) != 1 || len(ts[2].NameOnly) != 0 {
+		t.Fatalf("replace did not replace the built-in: %+v", ts[2])
+	}
+	BuildTargets([]TargetConfig{{Name: "x"}, {Name: "x", ASNs: []uint32{1}}, {Name: "y", ASSets: []string{"bad set"}}}, "targets", &p.Problems)
+	var msgs []string
+	for _, pr := range p.List() {
+		msgs = append(msgs, pr.Path+": "+pr.Msg)
+	}
+	joined := strings.Join(msgs, "\n")
+	for _, want := range []string{"targets[0]: target \"x\" has no", "targets[1].name: duplicate", "targets[2].as_sets[0]: invalid AS-SET"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("problems %q lack %q", joined, want)
+		}
+	}
+}

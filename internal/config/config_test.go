@@ -1,0 +1,116 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExampleConfigIsValid(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "..", "examples", "asfence.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.TargetList) != 2 || cfg.BGP == nil || len(cfg.BGP.Neighbors) != 1 || cfg.Sources == nil || cfg.Sources.IRR == nil {
+		t.Fatalf("example config not fully loaded: %+v", cfg)
+	}
+}
+
+func TestEmptyConfigUsesBuiltins(t *testing.T) {
+	cfg, err := Parse("empty.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.TargetList) != 2 || cfg.Sources != nil || cfg.BGP != nil {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestErrorsNameFileLineAndField(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		want      []string
+	}{
+		{"unknown key", "targets:\n  - name: x\n    asns: [1]\n    colour: red\n",
+			[]string{"c.yaml:4: field colour not found"}},
+		{"wrong type", "bgp:\n  asn: sixty\n",
+			[]string{"c.yaml:2: cannot unmarshal"}},
+		{"syntax", "targets: [\n", []string{"c.yaml:"}},
+		{"validation", strings.Join([]string{
+			"targets:",
+			"  - name: tencent",
+			"policy:",
+			"  protect:",
+			"    - 10.0.0.1/8",
+			"bgp:",
+			"  asn: 65000",
+			"  router_id: 10.0.0.1",
+			"  neighbors:",
+			"    - address: 10.0.0.2",
+			"      asn: 0",
+			"    - address: 10.0.0.3",
+			"      asn: 65001",
+			"      targets: [nosuch]",
+			"schedule: \"61 * * * *\"",
+			"blackhole:",
+			"  next_hop_v4: \"100::1\"",
+			"api:",
+			"  listen: 192.0.2.1:9179",
+		}, "\n"), []string{
+			"c.yaml:5: policy.protect[0]: invalid prefix \"10.0.0.1/8\": host bits set",
+			"c.yaml:11: bgp.neighbors[0].asn: missing or 0",
+			"c.yaml:12: bgp.neighbors[1].allow_ebgp: neighbor AS65001 is eBGP",
+			"c.yaml:14: bgp.neighbors[1].targets[0]: unknown target \"nosuch\"",
+			"c.yaml:15: schedule: invalid cron spec",
+			"c.yaml:17: blackhole.next_hop_v4: must be an IPv4 address",
+			"c.yaml:19: api.listen: 192.0.2.1:9179 is not a loopback address",
+		}},
+		{"sources", "targets:\n  - name: tencent\nsources:\n  files:\n    - format: xml\n      path: a\n    - format: cidr\n      path: b\n  rpki:\n    - {}\n",
+			[]string{"c.yaml:5: sources.files[0].format: unknown format \"xml\"", "c.yaml:7: sources.files[1]: a cidr list needs", "c.yaml:10: sources.rpki[0]: set path or url"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(c.doc))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *config.Error, got %v", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTokenFileChecked(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Parse("c.yaml", []byte("api:\n  listen: 0.0.0.0:9179\n  token_file: "+tok+"\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3: api.token_file: token must be at least 16") {
+		t.Fatalf("got %v", err)
+	}
+	if err := os.WriteFile(tok, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("c.yaml", []byte("api:\n  listen: 0.0.0.0:9179\n  token_file: "+tok+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cfg.APIToken(); got != "0123456789abcdef0123" {
+		t.Fatalf("token %q", got)
+	}
+}
