@@ -1,16 +1,574 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/internal/daemon"
+	"github.com/asfence/asfence/internal/store"
 )
 
 func (a *app) runCmd() *cobra.Command {
-	return &cobra.Command{Use: "run", Short: "Run the daemon",
-		RunE: func(*cobra.Command, []string) error { return errors.New("run: not implemented yet") }}
+	var cfgPath, snapshot string
+	var offline bool
+	c := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the daemon: resolve on the schedule, announce over BGP, write vendor files",
+		Long: `Run the daemon.
+
+At start it announces the last applied set from the state store, then on the
+config's schedule resolves the targets, applies the policy and, unless the
+change guard holds the change for approval, announces the new set (delta
+only) and writes the configured vendor files.
+
+SIGHUP reloads the config (a config with errors is rejected and the running
+one stays) and runs; SIGTERM stops cleanly (BGP graceful restart keeps the
+routes on the peers).
+Exit status: 0 stopped, 1 failure (e.g. a damaged state store), 2 bad
+usage or config.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return usagef("run: --config FILE is required")
+			}
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			if snapshot != "" {
+				if _, err := asn.ReadSnapshotFile(snapshot); err != nil {
+					return usagef("--snapshot: %v", err)
+				}
+			}
+			log := daemon.NewLogger(cfg.Log, a.stderr)
+			d, err := daemon.New(daemon.Options{Config: cfg, Offline: offline, Snapshot: snapshot, Version: a.version, Log: log})
+			if err != nil {
+				return err
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{}, 1)
+			ctx := cmd.Context()
+			go func() {
+				for {
+					select {
+					case <-hup:
+						select {
+						case reload <- struct{}{}:
+						default: // a reload is already queued
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return d.Serve(ctx, reload, func() {
+				log.WithField("api", d.APIAddr()).Info("asfence " + a.version + " running")
+			})
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "config file (required)")
+	c.Flags().BoolVar(&offline, "offline", false, "resolve from the embedded snapshot only (no registry queries)")
+	c.Flags().StringVar(&snapshot, "snapshot", "", "resolve from this Snapshot JSON file, read at every run (implies --offline)")
+	return c
+}
+
+// clientFlags locate a daemon's state: its store (when the daemon is not
+// running) or its API.
+type clientFlags struct {
+	config    string
+	stateDir  string
+	api       string
+	tokenFile string
+	format    string
+}
+
+func (f *clientFlags) register(c *cobra.Command, format bool) {
+	c.Flags().StringVar(&f.config, "config", "", "the daemon's config file (for state_dir, api.listen, api.token_file)")
+	c.Flags().StringVar(&f.stateDir, "state-dir", "", "state directory (default: from --config, else "+daemon.DefaultStateDir+")")
+	c.Flags().StringVar(&f.api, "api", "", "daemon API address (default: from --config, else "+config.DefaultAPIListen+")")
+	c.Flags().StringVar(&f.tokenFile, "token-file", "", "API bearer token file (default: from --config)")
+	if format {
+		c.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	}
+}
+
+// target is where a client command reads from.
+type target struct {
+	stateDir string
+	client   *api.Client
+	explicit bool // --api given: use only the API
+}
+
+func (f *clientFlags) resolve() (*target, error) {
+	if f.format != "" && f.format != "text" && f.format != "json" {
+		return nil, usagef("--format must be text or json, not %q", f.format)
+	}
+	cfg := &config.Config{}
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config); err != nil {
+			return nil, err
+		}
+	}
+	t := &target{stateDir: daemon.StateDir(cfg), explicit: f.api != ""}
+	if f.stateDir != "" {
+		t.stateDir = f.stateDir
+	}
+	listen := f.api
+	if listen == "" {
+		listen = daemon.APIListen(cfg)
+	}
+	tok, err := cfg.APIToken()
+	if err != nil {
+		return nil, err
+	}
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return nil, usagef("--token-file: %v", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if listen != "" {
+		t.client = &api.Client{Base: api.BaseURL(listen), Token: tok}
+	}
+	return t, nil
+}
+
+// openStore opens the store read-only; store.ErrLocked means the daemon
+// runs and the API must be asked.
+func (t *target) openStore(readOnly bool) (*store.Store, error) {
+	return store.Open(t.stateDir, store.Options{ReadOnly: readOnly, Timeout: 200 * time.Millisecond})
+}
+
+// read runs fn against the store, or against the API when the daemon
+// holds the store (or --api was given).
+func (t *target) read(ctx context.Context, fromStore func(*store.Store) error, fromAPI func(*api.Client) error) error {
+	if !t.explicit {
+		s, err := t.openStore(true)
+		if err == nil {
+			defer s.Close()
+			return fromStore(s)
+		}
+		if !errors.Is(err, store.ErrLocked) || t.client == nil {
+			return err
+		}
+	}
+	if t.client == nil {
+		return usagef("the API is off (api.listen: off) and the daemon holds the store")
+	}
+	return fromAPI(t.client)
+}
+
+func parseRunID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(strings.TrimPrefix(s, "#"), 10, 64)
+	if err != nil || id == 0 {
+		return 0, usagef("run id %q: want a positive number (see asfence history)", s)
+	}
+	return id, nil
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "cli"
+}
+
+func writeJSONOut(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) historyCmd() *cobra.Command {
+	var f clientFlags
+	var limit int
+	var outcome string
+	var before uint64
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "List the daemon's runs: when, what changed, what was held and why",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := f.resolve()
+			if err != nil {
+				return err
+			}
+			switch outcome {
+			case "", store.Running, store.Applied, store.Held, store.Unchanged, store.Failed:
+			default:
+				return usagef("--outcome %q: want running, applied, held, unchanged or failed", outcome)
+			}
+			if limit < 1 {
+				return usagef("--limit must be at least 1")
+			}
+			o := store.ListOptions{Limit: limit, Outcome: outcome, Before: before}
+			var runs []*store.Run
+			err = t.read(cmd.Context(),
+				func(s *store.Store) (err error) { runs, err = s.Runs(o); return err },
+				func(c *api.Client) (err error) { runs, err = c.Runs(cmd.Context(), o); return err })
+			if err != nil {
+				return err
+			}
+			if f.format == "json" {
+				if runs == nil {
+					runs = []*store.Run{}
+				}
+				return writeJSONOut(a.stdout, map[string]any{"runs": runs})
+			}
+			return writeHistory(a.stdout, runs)
+		},
+	}
+	f.register(c, true)
+	c.Flags().IntVar(&limit, "limit", 50, "show at most this many runs")
+	c.Flags().StringVar(&outcome, "outcome", "", "only runs with this outcome (applied, held, unchanged, failed)")
+	c.Flags().Uint64Var(&before, "before", 0, "only runs older than this run id (paging)")
+	return c
+}
+
+func sourcesCell(r *store.Run) string {
+	if len(r.Sources) == 0 {
+		return "-"
+	}
+	names := map[string]bool{}
+	failed := map[string]bool{}
+	for _, s := range r.Sources {
+		names[s.Source] = true
+		if !s.OK {
+			failed[s.Source] = true
+		}
+	}
+	return fmt.Sprintf("%d/%d ok", len(names)-len(failed), len(names))
+}
+
+func runNote(r *store.Run) string {
+	var notes []string
+	if r.Error != "" {
+		notes = append(notes, r.Error)
+	}
+	if len(r.Guard) > 0 {
+		notes = append(notes, strings.Join(r.Guard, "; "))
+	}
+	if r.Decision != nil {
+		d := r.Decision.Action
+		if r.Decision.SupersededBy != 0 {
+			d += fmt.Sprintf(" by run %d", r.Decision.SupersededBy)
+		}
+		if r.Decision.By != "" {
+			d += " by " + r.Decision.By
+		}
+		notes = append(notes, d+" "+r.Decision.At.Format(time.RFC3339))
+	} else if r.Outcome == store.Held {
+		notes = append(notes, "WAITING FOR APPROVAL")
+	}
+	if r.Carried.Prefixes > 0 {
+		notes = append(notes, fmt.Sprintf("%d prefixes kept from failed sources", r.Carried.Prefixes))
+	}
+	return strings.Join(notes, "; ")
+}
+
+func writeHistory(w io.Writer, runs []*store.Run) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTART\tTRIGGER\tOUTCOME\tIPv4\tIPv6\tADDED\tREMOVED\tSOURCES\tNOTE")
+	for _, r := range runs {
+		v4, v6 := 0, 0
+		for _, t := range r.Targets {
+			v4 += t.IPv4
+			v6 += t.IPv6
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t+%d\t-%d\t%s\t%s\n", r.ID, r.Start.Local().Format("2006-01-02 15:04:05"),
+			r.Trigger, r.Outcome, v4, v6, r.Diff.Added, r.Diff.Removed, sourcesCell(r), runNote(r))
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(tw, "(no runs)")
+	}
+	return tw.Flush()
+}
+
+func (a *app) showCmd() *cobra.Command {
+	var f clientFlags
+	var maxLines int
+	c := &cobra.Command{
+		Use:   "show RUN",
+		Short: "Show one run with its diff (prefixes added and removed, with evidence)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseRunID(args[0])
+			if err != nil {
+				return err
+			}
+			t, err := f.resolve()
+			if err != nil {
+				return err
+			}
+			var r *store.Run
+			var d *store.Detail
+			err = t.read(cmd.Context(),
+				func(s *store.Store) (err error) { r, d, err = s.Run(id); return err },
+				func(c *api.Client) (err error) { r, d, err = c.Run(cmd.Context(), id); return err })
+			if err != nil {
+				return err
+			}
+			if f.format == "json" {
+				return writeJSONOut(a.stdout, api.RunDetail{Run: r, Detail: d})
+			}
+			return writeRun(a.stdout, r, d, maxLines)
+		},
+	}
+	f.register(c, true)
+	c.Flags().IntVar(&maxLines, "max-prefixes", 200, "list at most this many added/removed prefixes per target (0: all)")
+	return c
+}
+
+func writeRun(w io.Writer, r *store.Run, d *store.Detail, maxLines int) error {
+	fmt.Fprintf(w, "run %d (%s): %s\n", r.ID, r.Trigger, r.Outcome)
+	fmt.Fprintf(w, "  start     %s\n", r.Start.Format(time.RFC3339))
+	if !r.End.IsZero() {
+		fmt.Fprintf(w, "  end       %s (%s)\n", r.End.Format(time.RFC3339), r.End.Sub(r.Start).Round(time.Millisecond))
+	}
+	if !r.SnapshotTime.IsZero() {
+		fmt.Fprintf(w, "  snapshot  %s\n", r.SnapshotTime.Format(time.RFC3339))
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error     %s\n", r.Error)
+	}
+	for _, g := range r.Guard {
+		fmt.Fprintf(w, "  held      %s\n", g)
+	}
+	if r.Decision != nil || r.Outcome == store.Held {
+		fmt.Fprintf(w, "  decision  %s\n", runNote(&store.Run{Outcome: r.Outcome, Decision: r.Decision}))
+	}
+	for _, s := range r.Sources {
+		if s.OK {
+			fmt.Fprintf(w, "  source    %s: ok\n", s.Source)
+		} else {
+			t := s.Target
+			if t == "" {
+				t = "all targets"
+			}
+			fmt.Fprintf(w, "  source    %s (%s): FAILED: %s\n", s.Source, t, s.Error)
+		}
+	}
+	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
+		fmt.Fprintf(w, "  carried   %d prefixes and %d ASNs kept because their sources failed\n", r.Carried.Prefixes, r.Carried.ASNs)
+	}
+	for k, v := range r.BGP {
+		fmt.Fprintf(w, "  bgp       %s %d\n", k, v)
+	}
+	for _, o := range r.Outputs {
+		state := "unchanged"
+		if o.Error != "" {
+			state = "ERROR: " + o.Error
+		} else if o.Changed {
+			state = "written"
+		}
+		fmt.Fprintf(w, "  output    %s (%s): %s\n", o.File, o.Vendor, state)
+	}
+	fmt.Fprintln(w)
+	for _, t := range r.Targets {
+		fmt.Fprintf(w, "target %s: %d IPv4, %d IPv6 prefixes, %d ASNs\n", t.Target, t.IPv4, t.IPv6, t.ASNs)
+	}
+	if d == nil {
+		fmt.Fprintln(w, "\n(no diff recorded for this run)")
+		return nil
+	}
+	for _, tc := range d.Change.Targets {
+		if tc.Empty() {
+			continue
+		}
+		fmt.Fprintf(w, "\ndiff %s: %d -> %d prefixes (+%d -%d)", tc.Target, tc.Before, tc.After, len(tc.Added), len(tc.Removed))
+		if len(tc.AddedASNs)+len(tc.RemovedASNs) > 0 {
+			fmt.Fprintf(w, ", ASNs +%v -%v", tc.AddedASNs, tc.RemovedASNs)
+		}
+		fmt.Fprintln(w)
+		list := func(sign string, ps []asn.Prefix) {
+			for i, p := range ps {
+				if maxLines > 0 && i == maxLines {
+					fmt.Fprintf(w, "  %s ... %d more (asfence show %d --max-prefixes 0)\n", sign, len(ps)-i, r.ID)
+					return
+				}
+				var src []string
+				for _, e := range p.Evidence {
+					src = append(src, e.Source)
+				}
+				fmt.Fprintf(w, "  %s %-43s %s\n", sign, p.Prefix, strings.Join(src, ","))
+			}
+		}
+		list("+", tc.Added)
+		list("-", tc.Removed)
+	}
+	for _, od := range d.OutputDiffs {
+		if od.Diff != "" {
+			fmt.Fprintf(w, "\n%s", od.Diff)
+			if !strings.HasSuffix(od.Diff, "\n") {
+				fmt.Fprintln(w)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *app) decideCmd(approve bool) *cobra.Command {
+	var f clientFlags
+	use, short := "reject RUN", "Reject a held change: the applied set stays"
+	if approve {
+		use, short = "approve RUN", "Approve a held change: apply exactly the held set"
+	}
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+
+Through the running daemon's API; when no daemon is running, the decision is
+recorded in the state store (an approved set is announced at the next start).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseRunID(args[0])
+			if err != nil {
+				return err
+			}
+			t, err := f.resolve()
+			if err != nil {
+				return err
+			}
+			by := currentUser()
+			var r *store.Run
+			offline := false
+			var unreachable *api.UnreachableError
+			if t.client != nil {
+				if approve {
+					r, err = t.client.Approve(cmd.Context(), id, by)
+				} else {
+					r, err = t.client.Reject(cmd.Context(), id, by)
+				}
+			}
+			if t.client == nil || errors.As(err, &unreachable) {
+				if t.explicit {
+					return err
+				}
+				r, err = decideOffline(t, id, approve, by)
+				if err != nil {
+					if unreachable != nil && errors.Is(err, store.ErrLocked) {
+						return fmt.Errorf("%v, and the daemon holds the state store", unreachable)
+					}
+					return err
+				}
+				offline = true
+			}
+			if err != nil {
+				return err
+			}
+			verb := "rejected: the applied set stays"
+			if approve {
+				verb = "approved and applied"
+				if offline {
+					verb = "approved: the daemon announces it at its next start"
+				}
+			}
+			fmt.Fprintf(a.stdout, "run %d %s (+%d -%d prefixes)\n", r.ID, verb, r.Diff.Added, r.Diff.Removed)
+			return nil
+		},
+	}
+	f.register(c, false)
+	return c
+}
+
+// decideOffline records a decision in the store of a stopped daemon.
+func decideOffline(t *target, id uint64, approve bool, by string) (*store.Run, error) {
+	s, err := t.openStore(false)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	now := time.Now()
+	if !approve {
+		return s.Reject(id, by+" (offline)", now)
+	}
+	r, st, err := s.Held(id)
+	if err != nil {
+		return nil, err
+	}
+	r.Decision = &store.Decision{Action: store.Approved, At: now.UTC(), By: by + " (offline)"}
+	if err := s.BeginApply(r, nil, st); err != nil {
+		return nil, err
+	}
+	if err := s.CommitApply(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (a *app) peersCmd() *cobra.Command {
+	var f clientFlags
+	c := &cobra.Command{
+		Use:   "peers",
+		Short: "List the running daemon's BGP neighbors: state and routes sent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := f.resolve()
+			if err != nil {
+				return err
+			}
+			if t.client == nil {
+				return usagef("the API is off (api.listen: off): peers needs the running daemon's API")
+			}
+			ps, err := t.client.Peers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.format == "json" {
+				if ps == nil {
+					ps = []api.Peer{}
+				}
+				return writeJSONOut(a.stdout, map[string]any{"peers": ps})
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PEER\tASN\tDESCRIPTION\tSTATE\tUPTIME\tSENT\tLAST ERROR")
+			for _, p := range ps {
+				var sent []string
+				for _, fam := range []string{"ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec"} {
+					if n, ok := p.Sent[fam]; ok {
+						sent = append(sent, fmt.Sprintf("%s=%d", fam, n))
+					}
+				}
+				for fam, n := range p.Sent {
+					if !strings.Contains(strings.Join(sent, " "), fam+"=") {
+						sent = append(sent, fmt.Sprintf("%s=%d", fam, n))
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Address, p.ASN, p.Description, p.State, p.Uptime, strings.Join(sent, " "), p.LastError)
+			}
+			if len(ps) == 0 {
+				fmt.Fprintln(tw, "(no BGP neighbors configured)")
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(c, true)
+	return c
 }
 
 // addDaemonClientCmds adds the commands that read the daemon's state
 // (history, show, approve, reject, peers).
-func (a *app) addDaemonClientCmds(root *cobra.Command) {}
+func (a *app) addDaemonClientCmds(root *cobra.Command) {
+	root.AddCommand(a.historyCmd(), a.showCmd(), a.decideCmd(true), a.decideCmd(false), a.peersCmd())
+}

@@ -1,0 +1,552 @@
+// Package api is the daemon's HTTP API: health, readiness, Prometheus
+// metrics, and a JSON API for status, the prefixes in force, run history
+// with diffs, triggering runs and deciding held changes.
+//
+// Mutating endpoints (POST) need "Authorization: Bearer TOKEN" when a token
+// is configured; the server refuses to listen on a non-loopback address
+// without one. Errors are JSON {"error": "..."} with a fitting status code,
+// and a request that is refused changes nothing.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/store"
+)
+
+// ErrBusy: a run (or a decision) is in progress.
+var ErrBusy = errors.New("a run is in progress")
+
+// ErrNotReady: the daemon has not announced its state yet.
+var ErrNotReady = errors.New("not ready")
+
+// Backend is what the API serves; the daemon implements it.
+type Backend interface {
+	Ready() bool
+	Status(ctx context.Context) (*Status, error)
+	// Applied is the Intent in force (nil before the first applied run).
+	Applied() *filters.Intent
+	Runs(o store.ListOptions) ([]*store.Run, error)
+	Run(id uint64) (*store.Run, *store.Detail, error)
+	// Trigger starts a run and returns it as started; ErrBusy if one is
+	// running.
+	Trigger(ctx context.Context, by string) (*store.Run, error)
+	Approve(ctx context.Context, id uint64, by string) (*store.Run, error)
+	Reject(ctx context.Context, id uint64, by string) (*store.Run, error)
+	Peers(ctx context.Context) ([]Peer, error)
+}
+
+// Status is GET /api/v1/status.
+type Status struct {
+	Version   string    `json:"version"`
+	Ready     bool      `json:"ready"`
+	StartedAt time.Time `json:"started_at"`
+	Schedule  string    `json:"schedule"`
+	NextRun   time.Time `json:"next_run,omitzero"`
+	// Running is the id of the run in progress (0: none).
+	Running uint64 `json:"running,omitempty"`
+	// Applied describes the Intent in force.
+	Applied     *AppliedInfo `json:"applied"`
+	LastRun     *store.Run   `json:"last_run"`
+	LastSuccess time.Time    `json:"last_success,omitzero"`
+	// Degraded: the last run had failed sources.
+	Degraded      bool                 `json:"degraded"`
+	FailedSources []store.SourceStatus `json:"failed_sources"`
+	Held          []*store.Run         `json:"held"`
+	Peers         *PeerSummary         `json:"peers,omitempty"`
+}
+
+// AppliedInfo describes the Intent in force.
+type AppliedInfo struct {
+	RunID        uint64              `json:"run_id"`
+	At           time.Time           `json:"at"`
+	SnapshotTime time.Time           `json:"snapshot_time"`
+	Targets      []store.TargetCount `json:"targets"`
+}
+
+// PeerSummary counts BGP sessions.
+type PeerSummary struct {
+	Total       int    `json:"total"`
+	Established int    `json:"established"`
+	Error       string `json:"error,omitempty"`
+}
+
+// Peer is one BGP neighbor.
+type Peer struct {
+	Address          string         `json:"address"`
+	Description      string         `json:"description,omitempty"`
+	ASN              uint32         `json:"asn"`
+	State            string         `json:"state"`
+	Established      bool           `json:"established"`
+	EstablishedSince time.Time      `json:"established_since,omitzero"`
+	Uptime           string         `json:"uptime,omitempty"`
+	Families         []string       `json:"families,omitempty"`
+	Sent             map[string]int `json:"sent"`
+	LastError        string         `json:"last_error,omitempty"`
+}
+
+// Target is one entry of GET /api/v1/targets.
+type Target struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	ID          uint32   `json:"id"`
+	IPv4        int      `json:"ipv4"`
+	IPv6        int      `json:"ipv6"`
+	ASNs        []uint32 `json:"asns"`
+}
+
+// Prefixes is GET /api/v1/prefixes.
+type Prefixes struct {
+	Target   string       `json:"target,omitempty"`
+	Family   string       `json:"family,omitempty"`
+	Count    int          `json:"count"`
+	Prefixes []asn.Prefix `json:"prefixes"`
+}
+
+// RunDetail is GET /api/v1/runs/{id}.
+type RunDetail struct {
+	Run    *store.Run    `json:"run"`
+	Detail *store.Detail `json:"detail"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Options configure the server.
+type Options struct {
+	// Listen is host:port.
+	Listen string
+	// Token, when set, is required on mutating endpoints.
+	Token string
+	// Metrics serves /metrics.
+	Metrics http.Handler
+}
+
+// Server is the HTTP API.
+type Server struct {
+	b       Backend
+	metrics http.Handler
+	mu      sync.RWMutex
+	token   string
+	srv     *http.Server
+	ln      net.Listener
+}
+
+// Loopback reports whether host (an IP or "localhost") is a loopback
+// address.
+func Loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}
+
+// New checks the options and builds the server (not yet listening).
+func New(b Backend, o Options) (*Server, error) {
+	host, _, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api listen %q: %w", o.Listen, err)
+	}
+	if !Loopback(host) && o.Token == "" {
+		return nil, fmt.Errorf("api listen %s: not a loopback address and no api.token_file: refusing to serve mutating endpoints without a token", o.Listen)
+	}
+	s := &Server{b: b, metrics: o.Metrics, token: o.Token}
+	s.srv = &http.Server{Addr: o.Listen, Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// SetToken replaces the token (config reload).
+func (s *Server) SetToken(tok string) {
+	s.mu.Lock()
+	s.token = tok
+	s.mu.Unlock()
+}
+
+// Listen binds the address (so that a bind failure is reported at start).
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.srv.Addr)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (after Listen).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.srv.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Serve serves until Shutdown; it returns nil after a shutdown.
+func (s *Server) Serve() error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops the server, letting requests in flight finish.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// route maps methods to handlers for one path; other methods get 405.
+type route map[string]http.HandlerFunc
+
+func (rt route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := rt[r.Method]
+	if !ok && r.Method == http.MethodHead {
+		h, ok = rt[http.MethodGet]
+	}
+	if !ok {
+		var allow []string
+		for m := range rt {
+			allow = append(allow, m)
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+		return
+	}
+	h(w, r)
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", route{http.MethodGet: s.healthz})
+	mux.Handle("/readyz", route{http.MethodGet: s.readyz})
+	if s.metrics != nil {
+		mux.Handle("/metrics", route{http.MethodGet: s.metrics.ServeHTTP})
+	}
+	mux.Handle("/api/v1/status", route{http.MethodGet: s.status})
+	mux.Handle("/api/v1/targets", route{http.MethodGet: s.targets})
+	mux.Handle("/api/v1/prefixes", route{http.MethodGet: s.prefixes})
+	mux.Handle("/api/v1/runs", route{http.MethodGet: s.runs, http.MethodPost: s.auth(s.trigger)})
+	mux.Handle("/api/v1/runs/{id}", route{http.MethodGet: s.run})
+	mux.Handle("/api/v1/runs/{id}/approve", route{http.MethodPost: s.auth(s.decide(true))})
+	mux.Handle("/api/v1/runs/{id}/reject", route{http.MethodPost: s.auth(s.decide(false))})
+	mux.Handle("/api/v1/peers", route{http.MethodGet: s.peers})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
+	})
+	return mux
+}
+
+// auth requires the bearer token on mutating endpoints.
+func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.RLock()
+		tok := s.token
+		s.mu.RUnlock()
+		if tok == "" {
+			h(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(tok)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="asfence"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, Error{Error: msg})
+}
+
+// backendError maps the backend's errors to status codes.
+func backendError(w http.ResponseWriter, err error) {
+	var nh *store.NotHeldError
+	var ce *store.CorruptError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.As(err, &nh), errors.Is(err, ErrBusy):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrNotReady):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.As(err, &ce):
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.b.Ready() {
+		writeError(w, http.StatusServiceUnavailable, "not ready: the applied set has not been announced yet")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.b.Status(r.Context())
+	if err != nil {
+		backendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) targets(w http.ResponseWriter, _ *http.Request) {
+	out := []Target{}
+	if in := s.b.Applied(); in != nil {
+		for i := range in.Targets {
+			t := &in.Targets[i]
+			asns := t.ASNs
+			if asns == nil {
+				asns = []uint32{}
+			}
+			out = append(out, Target{Name: t.Name, Description: t.Description, ID: t.ID,
+				IPv4: len(t.Exact(filters.IPv4)), IPv6: len(t.Exact(filters.IPv6)), ASNs: asns})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"targets": out})
+}
+
+func (s *Server) prefixes(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if bad := unknownParams(q, "target", "family"); bad != "" {
+		writeError(w, http.StatusBadRequest, bad)
+		return
+	}
+	target, fam := q.Get("target"), q.Get("family")
+	var want filters.Family
+	switch fam {
+	case "":
+	case "ipv4", "4":
+		want = filters.IPv4
+	case "ipv6", "6":
+		want = filters.IPv6
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("family %q: want ipv4 or ipv6", fam))
+		return
+	}
+	in := s.b.Applied()
+	out := Prefixes{Target: target, Family: fam, Prefixes: []asn.Prefix{}}
+	found := target == ""
+	if in != nil {
+		for i := range in.Targets {
+			t := &in.Targets[i]
+			if target != "" && t.Name != target {
+				continue
+			}
+			found = true
+			for _, p := range t.Prefixes {
+				if want == 0 || filters.Of(p.Prefix) == want {
+					out.Prefixes = append(out.Prefixes, p)
+				}
+			}
+		}
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("target %q has no applied prefixes (see /api/v1/targets)", target))
+		return
+	}
+	out.Count = len(out.Prefixes)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func unknownParams(q map[string][]string, known ...string) string {
+	for k := range q {
+		ok := false
+		for _, n := range known {
+			ok = ok || k == n
+		}
+		if !ok {
+			return fmt.Sprintf("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
+		}
+	}
+	return ""
+}
+
+func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if bad := unknownParams(q, "limit", "before", "outcome"); bad != "" {
+		writeError(w, http.StatusBadRequest, bad)
+		return
+	}
+	var o store.ListOptions
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want 1-1000", v))
+			return
+		}
+		o.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("before %q: want a run id", v))
+			return
+		}
+		o.Before = n
+	}
+	switch v := q.Get("outcome"); v {
+	case "", store.Running, store.Applied, store.Held, store.Unchanged, store.Failed:
+		o.Outcome = v
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("outcome %q: want running, applied, held, unchanged or failed", v))
+		return
+	}
+	rs, err := s.b.Runs(o)
+	if err != nil {
+		backendError(w, err)
+		return
+	}
+	if rs == nil {
+		rs = []*store.Run{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": rs})
+}
+
+func runID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	v := r.PathValue("id")
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || id == 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("run id %q: want a positive number", v))
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) run(w http.ResponseWriter, r *http.Request) {
+	id, ok := runID(w, r)
+	if !ok {
+		return
+	}
+	run, d, err := s.b.Run(id)
+	if err != nil {
+		backendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, RunDetail{Run: run, Detail: d})
+}
+
+// decision is the optional body of approve/reject.
+type decision struct {
+	By string `json:"by"`
+}
+
+// readDecision reads the optional JSON body; by defaults to the client
+// address.
+func readDecision(w http.ResponseWriter, r *http.Request) (string, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4096+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("reading body: %v", err))
+		return "", false
+	}
+	if len(body) > 4096 {
+		writeError(w, http.StatusRequestEntityTooLarge, "body larger than 4096 bytes")
+		return "", false
+	}
+	var d decision
+	if len(strings.TrimSpace(string(body))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&d); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("body: %v (want {\"by\": \"name\"} or nothing)", err))
+			return "", false
+		}
+		if len(d.By) > 200 || strings.ContainsAny(d.By, "\r\n") {
+			writeError(w, http.StatusBadRequest, "by: at most 200 characters on one line")
+			return "", false
+		}
+	}
+	by := "api " + r.RemoteAddr
+	if d.By != "" {
+		by = d.By + " (api " + r.RemoteAddr + ")"
+	}
+	return by, true
+}
+
+func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
+	by, ok := readDecision(w, r)
+	if !ok {
+		return
+	}
+	run, err := s.b.Trigger(r.Context(), by)
+	if err != nil {
+		backendError(w, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/runs/%d", run.ID))
+	writeJSON(w, http.StatusAccepted, map[string]any{"run": run})
+}
+
+func (s *Server) decide(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := runID(w, r)
+		if !ok {
+			return
+		}
+		by, ok := readDecision(w, r)
+		if !ok {
+			return
+		}
+		var run *store.Run
+		var err error
+		if approve {
+			run, err = s.b.Approve(r.Context(), id, by)
+		} else {
+			run, err = s.b.Reject(r.Context(), id, by)
+		}
+		if err != nil {
+			backendError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"run": run})
+	}
+}
+
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.b.Peers(r.Context())
+	if err != nil {
+		backendError(w, err)
+		return
+	}
+	if ps == nil {
+		ps = []Peer{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"peers": ps})
+}

@@ -1,0 +1,463 @@
+// Package daemon is `asfence run`: on a schedule it resolves the targets,
+// applies the policy, holds changes that the guard finds too large, and
+// otherwise announces the new set over BGP and writes the vendor files,
+// recording every run in the state store. A failure anywhere keeps what is
+// announced: sources that fail keep their facts (last-known-good), a run
+// whose sources all fail changes nothing, and a local error never
+// withdraws a route.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/internal/metrics"
+	"github.com/asfence/asfence/internal/store"
+)
+
+// Defaults for paths the config leaves empty.
+const (
+	DefaultStateDir = "/var/lib/asfence"
+	// applyTimeout bounds one BGP apply; it is not cut short by a stop, so
+	// that the speaker is never left half-way by a SIGTERM.
+	applyTimeout = 2 * time.Minute
+)
+
+// StateDir is the configured state directory, or the default.
+func StateDir(c *config.Config) string {
+	if c.StateDir != "" {
+		return c.StateDir
+	}
+	return DefaultStateDir
+}
+
+// OutputDir is the configured output directory, or "out" in the state
+// directory.
+func OutputDir(c *config.Config) string {
+	if c.OutputDir != "" {
+		return c.OutputDir
+	}
+	return filepath.Join(StateDir(c), "out")
+}
+
+// APIListen is the configured API address ("" when the API is off).
+func APIListen(c *config.Config) string {
+	switch c.API.Listen {
+	case "":
+		return config.DefaultAPIListen
+	case "off":
+		return ""
+	}
+	return c.API.Listen
+}
+
+// Options configure the daemon.
+type Options struct {
+	Config *config.Config
+	// Offline resolves from the embedded snapshot (or Snapshot) only.
+	Offline bool
+	// Snapshot is a Snapshot JSON file read at every run instead of
+	// querying registries.
+	Snapshot string
+	Version  string
+	Log      *logrus.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Daemon is a running `asfence run`.
+type Daemon struct {
+	opts Options
+	log  *logrus.Entry
+	st   *store.Store
+	m    *metrics.Metrics
+	srv  *api.Server
+
+	cfgMu sync.RWMutex
+	cfg   *config.Config
+
+	// sem admits one run or decision at a time: a scheduled run that finds
+	// it taken is skipped, a decision waits.
+	sem chan struct{}
+
+	mu          sync.Mutex
+	running     uint64
+	applied     *store.State
+	lastRun     *store.Run
+	lastSuccess time.Time
+	started     time.Time
+
+	ready   atomic.Bool
+	speaker Speaker
+
+	cron   *cron.Cron
+	cronID cron.EntryID
+
+	// runCtx is cancelled at shutdown: a resolve in progress is aborted.
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// New opens the state store and prepares the daemon. A damaged store is a
+// *store.CorruptError; it is never overwritten.
+func New(o Options) (*Daemon, error) {
+	if o.Log == nil {
+		o.Log = logrus.New()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	d := &Daemon{
+		opts: o,
+		log:  logrus.NewEntry(o.Log),
+		cfg:  o.Config,
+		sem:  make(chan struct{}, 1),
+	}
+	st, err := store.Open(StateDir(o.Config), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	d.st = st
+	d.m = metrics.New(o.Version, d.metricPeers)
+	if listen := APIListen(o.Config); listen != "" {
+		tok, err := o.Config.APIToken()
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		srv, err := api.New(d, api.Options{Listen: listen, Token: tok, Metrics: d.m.Handler()})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		d.srv = srv
+	}
+	return d, nil
+}
+
+func (d *Daemon) config() *config.Config {
+	d.cfgMu.RLock()
+	defer d.cfgMu.RUnlock()
+	return d.cfg
+}
+
+// APIAddr is the address the API listens on ("" when off), once Serve has
+// bound it.
+func (d *Daemon) APIAddr() string {
+	if d.srv == nil {
+		return ""
+	}
+	return d.srv.Addr()
+}
+
+// Serve announces the applied state, then runs on the schedule until ctx
+// ends (SIGTERM). A value on reload (SIGHUP) reloads the config and runs.
+// started, if not nil, is called once the API listens and the state is
+// announced.
+func (d *Daemon) Serve(ctx context.Context, reload <-chan struct{}, started func()) (err error) {
+	d.started = d.opts.Now()
+	d.runCtx, d.cancelRun = context.WithCancel(context.WithoutCancel(ctx))
+	defer d.cancelRun()
+	defer func() {
+		if cerr := d.st.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := d.recoverState(); err != nil {
+		return err
+	}
+	apiDone := make(chan error, 1)
+	if d.srv != nil {
+		if err := d.srv.Listen(); err != nil {
+			return err
+		}
+		go func() { apiDone <- d.srv.Serve() }()
+		d.log.WithField("listen", d.srv.Addr()).Info("API listening")
+	}
+	stopAPI := func() {
+		if d.srv == nil {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = d.srv.Shutdown(sctx)
+	}
+	if err := d.announce(ctx); err != nil {
+		stopAPI()
+		return err
+	}
+	defer d.stopSpeaker(ctx)
+	defer stopAPI()
+
+	if err := d.startSchedule(d.config()); err != nil {
+		return err
+	}
+	if started != nil {
+		started()
+	}
+	d.goRun("startup")
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stopping: aborting the run in progress, if any")
+			d.cancelRun()
+			<-d.cron.Stop().Done()
+			d.wg.Wait()
+			return nil
+		case <-reload:
+			if err := d.Reload(ctx); err == nil {
+				d.goRun("reload")
+			}
+		case err := <-apiDone:
+			if err != nil {
+				d.log.WithError(err).Error("API server stopped")
+			}
+			apiDone = nil
+		}
+	}
+}
+
+// recoverState closes runs a previous process left open and loads the
+// applied state.
+func (d *Daemon) recoverState() error {
+	interrupted, err := d.st.Interrupted(d.opts.Now())
+	if err != nil {
+		return err
+	}
+	for _, r := range interrupted {
+		d.log.WithFields(logrus.Fields{"run": r.ID, "trigger": r.Trigger, "start": r.Start}).
+			Warn("run was interrupted by a stop of the daemon; recorded as failed")
+	}
+	applied, err := d.st.Applied()
+	if err != nil {
+		return err
+	}
+	d.applied = applied
+	if waiting, err := d.st.Waiting(); err == nil {
+		d.m.Held(len(waiting))
+	}
+	if r, err := d.st.Runs(store.ListOptions{Limit: 1}); err == nil && len(r) == 1 {
+		d.lastRun = r[0]
+	}
+	return nil
+}
+
+// announce starts the speaker with the applied state before any resolve,
+// so a restart is invisible to routers. A state whose apply was cut off by
+// a stop is completed first: the peers were moving to it.
+func (d *Daemon) announce(ctx context.Context) error {
+	cfg := d.config()
+	pending, err := d.st.Pending()
+	if err != nil {
+		return err
+	}
+	var in *filters.Intent
+	if d.applied != nil {
+		in = d.applied.Intent
+	}
+	if pending != nil {
+		d.log.WithField("run", pending.RunID).Warn("the daemon stopped while applying this run: announcing its set")
+		in = pending.Intent
+	}
+	if cfg.BGP != nil {
+		sp, err := newSpeaker(cfg, d.log)
+		if err != nil {
+			return err
+		}
+		start := in
+		if start == nil {
+			start = &filters.Intent{}
+		}
+		if err := sp.Start(ctx, start); err != nil {
+			if pending == nil {
+				return fmt.Errorf("bgp: %w", err)
+			}
+			d.log.WithError(err).Warn("the interrupted run's set cannot be announced: announcing the applied set")
+			pending = nil
+			start = &filters.Intent{}
+			if d.applied != nil {
+				start = d.applied.Intent
+			}
+			if err := sp.Start(ctx, start); err != nil {
+				return fmt.Errorf("bgp: %w", err)
+			}
+		}
+		d.speaker = sp
+	}
+	if pending != nil {
+		if err := d.completePending(pending); err != nil {
+			return err
+		}
+	} else if p, _ := d.st.Pending(); p != nil {
+		r, _, err := d.st.Run(p.RunID)
+		if err != nil {
+			return err
+		}
+		if err := d.st.AbortApply(r); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	if d.applied != nil {
+		d.m.Applied(store.Count(d.applied.Intent))
+	}
+	d.mu.Unlock()
+	d.ready.Store(true)
+	d.m.Ready(true)
+	if d.applied != nil {
+		d.log.WithFields(logrus.Fields{"run": d.applied.RunID, "prefixes": prefixCount(d.applied.Intent)}).Info("announced the applied set")
+		// Outputs may lag the store after a crash between commit and write.
+		d.writeOutputs(cfg, d.applied.RunID, d.applied.Intent)
+	} else {
+		d.log.Info("no applied set yet: the first run will make one")
+	}
+	return nil
+}
+
+func (d *Daemon) completePending(p *store.State) error {
+	r, _, err := d.st.Run(p.RunID)
+	if err != nil {
+		return err
+	}
+	if r.Outcome == store.Failed {
+		r.Outcome = store.Applied
+		r.Error = ""
+	}
+	if err := d.st.CommitApply(r); err != nil {
+		return err
+	}
+	d.applied = p
+	return nil
+}
+
+func (d *Daemon) stopSpeaker(ctx context.Context) {
+	if d.speaker == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	// Graceful: peers keep the routes until we are back.
+	if err := d.speaker.Stop(sctx, true); err != nil {
+		d.log.WithError(err).Warn("stopping the BGP speaker")
+	}
+}
+
+func prefixCount(in *filters.Intent) int {
+	n := 0
+	for _, t := range in.Targets {
+		n += len(t.Prefixes)
+	}
+	return n
+}
+
+// Ready reports whether the applied set has been announced.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+// Applied is the Intent in force.
+func (d *Daemon) Applied() *filters.Intent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.applied == nil {
+		return nil
+	}
+	return d.applied.Intent
+}
+
+// Runs lists runs from the store.
+func (d *Daemon) Runs(o store.ListOptions) ([]*store.Run, error) { return d.st.Runs(o) }
+
+// Run reads one run and its detail.
+func (d *Daemon) Run(id uint64) (*store.Run, *store.Detail, error) { return d.st.Run(id) }
+
+// Status describes the daemon.
+func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {
+	cfg := d.config()
+	st := &api.Status{Version: d.opts.Version, Ready: d.Ready(), StartedAt: d.started.UTC(), Schedule: schedule(cfg),
+		FailedSources: []store.SourceStatus{}}
+	if d.cron != nil {
+		d.mu.Lock()
+		id := d.cronID
+		d.mu.Unlock()
+		st.NextRun = d.cron.Entry(id).Next
+	}
+	d.mu.Lock()
+	st.Running = d.running
+	if d.applied != nil {
+		st.Applied = &api.AppliedInfo{RunID: d.applied.RunID, At: d.applied.At, SnapshotTime: d.applied.Snapshot.GeneratedAt,
+			Targets: store.Count(d.applied.Intent)}
+	}
+	st.LastRun = d.lastRun
+	st.LastSuccess = d.lastSuccess
+	d.mu.Unlock()
+	if st.LastRun != nil {
+		for _, s := range st.LastRun.Sources {
+			if !s.OK {
+				st.Degraded = true
+				st.FailedSources = append(st.FailedSources, s)
+			}
+		}
+	}
+	held, err := d.st.Waiting()
+	if err != nil {
+		return nil, err
+	}
+	st.Held = held
+	if st.Held == nil {
+		st.Held = []*store.Run{}
+	}
+	if d.speaker != nil {
+		ps, err := d.Peers(ctx)
+		st.Peers = &api.PeerSummary{Total: len(ps)}
+		if err != nil {
+			st.Peers.Error = err.Error()
+		}
+		for _, p := range ps {
+			if p.Established {
+				st.Peers.Established++
+			}
+		}
+	}
+	return st, nil
+}
+
+// Peers lists the BGP neighbors (none without a bgp: block).
+func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
+	if d.speaker == nil {
+		return nil, nil
+	}
+	return d.speaker.Peers(ctx)
+}
+
+func (d *Daemon) metricPeers(ctx context.Context) ([]metrics.Peer, error) {
+	ps, err := d.Peers(ctx)
+	out := make([]metrics.Peer, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, metrics.Peer{Address: p.Address, Description: p.Description, State: p.State, Established: p.Established, Sent: p.Sent})
+	}
+	return out, err
+}
+
+func schedule(c *config.Config) string {
+	if c.Schedule != "" {
+		return c.Schedule
+	}
+	return config.DefaultSchedule
+}
+
+// errStopping: the daemon is shutting down.
+var errStopping = errors.New("the daemon is stopping")

@@ -1,0 +1,40 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/config"
+)
+
+// checkGuard returns why a change must be held for approval (nil: it may be
+// applied). Ratios are of the target's prefixes in force; a target that had
+// none is being filled for the first time and is not ratio-limited.
+func checkGuard(g config.Guard, ch filters.Change) []string {
+	maxWithdraw, maxAdd := g.Values()
+	var why []string
+	total := 0
+	for _, t := range ch.Targets {
+		removed, added := len(t.Removed), len(t.Added)
+		total += removed
+		if t.Before == 0 {
+			continue
+		}
+		if t.After == 0 && !g.AllowEmpty {
+			why = append(why, fmt.Sprintf("%s: would empty the target (%d -> 0 prefixes; guard.allow_empty is off)", t.Target, t.Before))
+			continue
+		}
+		if r := float64(removed) / float64(t.Before); r > maxWithdraw {
+			why = append(why, fmt.Sprintf("%s: would withdraw %d of %d prefixes (%.1f%%, guard.max_withdraw_ratio %.1f%%)",
+				t.Target, removed, t.Before, 100*r, 100*maxWithdraw))
+		}
+		if r := float64(added) / float64(t.Before); r > maxAdd {
+			why = append(why, fmt.Sprintf("%s: would add %d prefixes to %d (%.1f%%, guard.max_add_ratio %.1f%%)",
+				t.Target, added, t.Before, 100*r, 100*maxAdd))
+		}
+	}
+	if g.MaxWithdraw > 0 && total > g.MaxWithdraw {
+		why = append(why, fmt.Sprintf("would withdraw %d prefixes in all (guard.max_withdraw %d)", total, g.MaxWithdraw))
+	}
+	return why
+}

@@ -1,0 +1,450 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/asn/sources"
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/internal/store"
+)
+
+// Triggers recorded in runs.
+const (
+	TriggerStartup  = "startup"
+	TriggerSchedule = "schedule"
+	TriggerReload   = "reload"
+	TriggerAPI      = "api"
+)
+
+// begin takes the run slot without waiting and records a new run; it
+// returns api.ErrBusy when a run or a decision is in progress.
+func (d *Daemon) begin(trigger string) (*store.Run, error) {
+	if d.runCtx != nil && d.runCtx.Err() != nil {
+		return nil, errStopping
+	}
+	select {
+	case d.sem <- struct{}{}:
+	default:
+		d.mu.Lock()
+		id := d.running
+		d.mu.Unlock()
+		if id != 0 {
+			return nil, fmt.Errorf("%w (run %d)", api.ErrBusy, id)
+		}
+		return nil, fmt.Errorf("%w (a held change is being decided)", api.ErrBusy)
+	}
+	r, err := d.st.BeginRun(trigger, d.opts.Now())
+	if err != nil {
+		<-d.sem
+		return nil, err
+	}
+	d.mu.Lock()
+	d.running = r.ID
+	d.mu.Unlock()
+	return r, nil
+}
+
+// goRun starts a run in the background (startup, reload); a run already in
+// progress makes it a logged skip.
+func (d *Daemon) goRun(trigger string) {
+	r, err := d.begin(trigger)
+	if err != nil {
+		d.log.WithField("trigger", trigger).WithError(err).Info("run skipped")
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.execute(r)
+	}()
+}
+
+// scheduled is the cron job: it runs in the cron goroutine, so cron's
+// Stop waits for it.
+func (d *Daemon) scheduled() {
+	r, err := d.begin(TriggerSchedule)
+	if err != nil {
+		d.log.WithField("trigger", TriggerSchedule).WithError(err).Info("run skipped")
+		return
+	}
+	d.execute(r)
+}
+
+// Trigger starts a run for the API.
+func (d *Daemon) Trigger(_ context.Context, by string) (*store.Run, error) {
+	r, err := d.begin(TriggerAPI)
+	if err != nil {
+		return nil, err
+	}
+	d.log.WithFields(logrus.Fields{"run": r.ID, "by": by}).Info("run triggered through the API")
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.execute(r)
+	}()
+	return r, nil
+}
+
+// execute runs one pass and releases the run slot. A panic is recorded as
+// a failed run: nothing was applied.
+func (d *Daemon) execute(r *store.Run) {
+	defer func() { <-d.sem }()
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.WithField("stack", string(debug.Stack())).Errorf("run %d: internal error: %v", r.ID, p)
+			r.Outcome, r.Error = store.Failed, fmt.Sprintf("internal error: %v", p)
+			d.finish(r, nil)
+		}
+	}()
+	d.pass(d.runCtx, d.config(), r)
+}
+
+// finish records a run that applies nothing (failed, unchanged, held) and
+// updates the in-memory status and metrics.
+func (d *Daemon) finish(r *store.Run, detail *store.Detail) {
+	if r.End.IsZero() {
+		r.End = d.opts.Now().UTC()
+	}
+	if err := d.st.PutRun(r, detail); err != nil {
+		d.log.WithError(err).WithField("run", r.ID).Error("recording the run")
+	}
+	d.done(r)
+}
+
+// done updates status and metrics and logs the summary line.
+func (d *Daemon) done(r *store.Run) {
+	d.mu.Lock()
+	d.running = 0
+	d.lastRun = r
+	if r.Outcome != store.Failed {
+		d.lastSuccess = r.End
+	}
+	if d.applied != nil {
+		d.m.Applied(store.Count(d.applied.Intent))
+	}
+	d.mu.Unlock()
+	d.m.Run(r)
+	if w, err := d.st.Waiting(); err == nil {
+		d.m.Held(len(w))
+	}
+	cfg := d.config()
+	if n, err := d.st.Prune(store.Retention{Runs: cfg.Retention.Runs, MaxAge: cfg.Retention.MaxAge}, d.opts.Now()); err != nil {
+		d.log.WithError(err).Warn("pruning the run history")
+	} else if n > 0 {
+		d.log.WithField("deleted", n).Debug("pruned old runs")
+	}
+	d.logSummary(r)
+}
+
+// logSummary is the one line every run logs.
+func (d *Daemon) logSummary(r *store.Run) {
+	var failed []string
+	for _, s := range r.Sources {
+		if !s.OK {
+			failed = append(failed, s.Source)
+		}
+	}
+	v4, v6 := 0, 0
+	for _, t := range r.Targets {
+		v4 += t.IPv4
+		v6 += t.IPv6
+	}
+	f := logrus.Fields{
+		"run": r.ID, "trigger": r.Trigger, "outcome": r.Outcome,
+		"duration": r.End.Sub(r.Start).Round(time.Millisecond).String(),
+		"ipv4": v4, "ipv6": v6, "added": r.Diff.Added, "removed": r.Diff.Removed,
+		"sources": len(r.Sources), "sources_failed": len(slices.Compact(failed)),
+	}
+	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
+		f["carried_over"] = r.Carried.Prefixes
+	}
+	e := d.log.WithFields(f)
+	switch r.Outcome {
+	case store.Failed:
+		e.WithField("error", r.Error).Error("run failed: nothing changed")
+	case store.Held:
+		e.WithField("guard", strings.Join(r.Guard, "; ")).Warn("run held for approval: the applied set stays")
+	default:
+		if len(failed) > 0 {
+			e.Warn("run " + r.Outcome + " (degraded: failed sources' facts carried over)")
+		} else {
+			e.Info("run " + r.Outcome)
+		}
+	}
+}
+
+// pass is one resolve -> policy -> guard -> apply.
+func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
+	snap, names, err := d.resolve(ctx, cfg)
+	if snap != nil {
+		r.SnapshotTime = snap.GeneratedAt
+		r.Sources = sourceStatus(names, snap.Incomplete)
+		r.Degraded = len(snap.Incomplete) > 0
+	}
+	if err != nil {
+		r.Outcome, r.Error = store.Failed, err.Error()
+		if ctx.Err() != nil {
+			r.Error = "aborted: " + errStopping.Error()
+		}
+		d.finish(r, nil)
+		return
+	}
+	d.mu.Lock()
+	prev := d.applied
+	d.mu.Unlock()
+	var prevSnap *asn.Snapshot
+	var prevIntent *filters.Intent
+	if prev != nil {
+		prevSnap, prevIntent = prev.Snapshot, prev.Intent
+	}
+	merged, carried := asn.CarryOver(prevSnap, snap)
+	r.Carried = carried
+	if carried.ASNs+carried.Prefixes > 0 {
+		// Current target definitions (exclusions) win over old facts.
+		merged = asn.Select(merged, cfg.TargetList)
+	}
+	intent := cfg.PolicyRules.Apply(merged)
+	change := filters.Compare(prevIntent, intent)
+	r.Targets = store.Count(intent)
+	r.Diff = store.Summarize(change)
+	detail := &store.Detail{Change: change}
+	state := &store.State{RunID: r.ID, At: d.opts.Now().UTC(), Snapshot: merged, Intent: intent}
+
+	if change.Empty() && prev != nil {
+		// Same set: refresh the stored evidence; the speaker has nothing to do.
+		r.Outcome = store.Unchanged
+		r.End = d.opts.Now().UTC()
+		if err := d.st.BeginApply(r, detail, state); err == nil {
+			err = d.st.CommitApply(r)
+			if err == nil {
+				d.setApplied(state)
+			}
+		} else {
+			d.log.WithError(err).Warn("refreshing the applied state")
+		}
+		d.done(r)
+		return
+	}
+	if why := checkGuard(cfg.Guard, change); len(why) > 0 {
+		r.Outcome, r.Guard = store.Held, why
+		r.End = d.opts.Now().UTC()
+		if err := d.st.Hold(r, detail, state); err != nil {
+			r.Outcome, r.Error = store.Failed, fmt.Sprintf("recording the held change: %v", err)
+		}
+		d.done(r)
+		return
+	}
+	if err := d.apply(ctx, cfg, r, detail, state); err != nil {
+		r.Outcome, r.Error = store.Failed, err.Error()
+		r.End = d.opts.Now().UTC()
+		if err := d.st.AbortApply(r); err != nil {
+			d.log.WithError(err).Error("recording the failed apply")
+		}
+		d.done(r)
+		return
+	}
+	d.done(r)
+}
+
+// apply announces state and makes it the applied one: the store records it
+// as pending first, so that a crash half-way is completed at the next
+// start. r is stored with outcome applied (or its decision) on success.
+func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, detail *store.Detail, state *store.State) error {
+	outcome := r.Outcome
+	approval := outcome == store.Held // keeps its outcome and end; the decision says it was applied
+	if !approval {
+		r.Outcome = store.Applied
+	}
+	if err := d.st.BeginApply(r, detail, state); err != nil {
+		r.Outcome = outcome
+		return err
+	}
+	if d.speaker != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
+		counts, err := d.speaker.Apply(actx, state.Intent)
+		cancel()
+		if err != nil {
+			d.m.ApplyFailure()
+			r.Outcome = outcome
+			d.restore(ctx)
+			return fmt.Errorf("bgp apply (the announced set was kept): %w", err)
+		}
+		r.BGP = counts
+	}
+	if !approval {
+		r.End = d.opts.Now().UTC()
+	}
+	if err := d.st.CommitApply(r); err != nil {
+		return err
+	}
+	d.setApplied(state)
+	outs, diffs := d.writeOutputs(cfg, r.ID, state.Intent)
+	r.Outputs = outs
+	if detail == nil {
+		_, old, err := d.st.Run(r.ID)
+		if err == nil && old != nil {
+			detail = old
+		} else {
+			detail = &store.Detail{}
+		}
+	}
+	detail.OutputDiffs = diffs
+	if err := d.st.PutRun(r, detail); err != nil {
+		d.log.WithError(err).Warn("recording the outputs")
+	}
+	return nil
+}
+
+// restore puts the applied set back on the speaker after a failed apply
+// (the speaker may have applied part of the new one).
+func (d *Daemon) restore(ctx context.Context) {
+	d.mu.Lock()
+	prev := d.applied
+	d.mu.Unlock()
+	in := &filters.Intent{}
+	if prev != nil {
+		in = prev.Intent
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
+	defer cancel()
+	if _, err := d.speaker.Apply(actx, in); err != nil {
+		d.log.WithError(err).Error("restoring the applied set on the speaker")
+	}
+}
+
+func (d *Daemon) setApplied(st *store.State) {
+	d.mu.Lock()
+	d.applied = st
+	d.mu.Unlock()
+	d.m.Applied(store.Count(st.Intent))
+}
+
+// resolve produces the run's snapshot and the names of the sources asked.
+// An error means nothing usable came back (every source failed, or the
+// sources could not be built).
+func (d *Daemon) resolve(ctx context.Context, cfg *config.Config) (*asn.Snapshot, []string, error) {
+	if d.opts.Snapshot != "" || d.opts.Offline {
+		var s *asn.Snapshot
+		var err error
+		name := asn.EmbeddedSnapshotName
+		if d.opts.Snapshot != "" {
+			name = "file:" + d.opts.Snapshot
+			s, err = asn.ReadSnapshotFile(d.opts.Snapshot)
+		} else {
+			s, err = asn.Embedded()
+		}
+		if err != nil {
+			return &asn.Snapshot{Incomplete: []asn.Incomplete{{Source: name, Error: err.Error()}}}, []string{name}, err
+		}
+		return asn.Select(s, cfg.TargetList), []string{name}, nil
+	}
+	sc := cfg.Sources
+	if sc == nil {
+		sc = sources.Default()
+	}
+	srcs, err := sources.Build(sc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sources: %w", err)
+	}
+	var names []string
+	for _, s := range srcs {
+		names = append(names, s.Name())
+	}
+	eng := &asn.Engine{Sources: srcs, Timeout: sc.Timeout, Generator: "asfence " + d.opts.Version}
+	snap, err := eng.Run(ctx, cfg.TargetList)
+	if err != nil {
+		return snap, names, err
+	}
+	if len(srcs) == 0 {
+		return snap, names, errors.New("no sources configured: nothing to resolve from")
+	}
+	return snap, names, nil
+}
+
+// sourceStatus lists every source asked, failed ones once per failure.
+func sourceStatus(names []string, inc []asn.Incomplete) []store.SourceStatus {
+	out := []store.SourceStatus{}
+	failed := map[string]bool{}
+	for _, in := range inc {
+		failed[in.Source] = true
+	}
+	for _, n := range names {
+		if !failed[n] {
+			out = append(out, store.SourceStatus{Source: n, OK: true})
+		}
+	}
+	for _, in := range inc {
+		out = append(out, store.SourceStatus{Source: in.Source, Target: in.Target, Error: in.Error})
+	}
+	return out
+}
+
+// Approve applies exactly the held Intent of run id.
+func (d *Daemon) Approve(ctx context.Context, id uint64, by string) (*store.Run, error) {
+	if err := d.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-d.sem }()
+	r, st, err := d.st.Held(id)
+	if err != nil {
+		return nil, err
+	}
+	r.Decision = &store.Decision{Action: store.Approved, At: d.opts.Now().UTC(), By: by}
+	if err := d.apply(ctx, d.config(), r, nil, st); err != nil {
+		r.Decision = nil
+		if aerr := d.st.AbortApply(r); aerr != nil {
+			d.log.WithError(aerr).Error("recording the failed approval")
+		}
+		return nil, fmt.Errorf("approve run %d: %w", id, err)
+	}
+	d.log.WithFields(logrus.Fields{"run": id, "by": by, "added": r.Diff.Added, "removed": r.Diff.Removed}).Warn("held change approved and applied")
+	d.mu.Lock()
+	if d.lastRun != nil && d.lastRun.ID == r.ID {
+		d.lastRun = r
+	}
+	d.mu.Unlock()
+	if w, err := d.st.Waiting(); err == nil {
+		d.m.Held(len(w))
+	}
+	return r, nil
+}
+
+// Reject drops the held change of run id; the applied set stays.
+func (d *Daemon) Reject(ctx context.Context, id uint64, by string) (*store.Run, error) {
+	if err := d.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-d.sem }()
+	r, err := d.st.Reject(id, by, d.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	d.log.WithFields(logrus.Fields{"run": id, "by": by}).Warn("held change rejected")
+	if w, err := d.st.Waiting(); err == nil {
+		d.m.Held(len(w))
+	}
+	return r, nil
+}
+
+// acquire waits for the run slot (a decision waits for a run to end).
+func (d *Daemon) acquire(ctx context.Context) error {
+	select {
+	case d.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", api.ErrBusy, ctx.Err())
+	case <-d.runCtx.Done():
+		return errStopping
+	}
+}

@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+
+	"github.com/asfence/asfence/internal/config"
+)
+
+// jitterSchedule delays each activation by a random share of max, so that
+// many installations do not query the registries at the same second.
+type jitterSchedule struct {
+	inner cron.Schedule
+	max   time.Duration
+}
+
+func (j jitterSchedule) Next(t time.Time) time.Time {
+	n := j.inner.Next(t)
+	if j.max <= 0 || n.IsZero() {
+		return n
+	}
+	return n.Add(rand.N(j.max))
+}
+
+// cronLog maps cron's per-tick Info messages to Debug.
+type cronLog struct{ e *logrus.Entry }
+
+func kv(e *logrus.Entry, kvs []any) *logrus.Entry {
+	f := logrus.Fields{}
+	for i := 0; i+1 < len(kvs); i += 2 {
+		f[fmt.Sprint(kvs[i])] = kvs[i+1]
+	}
+	return e.WithFields(f)
+}
+
+func (l cronLog) Info(msg string, kvs ...any) { kv(l.e, kvs).Debug("cron: " + msg) }
+func (l cronLog) Error(err error, msg string, kvs ...any) {
+	kv(l.e, kvs).WithError(err).Error("cron: " + msg)
+}
+
+func parseSchedule(cfg *config.Config) (cron.Schedule, error) {
+	s, err := config.CronParser().Parse(schedule(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", schedule(cfg), err)
+	}
+	return jitterSchedule{inner: s, max: cfg.Jitter}, nil
+}
+
+// startSchedule starts the cron scheduler. Runs never overlap: the job
+// itself skips when the run slot is taken (logged), and a panic in a run
+// is recovered inside it.
+func (d *Daemon) startSchedule(cfg *config.Config) error {
+	sched, err := parseSchedule(cfg)
+	if err != nil {
+		return err
+	}
+	l := cronLog{d.log.WithField("component", "cron")}
+	d.cron = cron.New(cron.WithParser(config.CronParser()), cron.WithLogger(l), cron.WithChain(cron.Recover(l)))
+	d.mu.Lock()
+	d.cronID = d.cron.Schedule(sched, cron.FuncJob(d.scheduled))
+	d.mu.Unlock()
+	d.cron.Start()
+	d.log.WithFields(logrus.Fields{"schedule": schedule(cfg), "jitter": cfg.Jitter.String(),
+		"next": d.cron.Entry(d.cronID).Next}).Info("scheduler started")
+	return nil
+}
+
+// Reload reads the config file again (SIGHUP). A config with errors is
+// rejected with its errors and the running one stays. Settings that only
+// take effect at start are reported, not applied.
+func (d *Daemon) Reload(ctx context.Context) error {
+	old := d.config()
+	cfg, err := config.Load(old.Path)
+	if err != nil {
+		d.m.Reload(err)
+		var ce *config.Error
+		lines := []string{err.Error()}
+		if errors.As(err, &ce) {
+			lines = ce.Lines
+		}
+		for _, l := range lines {
+			d.log.WithField("config", old.Path).Error("reload rejected: " + l)
+		}
+		return err
+	}
+	var restart []string
+	if StateDir(cfg) != StateDir(old) {
+		restart = append(restart, "state_dir")
+	}
+	if APIListen(cfg) != APIListen(old) {
+		restart = append(restart, "api.listen")
+	}
+	if (cfg.BGP == nil) != (old.BGP == nil) {
+		restart = append(restart, "bgp")
+	} else if cfg.BGP != nil && (cfg.BGP.ASN != old.BGP.ASN || cfg.BGP.RouterID != old.BGP.RouterID ||
+		cfg.BGP.Listen != old.BGP.Listen || !slices.Equal(cfg.Blackhole.Communities, old.Blackhole.Communities) ||
+		!slices.Equal(cfg.Blackhole.LargeCommunities, old.Blackhole.LargeCommunities) ||
+		cfg.Blackhole.NextHopV4 != old.Blackhole.NextHopV4 || cfg.Blackhole.NextHopV6 != old.Blackhole.NextHopV6 ||
+		cfg.FlowSpec != old.FlowSpec) {
+		restart = append(restart, "bgp (asn, router_id, listen), blackhole, flowspec")
+	}
+	if len(restart) > 0 {
+		d.log.WithField("settings", restart).Warn("reload: these settings take effect at the next start only")
+	}
+	sched, err := parseSchedule(cfg)
+	if err != nil {
+		d.m.Reload(err)
+		return err
+	}
+	tok, err := cfg.APIToken()
+	if err != nil {
+		d.m.Reload(err)
+		d.log.WithError(err).Error("reload rejected")
+		return err
+	}
+	if d.speaker != nil && cfg.BGP != nil {
+		if err := d.speaker.UpdateNeighbors(ctx, cfg); err != nil {
+			d.m.Reload(err)
+			d.log.WithError(err).Error("reload rejected: the speaker refused the new neighbors")
+			return err
+		}
+	}
+	if d.srv != nil {
+		d.srv.SetToken(tok)
+	}
+	d.cfgMu.Lock()
+	d.cfg = cfg
+	d.cfgMu.Unlock()
+	if d.cron != nil {
+		d.mu.Lock()
+		d.cron.Remove(d.cronID)
+		d.cronID = d.cron.Schedule(sched, cron.FuncJob(d.scheduled))
+		d.mu.Unlock()
+	}
+	d.m.Reload(nil)
+	d.log.WithFields(logrus.Fields{"config": cfg.Path, "schedule": schedule(cfg)}).Info("config reloaded")
+	return nil
+}

@@ -1,0 +1,24 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/internal/config"
+)
+
+// Speaker is the embedded BGP speaker as the daemon drives it.
+type Speaker interface {
+	// Start loads the Intent before any neighbor is added, so peers get the
+	// whole set in their first table transfer.
+	Start(ctx context.Context, in *filters.Intent) error
+	// Apply changes the announced set to in, sending only the delta; the
+	// map counts routes added and withdrawn.
+	Apply(ctx context.Context, in *filters.Intent) (map[string]int, error)
+	Peers(ctx context.Context) ([]api.Peer, error)
+	UpdateNeighbors(ctx context.Context, cfg *config.Config) error
+	// Stop ends the sessions; graceful keeps the routes on the peers
+	// (graceful restart) until the daemon is back.
+	Stop(ctx context.Context, graceful bool) error
+}
