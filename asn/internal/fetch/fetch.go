@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -248,3 +249,54 @@ func Position(data []byte, off int64) (line, col int) {
 	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
 	return line, col
 }
+
+// EachASN calls fn for every ASN with at most workers calls at a time (a
+// registry is asked politely, not flooded). The errors of all failed calls
+// are joined in ASN order; a cancelled ctx stops the remaining calls.
+func EachASN(ctx context.Context, asns []uint32, workers int, fn func(ctx context.Context, asn uint32) error) error {
+	if workers <= 0 {
+		workers = 1
+	}
+	errs := make([]error, len(asns))
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for i, a := range asns {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("AS%d: %w", a, ctx.Err())
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(ctx, a)
+		}()
+	}
+	wg.Wait()
+	var list multiError
+	for _, e := range errs {
+		if e != nil {
+			list = append(list, e)
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return list
+}
+
+// multiError joins errors on one line (they end up in a snapshot's
+// incomplete list and in log lines).
+type multiError []error
+
+func (m multiError) Error() string {
+	s := make([]string, len(m))
+	for i, e := range m {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (m multiError) Unwrap() []error { return m }
