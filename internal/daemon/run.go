@@ -163,7 +163,7 @@ func (d *Daemon) logSummary(r *store.Run) {
 	f := logrus.Fields{
 		"run": r.ID, "trigger": r.Trigger, "outcome": r.Outcome,
 		"duration": r.End.Sub(r.Start).Round(time.Millisecond).String(),
-		"ipv4": v4, "ipv6": v6, "added": r.Diff.Added, "removed": r.Diff.Removed,
+		"ipv4":     v4, "ipv6": v6, "added": r.Diff.Added, "removed": r.Diff.Removed,
 		"sources": len(r.Sources), "sources_failed": len(slices.Compact(failed)),
 	}
 	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
