@@ -1,0 +1,547 @@
+package filters
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/templates"
+)
+
+// RenderOptions selects the vendor and the details of one rendered file.
+type RenderOptions struct {
+	Vendor string // vendor ID
+	Names  Names  // WithDefaults() applied by Render
+	// MaxEntries caps each generated list; 0 = unlimited. A list over it
+	// fails the generation with a *CapacityError.
+	MaxEntries int
+	// TemplatesDir holds optional overrides: a file named like an embedded
+	// template ("junos.tmpl") replaces it.
+	TemplatesDir string
+	Version      string // asfence version for the header
+	Regenerate   string // the command line that regenerates the file, for the header
+}
+
+// ListCount is one list in a generated file and its number of entries.
+type ListCount struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Entries int    `json:"entries"`
+}
+
+// CapacityError is a generated list longer than the configured maximum.
+type CapacityError struct {
+	Vendor  string
+	List    string
+	Entries int
+	Max     int
+}
+
+func (e *CapacityError) Error() string {
+	return fmt.Sprintf("%s: list %s would have %d entries, more than max_entries %d (raise outputs.max_entries.%s, or aggregate/narrow the targets)",
+		e.Vendor, e.List, e.Entries, e.Max, e.Vendor)
+}
+
+// TemplateData is what a vendor template receives. Every value is already
+// validated: prefixes are netip values (masked), names match the safe name
+// pattern, header lines are printable ASCII without comment terminators.
+type TemplateData struct {
+	Vendor  string
+	Version string
+	// Header is the file header, one line per element, without the
+	// comment marker (the template adds its own).
+	Header []string
+	Names  Names
+	// V4 and V6 are the route-filter entries (all targets together).
+	V4, V6 []Range
+	// Cov4 and Cov6 are the address coverage, for data-plane filters.
+	Cov4, Cov6 []netip.Prefix
+	// ASNs are the origin ASNs of all targets, sorted.
+	ASNs []uint32
+	// Lists are the generated lists with their entry counts.
+	Lists []ListCount
+	// MaxLen4 and MaxLen6 are 32 and 128 (for "orlonger" forms).
+	MaxLen4, MaxLen6 int
+	// Doc is the document of the json vendor (nil for the others).
+	Doc any
+}
+
+// aclStyle says how a vendor's data-plane filter counts entries.
+type aclStyle int
+
+const (
+	aclNone  aclStyle = iota
+	aclLines          // one line per direction and prefix (Cisco-style ACL)
+	aclSet            // one element per prefix (prefix-list / set / address-list)
+)
+
+type vendorSpec struct {
+	file         string
+	prefixLists  bool
+	asPath       bool
+	acl          aclStyle
+	incremental  bool
+	fullReplaceW string // why there are no incremental commands
+}
+
+// spec describes each vendor's output. A function, not a map, so there is
+// no package-level mutable state.
+func spec(vendor string) (vendorSpec, bool) {
+	switch vendor {
+	case "cisco-ios":
+		return vendorSpec{file: "asfence-cisco-ios.conf", prefixLists: true, asPath: true, acl: aclLines, incremental: true}, true
+	case "cisco-iosxr":
+		return vendorSpec{file: "asfence-cisco-iosxr.conf", prefixLists: true, asPath: true, acl: aclLines,
+			fullReplaceW: "an IOS XR prefix-set/as-path-set is always replaced as a whole: apply the full file"}, true
+	case "junos":
+		return vendorSpec{file: "asfence-junos.conf", prefixLists: true, asPath: true, acl: aclSet, incremental: true}, true
+	case "arista-eos":
+		return vendorSpec{file: "asfence-arista-eos.conf", prefixLists: true, asPath: true, acl: aclLines,
+			fullReplaceW: "EOS prefix-list entries are addressed by sequence number, which shift between files: apply the full file (it starts with \"no ip prefix-list\"), ideally in a configure session"}, true
+	case "nokia-sros":
+		return vendorSpec{file: "asfence-nokia-sros.conf", prefixLists: true, asPath: true, acl: aclSet, incremental: true}, true
+	case "huawei-vrp":
+		return vendorSpec{file: "asfence-huawei-vrp.conf", prefixLists: true, asPath: true, acl: aclLines,
+			fullReplaceW: "VRP ip-prefix entries are addressed by index, which shifts between files: apply the full file"}, true
+	case "mikrotik":
+		return vendorSpec{file: "asfence-mikrotik.rsc", prefixLists: true, asPath: true, acl: aclSet, incremental: true}, true
+	case "bird":
+		return vendorSpec{file: "asfence-bird.conf", prefixLists: true, asPath: true,
+			fullReplaceW: "BIRD reads whole files: replace the file and run \"birdc configure\""}, true
+	case "frr":
+		return vendorSpec{file: "asfence-frr.conf", prefixLists: true, asPath: true, incremental: true}, true
+	case "openbgpd":
+		return vendorSpec{file: "asfence-openbgpd.conf", prefixLists: true, asPath: true,
+			fullReplaceW: "OpenBGPD reads whole files: replace the file and run \"bgpctl reload\""}, true
+	case "nftables":
+		return vendorSpec{file: "asfence.nft", acl: aclSet, incremental: true}, true
+	case "json":
+		return vendorSpec{file: "asfence.json", prefixLists: true, asPath: true, acl: aclSet,
+			fullReplaceW: "the JSON document is data, not configuration"}, true
+	}
+	return vendorSpec{}, false
+}
+
+// FileName is the file name `generate --out DIR` writes for a vendor.
+func FileName(vendor string) string {
+	if s, ok := spec(vendor); ok {
+		return s.file
+	}
+	return "asfence-" + vendor + ".conf"
+}
+
+// MaxEntriesFor returns the configured list capacity for a vendor: its own
+// entry, else "default", else 0 (unlimited).
+func MaxEntriesFor(c OutputConfig, vendor string) int {
+	if v, ok := c.MaxEntries[vendor]; ok {
+		return v
+	}
+	return c.MaxEntries["default"]
+}
+
+// Prepared holds the aggregations of an Intent, computed once and shared
+// by the renders of several vendors.
+type Prepared struct {
+	in         *Intent
+	v4, v6     []Range
+	cov4, cov6 []netip.Prefix
+	asns       []uint32
+}
+
+// Prepare computes the route-filter entries, coverage and ASNs of all
+// targets of an Intent.
+func Prepare(in *Intent) *Prepared {
+	return &Prepared{
+		in:   in,
+		v4:   in.RouteFilterEntries("", IPv4),
+		v6:   in.RouteFilterEntries("", IPv6),
+		cov4: in.Coverage("", IPv4),
+		cov6: in.Coverage("", IPv6),
+		asns: in.ASNs(""),
+	}
+}
+
+// Render renders an Intent as one vendor's configuration.
+func Render(in *Intent, o RenderOptions) ([]byte, error) {
+	if in == nil {
+		return nil, errors.New("render: no intent")
+	}
+	return Prepare(in).Render(o)
+}
+
+// Render renders the prepared Intent as one vendor's configuration.
+func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
+	sp, ok := spec(o.Vendor)
+	if !ok {
+		return nil, fmt.Errorf("render: unknown vendor %q (one of %s)", o.Vendor, strings.Join(Vendors(), ", "))
+	}
+	names := o.Names.WithDefaults()
+	if err := names.validate(); err != nil {
+		return nil, fmt.Errorf("render %s: %w", o.Vendor, err)
+	}
+	if o.MaxEntries < 0 {
+		return nil, fmt.Errorf("render %s: max_entries %d is negative", o.Vendor, o.MaxEntries)
+	}
+	lists := p.lists(o.Vendor, sp, names)
+	if o.MaxEntries > 0 {
+		for _, l := range lists {
+			if l.Entries > o.MaxEntries {
+				return nil, &CapacityError{Vendor: o.Vendor, List: l.Name, Entries: l.Entries, Max: o.MaxEntries}
+			}
+		}
+	}
+	tmpl, err := loadTemplate(o.Vendor, o.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	data := &TemplateData{
+		Vendor: o.Vendor, Version: o.Version, Names: names,
+		Header: p.header(o, lists),
+		V4:     p.v4, V6: p.v6, Cov4: p.cov4, Cov6: p.cov6, ASNs: p.asns,
+		Lists: lists, MaxLen4: 32, MaxLen6: 128,
+	}
+	if o.Vendor == "json" {
+		data.Doc = p.jsonDoc(o, lists)
+	}
+	var buf bytes.Buffer
+	buf.Grow(64*(len(p.v4)+len(p.v6)+len(p.cov4)+len(p.cov6)) + 4096)
+	if err := tmpl.Execute(&buf, data); err != nil {
+		return nil, fmt.Errorf("render %s: template %s: %w", o.Vendor, tmpl.Name(), err)
+	}
+	return buf.Bytes(), nil
+}
+
+// lists returns the lists a vendor's file holds, with their entry counts.
+func (p *Prepared) lists(vendor string, sp vendorSpec, n Names) []ListCount {
+	var out []ListCount
+	if sp.prefixLists {
+		out = append(out,
+			ListCount{n.PrefixV4, "ipv4 route filter", len(p.v4)},
+			ListCount{n.PrefixV6, "ipv6 route filter", len(p.v6)})
+	}
+	if sp.asPath {
+		out = append(out, ListCount{n.ASPath, "origin ASNs", len(p.asns)})
+	}
+	per := 1
+	kind := "prefixes"
+	if sp.acl == aclLines {
+		per, kind = 2, "ACL lines (from and to each prefix)"
+	}
+	if sp.acl != aclNone {
+		out = append(out,
+			ListCount{n.ACLV4, "ipv4 address " + kind, per * len(p.cov4)},
+			ListCount{n.ACLV6, "ipv6 address " + kind, per * len(p.cov6)})
+	}
+	return out
+}
+
+// header builds the file header lines.
+func (p *Prepared) header(o RenderOptions, lists []ListCount) []string {
+	in := p.in
+	version := o.Version
+	if version == "" {
+		version = "(unknown version)"
+	}
+	h := []string{
+		fmt.Sprintf("Generated by asfence %s for %s. Do not edit: regenerate.", version, o.Vendor),
+		"Snapshot: " + in.SnapshotTime.UTC().Format(time.RFC3339) + orEmpty(" by ", in.Generator),
+	}
+	for _, t := range in.Targets {
+		v4, v6 := len(t.Exact(IPv4)), len(t.Exact(IPv6))
+		h = append(h, fmt.Sprintf("Target %s: origin ASNs %d, IPv4 prefixes %d, IPv6 prefixes %d", t.Name, len(t.ASNs), v4, v6))
+	}
+	if len(in.Targets) == 0 {
+		h = append(h, "Targets: none")
+	}
+	for _, l := range lists {
+		h = append(h, fmt.Sprintf("List %s: %d entries (%s)", l.Name, l.Entries, l.Kind))
+	}
+	rf := in.RouteFilter
+	if rf.OrLonger {
+		h = append(h, fmt.Sprintf("Route filters match each prefix and its more-specifics up to /%d (IPv4) and /%d (IPv6)",
+			capLen(rf.MaxLength4, 32), capLen(rf.MaxLength6, 128)))
+	} else {
+		h = append(h, "Route filters match the registered prefixes exactly")
+	}
+	if n := len(in.Dropped); n > 0 {
+		h = append(h, fmt.Sprintf("Dropped by policy: %d (%s); see `asfence generate` output or the json vendor", n, dropSummary(in.Dropped)))
+	}
+	for _, inc := range in.Incomplete {
+		t := inc.Target
+		if t == "" {
+			t = "all targets"
+		}
+		h = append(h, fmt.Sprintf("INCOMPLETE: source %s failed for %s: %s", inc.Source, t, inc.Error))
+	}
+	if src := in.Sources(); len(src) > 0 {
+		h = append(h, "Evidence sources: "+strings.Join(src, ", "))
+	}
+	re := o.Regenerate
+	if re == "" {
+		re = "asfence generate --vendor " + o.Vendor
+	}
+	h = append(h, "Regenerate: "+re)
+	for i := range h {
+		h[i] = commentSafe(h[i])
+	}
+	return h
+}
+
+// capLen is a configured maximum length, or the family's maximum when unset.
+func capLen(m, bits int) int {
+	if m <= 0 || m > bits {
+		return bits
+	}
+	return m
+}
+
+func orEmpty(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
+
+// dropSummary counts drops by reason, e.g. "bogon 2, protected 1".
+func dropSummary(ds []Drop) string {
+	counts := map[string]int{}
+	var reasons []string
+	for _, d := range ds {
+		if counts[d.Reason] == 0 {
+			reasons = append(reasons, d.Reason)
+		}
+		counts[d.Reason]++
+	}
+	slices.Sort(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s %d", r, counts[r])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// DropCounts counts drops by reason.
+func DropCounts(ds []Drop) map[string]int {
+	counts := map[string]int{}
+	for _, d := range ds {
+		counts[d.Reason]++
+	}
+	return counts
+}
+
+// commentSafe keeps a header line inside its comment on every platform:
+// printable ASCII only, and no "*/" (Junos uses C comments).
+func commentSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return strings.ReplaceAll(string(b), "*/", "* /")
+}
+
+// validate checks every name against the pattern that is safe unquoted on
+// every platform (the config loader checks the same, with file and line).
+func (n Names) validate() error {
+	for _, f := range []struct{ key, v string }{
+		{"prefix_v4", n.PrefixV4}, {"prefix_v6", n.PrefixV6}, {"as_path", n.ASPath},
+		{"policy", n.Policy}, {"acl_v4", n.ACLV4}, {"acl_v6", n.ACLV6},
+	} {
+		if !nameRE.MatchString(f.v) {
+			return fmt.Errorf("names.%s: invalid name %q (1-48 of A-Z a-z 0-9 - _, starting with a letter)", f.key, f.v)
+		}
+	}
+	return nil
+}
+
+// loadTemplate parses the vendor's template: the override in dir if there
+// is one, else the embedded file.
+func loadTemplate(vendor, dir string) (*template.Template, error) {
+	name := vendor + ".tmpl"
+	var src []byte
+	var err error
+	origin := "embedded " + name
+	if dir != "" {
+		path := filepath.Join(dir, name)
+		src, err = os.ReadFile(path)
+		switch {
+		case err == nil:
+			origin = path
+		case errors.Is(err, fs.ErrNotExist):
+			src = nil
+		default:
+			return nil, fmt.Errorf("templates_dir: %w", err)
+		}
+	}
+	if src == nil {
+		src, err = fs.ReadFile(templates.FS(), name)
+		if err != nil {
+			return nil, fmt.Errorf("render %s: no embedded template: %w", vendor, err)
+		}
+	}
+	t, err := template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("render %s: template %s: %w", vendor, origin, err)
+	}
+	return t, nil
+}
+
+// templateFuncs are the helpers templates may use. Each takes validated
+// values and returns text in one fixed format.
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		// addr and bits split a prefix ("192.0.2.0", 24).
+		"addr": func(p netip.Prefix) string { return p.Addr().String() },
+		"bits": func(p netip.Prefix) int { return p.Bits() },
+		// wildcard is the Cisco inverse mask of an IPv4 prefix (0.0.0.255).
+		"wildcard": func(p netip.Prefix) (string, error) { return mask4(p, true) },
+		// netmask is the dotted mask of an IPv4 prefix (255.255.255.0).
+		"netmask": func(p netip.Prefix) (string, error) { return mask4(p, false) },
+		// ident turns a name into an identifier without '-' (BIRD).
+		"ident": func(s string) string { return strings.ReplaceAll(s, "-", "_") },
+		"lower": strings.ToLower,
+		// host writes a single-address prefix as the bare address (as
+		// RouterOS stores address-list entries), any other as a prefix.
+		"host": hostOrPrefix,
+		"add":   func(a, b int) int { return a + b },
+		"mul":   func(a, b int) int { return a * b },
+		// notlast reports whether index i is not the last of n elements.
+		"notlast": func(i, n int) bool { return i < n-1 },
+		// chainArgs bundles a hook name with the names (nftables chains).
+		"chainArgs": func(hook string, n Names) struct {
+			Hook  string
+			Names Names
+		} {
+			return struct {
+				Hook  string
+				Names Names
+			}{hook, n}
+		},
+		// json renders a value as indented JSON.
+		"json": func(v any) (string, error) {
+			b, err := json.MarshalIndent(v, "", "  ")
+			return string(b), err
+		},
+	}
+}
+
+func mask4(p netip.Prefix, inverse bool) (string, error) {
+	if !p.Addr().Is4() {
+		return "", fmt.Errorf("mask of non-IPv4 prefix %s", p)
+	}
+	m := uint32(0)
+	if p.Bits() > 0 {
+		m = ^uint32(0) << (32 - p.Bits())
+	}
+	if inverse {
+		m = ^m
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", byte(m>>24), byte(m>>16), byte(m>>8), byte(m)), nil
+}
+
+// jsonRange is a Range in the json output.
+type jsonRange struct {
+	Prefix netip.Prefix `json:"prefix"`
+	Ge     int          `json:"ge"`
+	Le     int          `json:"le"`
+}
+
+type jsonFamilies[T any] struct {
+	IPv4 []T `json:"ipv4"`
+	IPv6 []T `json:"ipv6"`
+}
+
+type jsonTarget struct {
+	Name        string                     `json:"name"`
+	Description string                     `json:"description,omitempty"`
+	ASNs        []uint32                   `json:"asns"`
+	Prefixes    []asn.Prefix               `json:"prefixes"`
+	RouteFilter jsonFamilies[jsonRange]    `json:"route_filter"`
+	Coverage    jsonFamilies[netip.Prefix] `json:"coverage"`
+}
+
+type jsonAll struct {
+	ASNs        []uint32                   `json:"asns"`
+	RouteFilter jsonFamilies[jsonRange]    `json:"route_filter"`
+	Coverage    jsonFamilies[netip.Prefix] `json:"coverage"`
+}
+
+type jsonDoc struct {
+	Generator    string             `json:"generator"`
+	Header       []string           `json:"header"`
+	SnapshotTime time.Time          `json:"snapshot_time"`
+	Regenerate   string             `json:"regenerate"`
+	RouteFilter  RouteFilterOptions `json:"route_filter_options"`
+	Lists        []ListCount        `json:"lists"`
+	Incomplete   []asn.Incomplete   `json:"incomplete"`
+	Targets      []jsonTarget       `json:"targets"`
+	All          jsonAll            `json:"all"`
+	Dropped      []Drop             `json:"dropped"`
+	DropCounts   map[string]int     `json:"drop_counts"`
+}
+
+func jsonRanges(rs []Range) []jsonRange {
+	out := make([]jsonRange, len(rs))
+	for i, r := range rs {
+		out[i] = jsonRange{r.Prefix, r.Ge, r.Le}
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (p *Prepared) jsonDoc(o RenderOptions, lists []ListCount) *jsonDoc {
+	in := p.in
+	d := &jsonDoc{
+		Generator:    strings.TrimSpace("asfence " + o.Version),
+		Header:       p.header(o, lists),
+		SnapshotTime: in.SnapshotTime.UTC(),
+		Regenerate:   o.Regenerate,
+		RouteFilter:  in.RouteFilter,
+		Lists:        lists,
+		Incomplete:   nonNil(in.Incomplete),
+		Dropped:      nonNil(in.Dropped),
+		DropCounts:   DropCounts(in.Dropped),
+		All: jsonAll{
+			ASNs:        nonNil(p.asns),
+			RouteFilter: jsonFamilies[jsonRange]{nonNil(jsonRanges(p.v4)), nonNil(jsonRanges(p.v6))},
+			Coverage:    jsonFamilies[netip.Prefix]{nonNil(p.cov4), nonNil(p.cov6)},
+		},
+		Targets: []jsonTarget{},
+	}
+	for _, t := range in.Targets {
+		d.Targets = append(d.Targets, jsonTarget{
+			Name: t.Name, Description: t.Description,
+			ASNs: nonNil(t.ASNs), Prefixes: nonNil(t.Prefixes),
+			RouteFilter: jsonFamilies[jsonRange]{
+				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, IPv4))),
+				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, IPv6)))},
+			Coverage: jsonFamilies[netip.Prefix]{nonNil(in.Coverage(t.Name, IPv4)), nonNil(in.Coverage(t.Name, IPv6))},
+		})
+	}
+	return d
+}
+
+// hostOrPrefix writes a /32 or /128 as the bare address.
+func hostOrPrefix(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
