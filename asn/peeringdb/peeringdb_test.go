@@ -202,8 +202,10 @@ func TestFailures(t *testing.T) {
 			w.WriteHeader(500)
 			w.Write([]byte(`{"meta": {"error": "Internal error"}}`))
 		}, want: "HTTP 500 Internal Server Error: Internal error"},
-		"404":     {h: http.NotFound, want: "not found (HTTP 404)"},
-		"meta":    {h: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"data": [], "meta": {"error": "Unknown field"}}`)) }, want: "error: Unknown field"},
+		"404": {h: http.NotFound, want: "not found (HTTP 404)"},
+		"meta": {h: func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"data": [], "meta": {"error": "Unknown field"}}`))
+		}, want: "error: Unknown field"},
 		"no-data": {h: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"results": []}`)) }, want: `answer has no "data" list`},
 		"type":    {h: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"data": [{"id": "x"}]}`)) }, want: "line 1 column"},
 		"no-id":   {h: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"data": [{"name": "Lark"}]}`)) }, want: `organisation "Lark" has no id`},
