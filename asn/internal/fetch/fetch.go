@@ -177,6 +177,7 @@ func errorDetail(body []byte) string {
 		} `json:"meta"`
 		Messages [][]string `json:"messages"`
 		Detail   string     `json:"detail"`
+		Message  string     `json:"message"`
 	}
 	if json.Unmarshal(body, &j) == nil {
 		var parts []string
@@ -195,6 +196,9 @@ func errorDetail(body []byte) string {
 		}
 		if j.Detail != "" {
 			parts = append(parts, j.Detail)
+		}
+		if j.Message != "" {
+			parts = append(parts, j.Message)
 		}
 		if len(parts) > 0 {
 			return clip(strings.Join(parts, "; "))
