@@ -44,6 +44,10 @@ type NeighborConfig struct {
 	Announce []string `yaml:"announce"`
 	// Targets limits the neighbor to these targets (default: all).
 	Targets []string `yaml:"targets"`
+	// Families lists the address families the session carries: "ipv4"
+	// and/or "ipv6" (default: the neighbor address's family). One IPv4
+	// session may carry both; RTBH next hops are explicit per family.
+	Families []string `yaml:"families"`
 	// AllowEBGP must be set for RTBH routes to go to an eBGP neighbor.
 	AllowEBGP    bool   `yaml:"allow_ebgp"`
 	HoldTime     uint64 `yaml:"hold_time"`
@@ -74,6 +78,12 @@ type FlowSpecConfig struct {
 const (
 	AnnounceBlackhole = "blackhole"
 	AnnounceFlowSpec  = "flowspec"
+)
+
+// Address families of a session.
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyIPv6 = "ipv6"
 )
 
 // Default values.
@@ -118,6 +128,17 @@ func (c *Config) Validate(path string, targets []string, p *check.Problems) {
 		if n.Port < 0 || n.Port > 65535 {
 			p.Add(check.Join(np, "port"), "must be 1-65535 (default 179)")
 		}
+		if n.TTL != 0 && !n.Multihop {
+			p.Add(check.Join(np, "ttl"), "ttl is the eBGP multihop TTL: set multihop: true too")
+		}
+		if n.Passive && c.Listen.Port == 0 {
+			p.Add(check.Join(np, "passive"), "a passive neighbor must connect to us: set bgp.listen.port")
+		}
+		for j, f := range n.Families {
+			if f != FamilyIPv4 && f != FamilyIPv6 {
+				p.Add(check.Join(np, "families", j), "unknown %q (use %s or %s)", f, FamilyIPv4, FamilyIPv6)
+			}
+		}
 		if n.ASN == 0 {
 			p.Add(check.Join(np, "asn"), "missing or 0")
 		}
@@ -135,6 +156,18 @@ func (c *Config) Validate(path string, targets []string, p *check.Problems) {
 			}
 		}
 	}
+}
+
+// AddressFamilies returns the configured families, defaulting to the
+// family of the neighbor's address.
+func (n NeighborConfig) AddressFamilies() []string {
+	if len(n.Families) > 0 {
+		return n.Families
+	}
+	if a, err := netip.ParseAddr(n.Address); err == nil && a.Is6() && !a.Is4In6() {
+		return []string{FamilyIPv6}
+	}
+	return []string{FamilyIPv4}
 }
 
 // AnnounceKinds returns the configured kinds, defaulting to blackhole.

@@ -1,0 +1,334 @@
+package bgp
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+
+	"github.com/asfence/asfence/filters"
+)
+
+// The four route families the speaker announces.
+var (
+	rfV4    = bgp.RF_IPv4_UC
+	rfV6    = bgp.RF_IPv6_UC
+	rfFlow4 = bgp.RF_FS_IPv4_UC
+	rfFlow6 = bgp.RF_FS_IPv6_UC
+)
+
+// families lists them in a fixed order (ipv4 first, RTBH first).
+var families = []bgp.RouteFamily{rfV4, rfV6, rfFlow4, rfFlow6}
+
+// familyFor maps an announce kind and an address family to a route family.
+func familyFor(kind, af string) bgp.RouteFamily {
+	switch {
+	case kind == AnnounceBlackhole && af == FamilyIPv4:
+		return rfV4
+	case kind == AnnounceBlackhole:
+		return rfV6
+	case af == FamilyIPv4:
+		return rfFlow4
+	default:
+		return rfFlow6
+	}
+}
+
+// desiredPath is one path the speaker should hold in its RIB.
+type desiredPath struct {
+	family bgp.RouteFamily
+	nlri   bgp.AddrPrefixInterface
+	attrs  []bgp.PathAttributeInterface
+	fp     string
+}
+
+// desiredSet is the whole announcement for an Intent, keyed by
+// family + NLRI (pathKey).
+type desiredSet struct {
+	paths   map[string]*desiredPath
+	refused []Refusal
+	// targetIDs maps target names to the IDs in their large communities.
+	targetIDs map[string]uint32
+}
+
+// Refusal is an Intent prefix the speaker refused to announce.
+type Refusal struct {
+	Target string
+	Prefix netip.Prefix
+	Reason string
+}
+
+// guard is the speaker's own last check before a prefix reaches a peer
+// (defence in depth: policy already drops these).
+type guard struct {
+	protect     []netip.Prefix
+	allowBogons bool
+}
+
+func (g guard) refuse(p netip.Prefix) (string, bool) {
+	switch {
+	case !p.IsValid():
+		return "invalid prefix", true
+	case p != p.Masked():
+		return "host bits set", true
+	case p.Bits() == 0:
+		return "default route", true
+	}
+	if p.Addr().Is4In6() {
+		return "IPv4-mapped IPv6 prefix", true
+	}
+	if !g.allowBogons {
+		if why, ok := filters.Bogon(p); ok {
+			return "bogon: " + why, true
+		}
+	}
+	if q, ok := filters.Overlaps(p, g.protect); ok {
+		return "overlaps protected " + q.String(), true
+	}
+	return "", false
+}
+
+// pathBuilder turns an Intent into desired paths.
+type pathBuilder struct {
+	asn       uint32
+	nextHop4  string
+	nextHop6  string
+	comms     []uint32
+	large     []*bgp.LargeCommunity
+	flowEC    bgp.ExtendedCommunityInterface
+	maxRules  int
+	guard     guard
+	need      map[bgp.RouteFamily]bool
+	fpCache   map[bgp.PathAttributeInterface][]byte
+	attrCache map[string]bgp.PathAttributeInterface
+}
+
+// targetLarge is the large community that tags a target's routes.
+func targetLarge(asn, id uint32) *bgp.LargeCommunity { return bgp.NewLargeCommunity(asn, 666, id) }
+
+// build computes the desired set. It fails (and nothing may change) when
+// the FlowSpec rules exceed the budget.
+func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
+	ds := &desiredSet{paths: map[string]*desiredPath{}, targetIDs: map[string]uint32{}}
+	if in == nil {
+		return ds, nil
+	}
+	seenID := map[uint32]string{}
+	for _, t := range in.Targets {
+		if other, dup := seenID[t.ID]; dup {
+			return nil, fmt.Errorf("targets %q and %q share id %d: their large communities could not be told apart", other, t.Name, t.ID)
+		}
+		seenID[t.ID] = t.Name
+		ds.targetIDs[t.Name] = t.ID
+	}
+	// Per NLRI, the targets that want it: a prefix in two targets is one
+	// path carrying both targets' large communities.
+	type want struct {
+		family bgp.RouteFamily
+		dst    netip.Prefix
+		src    bool // FlowSpec rule on the source address
+		ids    []uint32
+	}
+	wants := map[string]*want{}
+	add := func(rf bgp.RouteFamily, p netip.Prefix, src bool, id uint32) {
+		k := fmt.Sprintf("%d|%s|%t", rf, p, src)
+		w, ok := wants[k]
+		if !ok {
+			w = &want{family: rf, dst: p, src: src}
+			wants[k] = w
+		}
+		if !slices.Contains(w.ids, id) {
+			w.ids = append(w.ids, id)
+		}
+	}
+	for _, t := range in.Targets {
+		for _, fam := range []filters.Family{filters.IPv4, filters.IPv6} {
+			af := FamilyIPv4
+			if fam == filters.IPv6 {
+				af = FamilyIPv6
+			}
+			var ok []netip.Prefix
+			for _, p := range t.Exact(fam) {
+				if why, bad := b.guard.refuse(p); bad {
+					ds.refused = append(ds.refused, Refusal{Target: t.Name, Prefix: p, Reason: why})
+					continue
+				}
+				ok = append(ok, p)
+			}
+			// RTBH: every Intent prefix exactly, one path each. Aggregating
+			// would make a small registry change withdraw and re-announce a
+			// covering route; exact paths keep the delta equal to the change.
+			if rf := familyFor(AnnounceBlackhole, af); b.need[rf] {
+				for _, p := range ok {
+					add(rf, p, false, t.ID)
+				}
+			}
+			// FlowSpec: the minimal address cover (rules are scarce on
+			// routers), one destination and one source rule per prefix.
+			if rf := familyFor(AnnounceFlowSpec, af); b.need[rf] {
+				for _, p := range filters.Coverage(ok) {
+					if p.Bits() == 0 {
+						continue // only possible with allow_bogons and a full table
+					}
+					add(rf, p, false, t.ID)
+					add(rf, p, true, t.ID)
+				}
+			}
+		}
+	}
+	rules := 0
+	for _, w := range wants {
+		if w.family == rfFlow4 || w.family == rfFlow6 {
+			rules++
+		}
+	}
+	if rules > b.maxRules {
+		return nil, fmt.Errorf("flowspec: %d rules needed, above flowspec.max_rules %d: nothing was changed (raise max_rules, or give FlowSpec neighbors fewer targets)", rules, b.maxRules)
+	}
+	for _, w := range wants {
+		slices.Sort(w.ids)
+		var dp *desiredPath
+		if w.family == rfV4 || w.family == rfV6 {
+			dp = b.rtbh(w.dst, w.ids)
+		} else {
+			dp = b.flowspec(w.family, w.dst, w.src, w.ids)
+		}
+		fp, err := fingerprint(dp.attrs, b.fpCache)
+		if err != nil {
+			return nil, err
+		}
+		dp.fp = fp
+		ds.paths[pathKey(dp.family, dp.nlri)] = dp
+	}
+	return ds, nil
+}
+
+// shared returns one attribute object per distinct value, so that their
+// serialisation is computed once for thousands of paths.
+func (b *pathBuilder) shared(key string, mk func() bgp.PathAttributeInterface) bgp.PathAttributeInterface {
+	if a, ok := b.attrCache[key]; ok {
+		return a
+	}
+	a := mk()
+	b.attrCache[key] = a
+	return a
+}
+
+func (b *pathBuilder) largeFor(ids []uint32, withConfigured bool) bgp.PathAttributeInterface {
+	key := fmt.Sprint("large", ids, withConfigured)
+	return b.shared(key, func() bgp.PathAttributeInterface {
+		var ls []*bgp.LargeCommunity
+		if withConfigured {
+			ls = append(ls, b.large...)
+		}
+		for _, id := range ids {
+			ls = append(ls, targetLarge(b.asn, id))
+		}
+		sortLarge(ls)
+		ls = slices.CompactFunc(ls, func(a, b *bgp.LargeCommunity) bool { return *a == *b })
+		return bgp.NewPathAttributeLargeCommunities(ls)
+	})
+}
+
+// rtbh builds an RTBH path (RFC 5635, RFC 7999).
+func (b *pathBuilder) rtbh(p netip.Prefix, ids []uint32) *desiredPath {
+	origin := b.shared("origin", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP) })
+	comms := b.shared("rtbh-comms", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeCommunities(b.comms) })
+	large := b.largeFor(ids, true)
+	if p.Addr().Is4() {
+		nlri := bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
+		nh := b.shared("nh4", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeNextHop(b.nextHop4) })
+		return &desiredPath{family: rfV4, nlri: nlri, attrs: []bgp.PathAttributeInterface{origin, nh, comms, large}}
+	}
+	nlri := bgp.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String())
+	// The IPv6 next hop lives in MP_REACH_NLRI, which must carry the NLRI.
+	mp := bgp.NewPathAttributeMpReachNLRI(b.nextHop6, []bgp.AddrPrefixInterface{nlri})
+	return &desiredPath{family: rfV6, nlri: nlri, attrs: []bgp.PathAttributeInterface{origin, mp, comms, large}}
+}
+
+// flowspec builds a FlowSpec rule (RFC 8955 / RFC 8956) matching p as
+// destination or source, with the configured action. It carries NO_EXPORT
+// too: like RTBH routes, rules are for the operator's own network.
+func (b *pathBuilder) flowspec(rf bgp.RouteFamily, p netip.Prefix, src bool, ids []uint32) *desiredPath {
+	var comp bgp.FlowSpecComponentInterface
+	var nlri bgp.AddrPrefixInterface
+	nh := "0.0.0.0"
+	if rf == rfFlow4 {
+		pfx := bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
+		if src {
+			comp = bgp.NewFlowSpecSourcePrefix(pfx)
+		} else {
+			comp = bgp.NewFlowSpecDestinationPrefix(pfx)
+		}
+		nlri = bgp.NewFlowSpecIPv4Unicast([]bgp.FlowSpecComponentInterface{comp})
+	} else {
+		pfx := bgp.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String())
+		if src {
+			comp = bgp.NewFlowSpecSourcePrefix6(pfx, 0)
+		} else {
+			comp = bgp.NewFlowSpecDestinationPrefix6(pfx, 0)
+		}
+		nlri, nh = bgp.NewFlowSpecIPv6Unicast([]bgp.FlowSpecComponentInterface{comp}), "::"
+	}
+	origin := b.shared("origin", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP) })
+	ext := b.shared("flow-ext", func() bgp.PathAttributeInterface {
+		return bgp.NewPathAttributeExtendedCommunities([]bgp.ExtendedCommunityInterface{b.flowEC})
+	})
+	comms := b.shared("flow-comms", func() bgp.PathAttributeInterface {
+		return bgp.NewPathAttributeCommunities([]uint32{uint32(bgp.COMMUNITY_NO_EXPORT)})
+	})
+	// GoBGP requires a next hop even for FlowSpec; it sends a zero-length one.
+	mp := bgp.NewPathAttributeMpReachNLRI(nh, []bgp.AddrPrefixInterface{nlri})
+	return &desiredPath{family: rf, nlri: nlri, attrs: []bgp.PathAttributeInterface{origin, mp, comms, ext, b.largeFor(ids, false)}}
+}
+
+func sortLarge(ls []*bgp.LargeCommunity) {
+	slices.SortFunc(ls, func(a, b *bgp.LargeCommunity) int {
+		return cmp.Or(cmp.Compare(a.ASN, b.ASN), cmp.Compare(a.LocalData1, b.LocalData1), cmp.Compare(a.LocalData2, b.LocalData2))
+	})
+}
+
+// pathKey identifies a path in the RIB: route family + NLRI.
+func pathKey(rf bgp.RouteFamily, nlri bgp.AddrPrefixInterface) string {
+	return rf.String() + "|" + nlri.String()
+}
+
+// fingerprint identifies a path's attributes: the next hop, and every
+// other attribute's wire form, in type order. MP_REACH_NLRI carries the
+// NLRI itself, so only its next hop counts. cache (may be nil) holds the
+// wire form of attributes shared between paths.
+func fingerprint(attrs []bgp.PathAttributeInterface, cache map[bgp.PathAttributeInterface][]byte) (string, error) {
+	sorted := slices.Clone(attrs)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].GetType() < sorted[j].GetType() })
+	var buf bytes.Buffer
+	for _, a := range sorted {
+		switch x := a.(type) {
+		case *bgp.PathAttributeNextHop:
+			buf.WriteString("nh=" + x.Value.String() + ";")
+		case *bgp.PathAttributeMpReachNLRI:
+			// FlowSpec has no next hop: built with 0.0.0.0 / ::, read back as nil.
+			if x.Nexthop == nil || x.Nexthop.IsUnspecified() {
+				buf.WriteString("nh=;")
+			} else {
+				buf.WriteString("nh=" + x.Nexthop.String() + ";")
+			}
+		default:
+			raw, ok := cache[a]
+			if !ok {
+				var err error
+				if raw, err = a.Serialize(); err != nil {
+					return "", fmt.Errorf("attribute %s: %w", a.GetType(), err)
+				}
+				if cache != nil {
+					cache[a] = raw
+				}
+			}
+			buf.Write(raw)
+		}
+	}
+	return buf.String(), nil
+}

@@ -1,0 +1,560 @@
+// Package bgp is asfence's embedded BGP speaker: it announces an Intent as
+// RTBH routes (RFC 5635, RFC 7999) and FlowSpec rules (RFC 8955, RFC 8956)
+// through GoBGP, and reconciles the RIB with each new Intent by sending
+// only the difference, never resetting a session.
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"github.com/sirupsen/logrus"
+
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/check"
+)
+
+// Options configure a Speaker.
+type Options struct {
+	Config    Config          // the bgp: block
+	Blackhole BlackholeConfig // blackhole: block
+	FlowSpec  FlowSpecConfig  // flowspec: block
+	Log       *logrus.Entry
+	// Protect and AllowBogons repeat the policy's guards (policy.protect,
+	// policy.allow_bogons): the speaker refuses such prefixes itself even
+	// if an Intent carried them. 0.0.0.0/0 and ::/0 are always refused.
+	Protect     []netip.Prefix
+	AllowBogons bool
+	// Targets are the configured target names, to validate neighbors'
+	// targets: lists (nil: not checked).
+	Targets []string
+}
+
+// Counts says what an Apply changed in the RIB.
+type Counts struct {
+	Added, Withdrawn, Replaced, Unchanged int
+	// ByFamily is keyed by "ipv4-unicast", "ipv6-unicast", "ipv4-flowspec",
+	// "ipv6-flowspec".
+	ByFamily map[string]FamilyCounts
+	// Refused counts Intent prefixes the speaker's own guard refused
+	// (default route, bogon, protected); each is logged.
+	Refused int
+}
+
+// FamilyCounts are the counts of one family.
+type FamilyCounts struct {
+	Added, Withdrawn, Replaced, Unchanged int
+}
+
+// PeerStatus is one neighbor's session.
+type PeerStatus struct {
+	Address, Description string
+	ASN                  uint32
+	// State is the BGP FSM state in lower case ("established", "active", ...).
+	State            string
+	Uptime           time.Duration
+	EstablishedSince time.Time
+	// Sent maps a family to the prefixes currently advertised in it.
+	Sent      map[string]int
+	LastError string
+	// Families are those configured for the session.
+	Families []string
+}
+
+// Speaker is the embedded BGP speaker.
+type Speaker struct {
+	opts    Options
+	log     *logrus.Entry
+	glog    *gobgpLogger
+	builder *pathBuilder
+
+	mu      sync.Mutex // serialises Start, Apply, UpdateNeighbors, Stop
+	server  *server.BgpServer
+	cfg     Config
+	last    *filters.Intent
+	policy  *policyState
+	ids     map[string]uint32
+	cancel  context.CancelFunc
+	started bool
+	stopped bool
+}
+
+// Defaults.
+const (
+	DefaultRestartTime  = 120
+	DefaultHoldTime     = 90
+	DefaultConnectRetry = 5
+)
+
+// New validates the options; nothing touches the network before Start.
+func New(o Options) (*Speaker, error) {
+	var p check.Problems
+	o.Config.Validate("bgp", o.Targets, &p)
+	o.Blackhole.Validate("blackhole", &p)
+	o.FlowSpec.Validate("flowspec", &p)
+	if o.Targets == nil {
+		// Without the target list, unknown-target problems are not real ones.
+		var kept check.Problems
+		for _, x := range p.List() {
+			if !strings.Contains(x.Msg, "unknown target") {
+				kept.Add(x.Path, "%s", x.Msg)
+			}
+		}
+		p = kept
+	}
+	if !p.Empty() {
+		return nil, fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
+	}
+	if o.Log == nil {
+		o.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	s := &Speaker{opts: o, log: o.Log.WithField("component", "bgp"), cfg: o.Config}
+	s.glog = newGoBGPLogger(o.Log)
+	b := &pathBuilder{
+		asn:       o.Config.ASN,
+		nextHop4:  cmpOr(o.Blackhole.NextHopV4, DefaultNextHopV4),
+		nextHop6:  cmpOr(o.Blackhole.NextHopV6, DefaultNextHopV6),
+		maxRules:  o.FlowSpec.MaxRules,
+		guard:     guard{protect: o.Protect, allowBogons: o.AllowBogons},
+		fpCache:   map[bgp.PathAttributeInterface][]byte{},
+		attrCache: map[string]bgp.PathAttributeInterface{},
+	}
+	if b.maxRules == 0 {
+		b.maxRules = DefaultMaxRules
+	}
+	b.comms = []uint32{uint32(bgp.COMMUNITY_BLACKHOLE), uint32(bgp.COMMUNITY_NO_EXPORT)}
+	for _, c := range o.Blackhole.Communities {
+		v, _ := ParseCommunity(c) // validated above
+		b.comms = append(b.comms, v)
+	}
+	slices.Sort(b.comms)
+	b.comms = slices.Compact(b.comms)
+	for _, c := range o.Blackhole.LargeCommunities {
+		l, _ := ParseLargeCommunity(c)
+		b.large = append(b.large, bgp.NewLargeCommunity(l.Global, l.Local1, l.Local2))
+	}
+	// Traffic-rate carries a 2-octet AS (informational, RFC 8955 §7.3):
+	// AS_TRANS stands in for a 4-octet one.
+	as16 := uint16(23456)
+	if o.Config.ASN <= 65535 {
+		as16 = uint16(o.Config.ASN)
+	}
+	switch o.FlowSpec.Action {
+	case "rate-limit":
+		b.flowEC = bgp.NewTrafficRateExtended(as16, o.FlowSpec.Rate)
+	case "dscp":
+		b.flowEC = bgp.NewTrafficRemarkExtended(o.FlowSpec.DSCP)
+	default:
+		b.flowEC = bgp.NewTrafficRateExtended(as16, 0) // discard
+	}
+	s.builder = b
+	return s, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Start starts GoBGP, loads the Intent's paths (in may be nil: start
+// empty) and only then adds the neighbors, so that their first table
+// transfer is packed and complete.
+func (s *Speaker) Start(ctx context.Context, in *filters.Intent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("bgp: speaker already started")
+	}
+	s.started = true
+	s.server = server.NewBgpServer(server.LoggerOption(s.glog))
+	go s.server.Serve()
+	g := &api.Global{Asn: s.cfg.ASN, RouterId: s.cfg.RouterID, ListenPort: -1}
+	if s.cfg.Listen.Port > 0 {
+		// GoBGP's port 0 would mean 179 on every address.
+		g.ListenPort = int32(s.cfg.Listen.Port)
+		if s.cfg.Listen.Address != "" {
+			g.ListenAddresses = []string{s.cfg.Listen.Address}
+		}
+	}
+	if err := s.server.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+		s.server.Stop()
+		return fmt.Errorf("bgp: start: %w", err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := s.server.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.peerEvent); err != nil {
+		s.shutdown(false)
+		return fmt.Errorf("bgp: watch peers: %w", err)
+	}
+	s.policy = buildPolicy(&s.cfg, nil)
+	if err := s.installPolicy(ctx, s.policy); err != nil {
+		s.shutdown(false)
+		return err
+	}
+	if err := s.assignPolicies(ctx); err != nil {
+		s.shutdown(false)
+		return err
+	}
+	if in != nil {
+		c, err := s.apply(ctx, in)
+		if err != nil {
+			s.shutdown(false)
+			return err
+		}
+		s.log.WithFields(countFields(c)).Info("bgp: initial paths loaded")
+	}
+	for _, n := range s.cfg.Neighbors {
+		if err := s.addPeer(ctx, n); err != nil {
+			s.shutdown(false)
+			return err
+		}
+	}
+	s.log.WithFields(logrus.Fields{"asn": s.cfg.ASN, "router_id": s.cfg.RouterID, "neighbors": len(s.cfg.Neighbors), "listen_port": g.ListenPort}).Info("bgp: speaker started")
+	return nil
+}
+
+func countFields(c Counts) logrus.Fields {
+	f := logrus.Fields{"added": c.Added, "withdrawn": c.Withdrawn, "replaced": c.Replaced, "unchanged": c.Unchanged}
+	if c.Refused > 0 {
+		f["refused"] = c.Refused
+	}
+	return f
+}
+
+// peerEvent logs each state change of a session.
+func (s *Speaker) peerEvent(r *api.WatchEventResponse) {
+	pe := r.GetPeer()
+	if pe == nil || pe.Type != api.WatchEventResponse_PeerEvent_STATE || pe.Peer == nil || pe.Peer.State == nil {
+		return
+	}
+	st := pe.Peer.State
+	f := logrus.Fields{"peer": st.NeighborAddress, "asn": st.PeerAsn, "state": stateName(st.SessionState)}
+	if st.Description != "" {
+		f["description"] = st.Description
+	}
+	if st.SessionState != api.PeerState_ESTABLISHED {
+		if e := s.glog.lastError(st.NeighborAddress); e != "" {
+			f["last_error"] = e
+		}
+	}
+	s.log.WithFields(f).Info("bgp: peer state")
+}
+
+func stateName(st api.PeerState_SessionState) string {
+	return strings.ToLower(st.String())
+}
+
+// needs returns the route families some neighbor gets.
+func needs(c *Config) map[bgp.RouteFamily]bool {
+	m := map[bgp.RouteFamily]bool{}
+	for _, n := range c.Neighbors {
+		for _, rf := range neighborFamilies(c, n) {
+			m[rf] = true
+		}
+	}
+	return m
+}
+
+// neighborFamilies are the route families negotiated with a neighbor:
+// its announce kinds × its address families. An eBGP neighbor gets RTBH
+// only with allow_ebgp.
+func neighborFamilies(c *Config, n NeighborConfig) []bgp.RouteFamily {
+	var out []bgp.RouteFamily
+	for _, kind := range n.AnnounceKinds() {
+		if kind == AnnounceBlackhole && n.ASN != c.ASN && !n.AllowEBGP {
+			continue
+		}
+		for _, af := range n.AddressFamilies() {
+			rf := familyFor(kind, af)
+			if !slices.Contains(out, rf) {
+				out = append(out, rf)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b bgp.RouteFamily) int { return slices.Index(families, a) - slices.Index(families, b) })
+	return out
+}
+
+// peerConfig builds GoBGP's neighbor from the config.
+func peerConfig(c *Config, n NeighborConfig) *api.Peer {
+	restart := c.GracefulRestart.RestartTime
+	if restart == 0 {
+		restart = DefaultRestartTime
+	}
+	gr := c.GracefulRestart.Enabled == nil || *c.GracefulRestart.Enabled
+	var afs []*api.AfiSafi
+	for _, rf := range neighborFamilies(c, n) {
+		afi, safi := bgp.RouteFamilyToAfiSafi(rf)
+		af := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_Afi(afi), Safi: api.Family_Safi(safi)}, Enabled: true}}
+		if gr {
+			af.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+		}
+		afs = append(afs, af)
+	}
+	hold := n.HoldTime
+	if hold == 0 {
+		hold = DefaultHoldTime
+	}
+	retry := n.ConnectRetry
+	if retry == 0 {
+		retry = DefaultConnectRetry
+	}
+	port := uint32(n.Port)
+	if port == 0 {
+		port = 179
+	}
+	p := &api.Peer{
+		Conf: &api.PeerConf{NeighborAddress: n.Address, PeerAsn: n.ASN, AuthPassword: n.Password, Description: n.Description},
+		Transport: &api.Transport{
+			LocalAddress: n.LocalAddress, RemotePort: port, PassiveMode: n.Passive,
+		},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			ConnectRetry: retry, HoldTime: hold, KeepaliveInterval: hold / 3, IdleHoldTimeAfterReset: retry,
+		}},
+		AfiSafis: afs,
+	}
+	if gr {
+		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: restart}
+	}
+	if n.Multihop {
+		ttl := uint32(n.TTL)
+		if ttl == 0 {
+			ttl = 255
+		}
+		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: ttl}
+	}
+	return p
+}
+
+func (s *Speaker) addPeer(ctx context.Context, n NeighborConfig) error {
+	if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(&s.cfg, n)}); err != nil {
+		return fmt.Errorf("bgp: neighbor %s: %w", n.Address, err)
+	}
+	var fams []string
+	for _, rf := range neighborFamilies(&s.cfg, n) {
+		fams = append(fams, rf.String())
+	}
+	s.log.WithFields(logrus.Fields{"peer": n.Address, "asn": n.ASN, "families": fams, "targets": n.Targets}).Info("bgp: neighbor added")
+	return nil
+}
+
+// Apply reconciles the RIB with the Intent: it adds what is missing,
+// replaces what changed and withdraws what is extra. If it fails before
+// touching the RIB (e.g. flowspec.max_rules exceeded), nothing announced
+// changes.
+func (s *Speaker) Apply(ctx context.Context, in *filters.Intent) (Counts, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopped {
+		return Counts{}, errors.New("bgp: speaker not running")
+	}
+	c, err := s.apply(ctx, in)
+	if err == nil {
+		s.log.WithFields(countFields(c)).Info("bgp: applied")
+	}
+	return c, err
+}
+
+// apply runs with s.mu held.
+func (s *Speaker) apply(ctx context.Context, in *filters.Intent) (Counts, error) {
+	s.builder.need = needs(&s.cfg)
+	want, err := s.builder.build(in)
+	if err != nil {
+		return Counts{}, fmt.Errorf("bgp: %w", err)
+	}
+	for _, r := range want.refused {
+		s.log.WithFields(logrus.Fields{"target": r.Target, "prefix": r.Prefix.String(), "reason": r.Reason}).Warn("bgp: prefix refused by the speaker's guard")
+	}
+	// Policy first: new paths are then judged by the new target limits.
+	ps := buildPolicy(&s.cfg, want.targetIDs)
+	changed := !ps.equal(s.policy)
+	if changed {
+		if err := s.installPolicy(ctx, ps); err != nil {
+			return Counts{}, err
+		}
+	}
+	c, err := s.reconcile(ctx, want)
+	c.Refused = len(want.refused)
+	if err != nil {
+		return c, err
+	}
+	if changed {
+		s.softReset(ctx, s.policy, ps)
+		s.policy = ps
+	}
+	s.ids = want.targetIDs
+	s.last = in
+	return c, nil
+}
+
+// softReset re-sends what the neighbors whose target limit changed should
+// now get (GoBGP does not re-evaluate sent paths when a policy changes).
+func (s *Speaker) softReset(ctx context.Context, old, cur *policyState) {
+	for _, n := range s.cfg.Neighbors {
+		var was string
+		if old != nil {
+			was = old.restricted[n.Address]
+		}
+		if was == cur.restricted[n.Address] {
+			continue
+		}
+		err := s.server.ResetPeer(ctx, &api.ResetPeerRequest{Address: n.Address, Soft: true, Direction: api.ResetPeerRequest_OUT})
+		if err != nil {
+			s.log.WithError(err).WithField("peer", n.Address).Debug("bgp: soft reset out")
+		}
+	}
+}
+
+// Peers returns the status of every configured neighbor.
+func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
+	s.mu.Lock()
+	srv, cfg := s.server, s.cfg
+	running := s.started && !s.stopped
+	s.mu.Unlock()
+	if !running {
+		return nil, errors.New("bgp: speaker not running")
+	}
+	var out []PeerStatus
+	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		ps := PeerStatus{Sent: map[string]int{}}
+		if p.Conf != nil {
+			ps.Address, ps.ASN, ps.Description = p.Conf.NeighborAddress, p.Conf.PeerAsn, p.Conf.Description
+		}
+		if p.State != nil {
+			ps.State = stateName(p.State.SessionState)
+			if ps.Address == "" {
+				ps.Address = p.State.NeighborAddress
+			}
+		}
+		if ps.State == "established" && p.Timers != nil && p.Timers.State != nil && p.Timers.State.Uptime != nil {
+			ps.EstablishedSince = p.Timers.State.Uptime.AsTime()
+			ps.Uptime = time.Since(ps.EstablishedSince).Truncate(time.Second)
+		}
+		for _, af := range p.AfiSafis {
+			if af.State == nil || af.State.Family == nil {
+				continue
+			}
+			rf := bgp.AfiSafiToRouteFamily(uint16(af.State.Family.Afi), uint8(af.State.Family.Safi))
+			ps.Sent[rf.String()] = int(af.State.Advertised)
+			ps.Families = append(ps.Families, rf.String())
+		}
+		ps.LastError = s.glog.lastError(ps.Address)
+		out = append(out, ps)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bgp: list peers: %w", err)
+	}
+	// Configured order, which is what an operator reads top to bottom.
+	order := map[string]int{}
+	for i, n := range cfg.Neighbors {
+		order[n.Address] = i
+	}
+	slices.SortFunc(out, func(a, b PeerStatus) int { return order[a.Address] - order[b.Address] })
+	return out, nil
+}
+
+// UpdateNeighbors applies a new bgp: block (config reload): it adds,
+// removes and changes neighbors without touching the other sessions. A
+// changed target list is applied by policy (no reset); other changes
+// (address family, announce kinds, transport, timers, password) re-create
+// that one session. The ASN, router ID and listener cannot change live.
+func (s *Speaker) UpdateNeighbors(ctx context.Context, c Config) error {
+	var p check.Problems
+	c.Validate("bgp", s.opts.Targets, &p)
+	if !p.Empty() && s.opts.Targets != nil {
+		return fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopped {
+		return errors.New("bgp: speaker not running")
+	}
+	if c.ASN != s.cfg.ASN || c.RouterID != s.cfg.RouterID || c.Listen != s.cfg.Listen {
+		return errors.New("bgp: asn, router_id and listen cannot change while running: restart the speaker")
+	}
+	old := s.cfg
+	byAddr := func(ns []NeighborConfig) map[string]NeighborConfig {
+		m := map[string]NeighborConfig{}
+		for _, n := range ns {
+			m[n.Address] = n
+		}
+		return m
+	}
+	oldN, newN := byAddr(old.Neighbors), byAddr(c.Neighbors)
+	s.cfg = c
+	// Paths first: a new FlowSpec neighbor needs rules in the RIB before
+	// it is added. On failure the old neighbors stay.
+	if _, err := s.apply(ctx, s.last); err != nil {
+		s.cfg = old
+		return err
+	}
+	for addr := range oldN {
+		n, keep := newN[addr]
+		if keep && sameSession(&old, oldN[addr], &c, n) {
+			continue
+		}
+		if err := s.server.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr}); err != nil {
+			return fmt.Errorf("bgp: remove neighbor %s: %w", addr, err)
+		}
+		s.log.WithField("peer", addr).Info("bgp: neighbor removed")
+	}
+	for _, n := range c.Neighbors {
+		if o, had := oldN[n.Address]; had && sameSession(&old, o, &c, n) {
+			continue
+		}
+		if err := s.addPeer(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameSession reports whether a neighbor's session can stay as it is:
+// only its target list or description changed.
+func sameSession(oc *Config, o NeighborConfig, nc *Config, n NeighborConfig) bool {
+	a, b := peerConfig(oc, o), peerConfig(nc, n)
+	a.Conf.Description, b.Conf.Description = "", ""
+	return a.String() == b.String()
+}
+
+// Stop stops the speaker. graceful: the sessions are not closed with a
+// NOTIFICATION (CEASE would make peers flush our routes at once); they
+// end when the process exits, and peers with graceful restart keep the
+// routes for restart_time while asfence restarts. Call it right before
+// exiting. Otherwise every session is closed with CEASE and peers
+// withdraw everything.
+func (s *Speaker) Stop(ctx context.Context, graceful bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopped {
+		return nil
+	}
+	s.shutdown(graceful)
+	if graceful {
+		s.log.Info("bgp: stopped gracefully: sessions close when the process exits, peers keep the routes")
+	} else {
+		s.log.Info("bgp: stopped: sessions closed")
+	}
+	return nil
+}
+
+func (s *Speaker) shutdown(graceful bool) {
+	s.stopped = true
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if !graceful {
+		s.server.Stop()
+	}
+}
