@@ -221,6 +221,16 @@ func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Lists returns the lists of the vendor's file with their entry counts
+// (nil for an unknown vendor).
+func (p *Prepared) Lists(o RenderOptions) []ListCount {
+	sp, ok := spec(o.Vendor)
+	if !ok {
+		return nil
+	}
+	return p.lists(o.Vendor, sp, o.Names.WithDefaults())
+}
+
 // lists returns the lists a vendor's file holds, with their entry counts.
 func (p *Prepared) lists(vendor string, sp vendorSpec, n Names) []ListCount {
 	var out []ListCount
@@ -414,8 +424,8 @@ func templateFuncs() template.FuncMap {
 		// host writes a single-address prefix as the bare address (as
 		// RouterOS stores address-list entries), any other as a prefix.
 		"host": hostOrPrefix,
-		"add":   func(a, b int) int { return a + b },
-		"mul":   func(a, b int) int { return a * b },
+		"add":  func(a, b int) int { return a + b },
+		"mul":  func(a, b int) int { return a * b },
 		// notlast reports whether index i is not the last of n elements.
 		"notlast": func(i, n int) bool { return i < n-1 },
 		// chainArgs bundles a hook name with the names (nftables chains).
