@@ -313,3 +313,24 @@ func TestBuildRegistriesErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildDefault: the public defaults build without touching the network
+// (URLs are fetched on first use).
+func TestBuildDefault(t *testing.T) {
+	srcs, err := Build(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range srcs {
+		names = append(names, s.Name())
+	}
+	for _, want := range []string{
+		"rir:https://ftp.apnic.net/stats/apnic/delegated-apnic-extended-latest",
+		"rdap:https://rdap.org/", "ripestat:https://stat.ripe.net", "peeringdb:https://www.peeringdb.com",
+	} {
+		if !slices.Contains(names, want) {
+			t.Errorf("%s missing from %v", want, names)
+		}
+	}
+}
