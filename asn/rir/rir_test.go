@@ -123,7 +123,7 @@ func TestDiscoverSameHolder(t *testing.T) {
 	}
 }
 
-func TestDiscoverExpandsBlocksAndGuardsSharedHolders(t *testing.T) {
+func TestDiscoverExpandsBlocksAndGuardsPooledHolders(t *testing.T) {
 	// A91A7381 (JPNIC in the real file) holds 38 ASNs in this excerpt.
 	s := mustNew(t, Options{Path: apnicExt})
 	facts, err := s.Discover(context.Background(), target(2554))
@@ -138,14 +138,14 @@ func TestDiscoverExpandsBlocksAndGuardsSharedHolders(t *testing.T) {
 	small := mustNew(t, Options{Path: apnicExt, MaxHolderASNs: 10})
 	facts, err = small.Discover(context.Background(), target(2554))
 	if err != nil || len(facts) != 0 {
-		t.Fatalf("shared holder followed: %v %v", facts, err)
+		t.Fatalf("pooled holder followed: %v %v", facts, err)
 	}
 	res, err := small.Resolve(context.Background(), target(2554), []uint32{2554})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.ASNs) != 1 || !strings.Contains(res.ASNs[0].Evidence.Detail, "shared by 38 ASNs") || len(res.Prefixes) != 0 {
-		t.Fatalf("resolve of a shared holder: %+v", res)
+	if len(res.ASNs) != 1 || !strings.Contains(res.ASNs[0].Evidence.Detail, "held by 38 ASNs") || len(res.Prefixes) != 0 {
+		t.Fatalf("resolve of a pooled holder: %+v", res)
 	}
 }
 
@@ -365,7 +365,7 @@ func TestURLSource(t *testing.T) {
 	}
 	want := []string{"103.136.220.0/22", "103.7.28.0/22", "2404:9dc0::/32"}
 	if got := prefixSet(res.Prefixes); !slices.Equal(got, want) {
-		t.Fatalf("prefixes %v, want %v (AS45090's block is CNNIC's, shared, not followed)", got, want)
+		t.Fatalf("prefixes %v, want %v (AS45090's block is CNNIC's pool, not followed)", got, want)
 	}
 	if n.Load() != 1 {
 		t.Errorf("%d downloads for one run, want 1", n.Load())

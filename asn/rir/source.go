@@ -11,8 +11,9 @@ import (
 )
 
 // DefaultMaxHolderASNs is the holder size above which an opaque-id is
-// taken to be shared (a national registry such as CNNIC or JPNIC, whose
-// whole membership appears under one opaque-id) and is not followed.
+// taken to be a pool of many holders (a national registry such as CNNIC or
+// JPNIC, whose whole membership appears under one opaque-id) and is not
+// followed.
 const DefaultMaxHolderASNs = 50
 
 // DefaultMaxBytes bounds a statistics file (the largest, RIPE NCC's
@@ -114,9 +115,9 @@ func (s *Source) seen(f *File) time.Time {
 	return d.Time
 }
 
-// shared reports whether an opaque-id holds too many ASNs to be one
+// pooled reports whether an opaque-id holds too many ASNs to be one
 // organisation.
-func (s *Source) shared(f *File, id string) bool {
+func (s *Source) pooled(f *File, id string) bool {
 	return f.HolderASNs(id) > uint64(s.opts.MaxHolderASNs)
 }
 
@@ -135,7 +136,7 @@ func (s *Source) Discover(ctx context.Context, t *asn.Target) ([]asn.ASNFact, er
 	var out []asn.ASNFact
 	for _, seed := range t.ActiveASNs() {
 		r, ok := f.FindASN(seed.ASN)
-		if !ok || r.OpaqueID == "" || s.shared(f, r.OpaqueID) {
+		if !ok || r.OpaqueID == "" || s.pooled(f, r.OpaqueID) {
 			continue
 		}
 		for _, h := range f.Holder(r.OpaqueID) {
@@ -175,8 +176,8 @@ func (s *Source) Resolve(ctx context.Context, _ *asn.Target, asns []uint32) (asn
 		detail := r.Describe()
 		if r.OpaqueID != "" {
 			detail += ", opaque-id " + r.OpaqueID
-			if s.shared(f, r.OpaqueID) {
-				detail += fmt.Sprintf(" (shared by %d ASNs, e.g. a national registry: not used to find more resources)", f.HolderASNs(r.OpaqueID))
+			if s.pooled(f, r.OpaqueID) {
+				detail += fmt.Sprintf(" (held by %d ASNs: a national registry or other pool, not used to find more resources)", f.HolderASNs(r.OpaqueID))
 			} else if _, dup := holders[r.OpaqueID]; !dup {
 				holders[r.OpaqueID] = a
 				order = append(order, r.OpaqueID)
