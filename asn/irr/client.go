@@ -438,6 +438,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	cn := &conn{nc: nc, ar: newAnswerReader(nc)}
 	var setup queries
 	setup.buf = []byte("!!\n") // no answer: not counted as a query
+	setup.first = len(setup.buf)
 	setup.add("!n", c.cfg.Agent, "")
 	if len(c.cfg.Sources) > 0 {
 		setup.add("!s", strings.Join(c.cfg.Sources, ","), "")
@@ -468,8 +469,9 @@ type conn struct {
 // queries is a batch of queries as one buffer of newline-terminated lines
 // (one allocation and one write for thousands of queries).
 type queries struct {
-	buf  []byte
-	ends []int // end of each query's line, after its newline
+	buf   []byte
+	first int   // where the first query starts (after "!!\n", which has no answer)
+	ends  []int // end of each query's line, after its newline
 }
 
 func (q *queries) add(a, b, c string) {
@@ -488,7 +490,7 @@ func (q *queries) len() int { return len(q.ends) }
 
 // get returns query i without its newline.
 func (q *queries) get(i int) string {
-	start := 0
+	start := q.first
 	if i > 0 {
 		start = q.ends[i-1]
 	}
@@ -525,6 +527,8 @@ func (cn *conn) batch(ctx context.Context, timeout time.Duration, qs queries, fn
 		<-werr
 		if ctx.Err() != nil {
 			err = ctx.Err()
+		} else if err == io.EOF {
+			err = fmt.Errorf("connection closed by the server: %w", err)
 		} else if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = fmt.Errorf("no answer within %s (timeout)", timeout)
 		}

@@ -71,19 +71,11 @@ func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.
 // Objects are separated by blank (or whitespace-only) lines.
 func ParseRPSL(name string, r io.Reader, fn func(*Object) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var cur *Object
-	emit := func() error {
-		if cur == nil {
-			return nil
-		}
-		o := cur
-		cur = nil
-		return fn(o)
-	}
+	p := &parser{name: name}
 	for n := 1; ; n++ {
 		line, err := readLine(br)
 		if err == io.EOF && line == nil {
-			return emit()
+			return p.emit(fn)
 		}
 		if err != nil && err != io.EOF {
 			if errors.Is(err, errLineTooLong) {
@@ -91,54 +83,83 @@ func ParseRPSL(name string, r io.Reader, fn func(*Object) error) error {
 			}
 			return fmt.Errorf("%s:%d: %w", name, n, err)
 		}
-		if err := parseLine(name, n, line, &cur, emit); err != nil {
-			return err
+		if perr := p.line(n, line, fn); perr != nil {
+			return perr
 		}
 		if err == io.EOF {
-			return emit()
+			return p.emit(fn)
 		}
 	}
 }
 
-func parseLine(name string, n int, line []byte, cur **Object, emit func() error) error {
+// parser holds the object being read. Continuation lines are collected
+// and joined once per attribute: appending to a string per line would be
+// quadratic in the number of lines.
+type parser struct {
+	name string
+	cur  *Object
+	more []string // continuation lines of the last attribute
+}
+
+func (p *parser) finishAttr() {
+	if p.cur == nil || len(p.more) == 0 {
+		return
+	}
+	a := &p.cur.Attrs[len(p.cur.Attrs)-1]
+	parts := p.more
+	if a.Value != "" {
+		parts = append([]string{a.Value}, parts...)
+	}
+	a.Value = strings.Join(parts, "\n")
+	if len(p.cur.Attrs) == 1 {
+		p.cur.Key = firstLine(a.Value)
+	}
+	p.more = p.more[:0]
+}
+
+func (p *parser) emit(fn func(*Object) error) error {
+	p.finishAttr()
+	if p.cur == nil {
+		return nil
+	}
+	o := p.cur
+	p.cur = nil
+	return fn(o)
+}
+
+func (p *parser) line(n int, line []byte, fn func(*Object) error) error {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	if len(bytes.TrimSpace(line)) == 0 {
-		return emit()
+		return p.emit(fn)
 	}
 	switch line[0] {
 	case '#', '%':
 		return nil
 	case ' ', '\t', '+':
-		if *cur == nil {
-			return &ParseError{name, n, "continuation line outside an object"}
+		if p.cur == nil {
+			return &ParseError{p.name, n, "continuation line outside an object"}
 		}
-		a := &(*cur).Attrs[len((*cur).Attrs)-1]
-		v := cleanValue(line[1:])
-		if a.Value == "" {
-			a.Value = v
-		} else if v != "" {
-			a.Value += "\n" + v
-		}
-		if len((*cur).Attrs) == 1 && v != "" {
-			(*cur).Key = firstLine((*cur).Attrs[0].Value)
+		if v := cleanValue(line[1:]); v != "" {
+			p.more = append(p.more, v)
 		}
 		return nil
 	}
 	colon := bytes.IndexByte(line, ':')
 	if colon <= 0 {
-		return &ParseError{name, n, fmt.Sprintf("want \"attribute: value\", got %q", clip(line))}
+		return &ParseError{p.name, n, fmt.Sprintf("want \"attribute: value\", got %q", clip(line))}
 	}
 	attr := line[:colon]
 	for _, c := range attr {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return &ParseError{name, n, fmt.Sprintf("invalid attribute name %q", clip(attr))}
+			return &ParseError{p.name, n, fmt.Sprintf("invalid attribute name %q", clip(attr))}
 		}
 	}
+	p.finishAttr()
 	a := Attr{Name: strings.ToLower(string(attr)), Value: cleanValue(line[colon+1:]), Line: n}
-	if *cur == nil {
-		*cur = &Object{Class: a.Name, Key: firstLine(a.Value), File: name, Line: n}
+	if p.cur == nil {
+		p.cur = &Object{Class: a.Name, Key: firstLine(a.Value), File: p.name, Line: n}
 	}
-	(*cur).Attrs = append((*cur).Attrs, a)
+	p.cur.Attrs = append(p.cur.Attrs, a)
 	return nil
 }
 

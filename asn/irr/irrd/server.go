@@ -44,9 +44,11 @@ type Faults struct {
 	Delay time.Duration
 	// Garbage answers every query with text that is not the IRRd protocol.
 	Garbage bool
-	// CloseMidAnswer sends the first half of the first data (A) answer of
-	// a connection, then closes it.
+	// CloseMidAnswer sends the first half of a data (A) answer, then
+	// closes the connection: the first data answer of the connection, or
+	// the one after CloseAfter complete data answers.
 	CloseMidAnswer bool
+	CloseAfter     int
 	// Refuse closes every new connection at once, before reading.
 	Refuse bool
 }
@@ -203,7 +205,7 @@ type session struct {
 	idle    time.Duration
 	buf     []byte
 	seenPfx map[netip.Prefix]struct{}
-	cut     bool // CloseMidAnswer already applied
+	answers int // data answers sent while CloseMidAnswer was set
 }
 
 func (s *Server) serve(nc net.Conn) {
@@ -420,12 +422,14 @@ func (ss *session) data(d []byte) bool {
 	if f.Garbage {
 		return ss.write(garbage)
 	}
-	if f.CloseMidAnswer && !ss.cut {
-		ss.cut = true
+	if f.CloseMidAnswer && ss.answers >= f.CloseAfter {
 		ss.bw.WriteString("A" + strconv.Itoa(len(d)+1) + "\n")
 		ss.bw.Write(d[:len(d)/2])
 		ss.bw.Flush()
 		return false
+	}
+	if f.CloseMidAnswer {
+		ss.answers++
 	}
 	ss.bw.WriteByte('A')
 	ss.bw.WriteString(strconv.Itoa(len(d) + 1))

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/asn/irr"
+	"github.com/asfence/asfence/asn/irr/irrd"
+)
+
+const excerpt = "testdata/ripe-ris-bview.20020722.2337.bgpdump-m.excerpt.txt"
+
+func TestGenerate(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.rpsl")
+	st, err := generateFile(excerpt, out, "as-bench", "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.lines != 204 || st.asSetOrigin != 3 || st.special != 1 || st.routes != 201 || st.routes6 != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	x, err := irr.LoadFiles(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Count("route") != 201 || !slices.Equal(x.Sources(), []string{"BENCH"}) {
+		t.Errorf("%d routes, sources %v", x.Count("route"), x.Sources())
+	}
+	// The origins of the excerpt, as a shell pipeline would find them.
+	data, _ := os.ReadFile(excerpt)
+	var want []uint32
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		path := strings.Fields(strings.Split(line, "|")[6])
+		last := path[len(path)-1]
+		if strings.HasSuffix(last, "}") || last == "65003" {
+			continue
+		}
+		a, _ := irr.ParseASN(last)
+		if !slices.Contains(want, a) {
+			want = append(want, a)
+		}
+	}
+	slices.Sort(want)
+	if st.origins != len(want) {
+		t.Errorf("%d origins in the AS-SET, want %d", st.origins, len(want))
+	}
+
+	// Served and expanded: the AS-SET holds exactly those origins, the
+	// loop back to the top set is harmless.
+	srv, err := irrd.Listen("127.0.0.1:0", x, irrd.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := irr.New(irr.Config{Address: srv.Addr(), Sources: []string{"BENCH"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	facts, err := c.Discover(context.Background(), &asn.Target{Name: "bench", ASSets: []string{"AS-BENCH"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint32
+	for _, f := range facts {
+		got = append(got, f.ASN)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("AS-BENCH members %v\nwant %v", got, want)
+	}
+	if !strings.Contains(facts[0].Evidence.Detail, "AS-BENCH > AS-BENCH-G000 > AS-BENCH-L0000") {
+		t.Errorf("path %q", facts[0].Evidence.Detail)
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte("TABLE_DUMP|1|B|192.0.2.1|1853|3.0.0.0/8|1853 80|IGP|\nTABLE_DUMP|1|B|192.0.2.1|1853|3.0.0.1/8|1853 80|IGP|\n"), 0o644)
+	if _, err := generateFile(bad, filepath.Join(dir, "o.rpsl"), "AS-B", "B"); err == nil || err.Error() != bad+":2: invalid prefix \"3.0.0.1/8\"" {
+		t.Errorf("error %v", err)
+	}
+	os.WriteFile(bad, []byte("TABLE_DUMP|1|B|192.0.2.1|1853|3.0.0.0/8|1853 8x0|IGP|\n"), 0o644)
+	if _, err := generateFile(bad, filepath.Join(dir, "o.rpsl"), "AS-B", "B"); err == nil || !strings.HasPrefix(err.Error(), bad+":1: AS path") {
+		t.Errorf("error %v", err)
+	}
+	if _, err := generateFile(filepath.Join(dir, "none.gz"), filepath.Join(dir, "o.rpsl"), "AS-B", "B"); err == nil {
+		t.Error("missing input accepted")
+	}
+}
