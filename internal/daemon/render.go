@@ -1,20 +1,29 @@
 package daemon
 
 import (
-	"errors"
-
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/config"
 )
 
 // renderVendors renders the Intent once per configured vendor.
 func renderVendors(in *filters.Intent, cfg *config.Config, version string) []rendered {
+	p := filters.Prepare(in)
 	var out []rendered
 	for _, v := range cfg.Outputs.Vendors {
-		out = append(out, rendered{vendor: v, file: v, err: errors.New("rendering is not available yet")})
+		data, err := p.Render(filters.RenderOptions{
+			Vendor:       v,
+			Names:        cfg.Outputs.Names,
+			MaxEntries:   filters.MaxEntriesFor(cfg.Outputs, v),
+			TemplatesDir: cfg.TemplatesDir,
+			Version:      version,
+			Regenerate:   "asfence run --config " + cfg.Path,
+		})
+		out = append(out, rendered{vendor: v, file: filters.FileName(v), data: data, err: err})
 	}
 	return out
 }
 
 // unifiedDiff is the diff of two versions of a file.
-func unifiedDiff(oldName, newName string, a, b []byte) string { return "" }
+func unifiedDiff(oldName, newName string, a, b []byte) string {
+	return filters.UnifiedDiff(oldName, newName, a, b)
+}

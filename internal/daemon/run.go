@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -88,12 +87,13 @@ func (d *Daemon) Trigger(_ context.Context, by string) (*store.Run, error) {
 		return nil, err
 	}
 	d.log.WithFields(logrus.Fields{"run": r.ID, "by": by}).Info("run triggered through the API")
+	started := *r // the run goes on changing r
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		d.execute(r)
 	}()
-	return r, nil
+	return &started, nil
 }
 
 // execute runs one pass and releases the run slot. A panic is recorded as
@@ -149,10 +149,10 @@ func (d *Daemon) done(r *store.Run) {
 
 // logSummary is the one line every run logs.
 func (d *Daemon) logSummary(r *store.Run) {
-	var failed []string
+	failed := map[string]bool{}
 	for _, s := range r.Sources {
 		if !s.OK {
-			failed = append(failed, s.Source)
+			failed[s.Source] = true
 		}
 	}
 	v4, v6 := 0, 0
@@ -161,10 +161,16 @@ func (d *Daemon) logSummary(r *store.Run) {
 		v6 += t.IPv6
 	}
 	f := logrus.Fields{
-		"run": r.ID, "trigger": r.Trigger, "outcome": r.Outcome,
-		"duration": r.End.Sub(r.Start).Round(time.Millisecond).String(),
-		"ipv4":     v4, "ipv6": v6, "added": r.Diff.Added, "removed": r.Diff.Removed,
-		"sources": len(r.Sources), "sources_failed": len(slices.Compact(failed)),
+		"run":            r.ID,
+		"trigger":        r.Trigger,
+		"outcome":        r.Outcome,
+		"duration":       r.End.Sub(r.Start).Round(time.Millisecond).String(),
+		"ipv4":           v4,
+		"ipv6":           v6,
+		"added":          r.Diff.Added,
+		"removed":        r.Diff.Removed,
+		"sources":        len(r.Sources),
+		"sources_failed": len(failed),
 	}
 	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
 		f["carried_over"] = r.Carried.Prefixes
@@ -222,7 +228,10 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	state := &store.State{RunID: r.ID, At: d.opts.Now().UTC(), Snapshot: merged, Intent: intent}
 
 	if change.Empty() && prev != nil {
-		// Same set: refresh the stored evidence; the speaker has nothing to do.
+		// Same set: refresh the stored evidence (for carry-over); the set in
+		// force is still the one prev's run applied, and the speaker has
+		// nothing to do.
+		state.RunID, state.At = prev.RunID, prev.At
 		r.Outcome = store.Unchanged
 		r.End = d.opts.Now().UTC()
 		if err := d.st.BeginApply(r, detail, state); err == nil {

@@ -1,14 +1,81 @@
 package daemon
 
 import (
-	"errors"
+	"context"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/asfence/asfence/bgp"
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 )
 
 // newSpeaker creates the BGP speaker for the config's bgp: block.
 func newSpeaker(cfg *config.Config, log *logrus.Entry) (Speaker, error) {
-	return nil, errors.New("bgp: the speaker is not built yet")
+	names := make([]string, len(cfg.TargetList))
+	for i, t := range cfg.TargetList {
+		names[i] = t.Name
+	}
+	s, err := bgp.New(bgp.Options{
+		Config:      *cfg.BGP,
+		Blackhole:   cfg.Blackhole,
+		FlowSpec:    cfg.FlowSpec,
+		Log:         log,
+		Protect:     cfg.PolicyRules.Protect,
+		AllowBogons: cfg.PolicyRules.AllowBogons,
+		Targets:     names,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return bgpSpeaker{s}, nil
 }
+
+// bgpSpeaker adapts *bgp.Speaker to the daemon's Speaker.
+type bgpSpeaker struct{ s *bgp.Speaker }
+
+func (b bgpSpeaker) Start(ctx context.Context, in *filters.Intent) error { return b.s.Start(ctx, in) }
+
+func (b bgpSpeaker) Apply(ctx context.Context, in *filters.Intent) (map[string]int, error) {
+	c, err := b.s.Apply(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{"added": c.Added, "withdrawn": c.Withdrawn}
+	if c.Replaced > 0 {
+		out["replaced"] = c.Replaced
+	}
+	if c.Refused > 0 {
+		out["refused"] = c.Refused
+	}
+	return out, nil
+}
+
+func (b bgpSpeaker) Peers(ctx context.Context) ([]api.Peer, error) {
+	ps, err := b.s.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Peer, 0, len(ps))
+	for _, p := range ps {
+		ap := api.Peer{Address: p.Address, Description: p.Description, ASN: p.ASN, State: p.State,
+			Established: p.State == "established", EstablishedSince: p.EstablishedSince,
+			Families: p.Families, Sent: p.Sent, LastError: p.LastError}
+		if p.Uptime > 0 {
+			ap.Uptime = p.Uptime.Round(time.Second).String()
+		}
+		if ap.Sent == nil {
+			ap.Sent = map[string]int{}
+		}
+		out = append(out, ap)
+	}
+	return out, nil
+}
+
+func (b bgpSpeaker) UpdateNeighbors(ctx context.Context, cfg *config.Config) error {
+	return b.s.UpdateNeighbors(ctx, *cfg.BGP)
+}
+
+func (b bgpSpeaker) Stop(ctx context.Context, graceful bool) error { return b.s.Stop(ctx, graceful) }

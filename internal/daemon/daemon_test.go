@@ -1,0 +1,477 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/internal/store"
+)
+
+// harness runs a daemon in-process that resolves from a snapshot file the
+// test rewrites between runs, with its API on a free loopback port.
+type harness struct {
+	t       *testing.T
+	dir     string
+	cfgPath string
+	snap    string
+	d       *Daemon
+	client  *api.Client
+	cancel  context.CancelFunc
+	done    chan error
+	reload  chan struct{}
+	logs    *syncBuf
+}
+
+// syncBuf collects log output; the test reads it while the daemon writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// halve drops every second prefix of a target (a registry that lost half).
+func halve(s *asn.Snapshot, target string) *asn.Snapshot {
+	t := s.Target(target)
+	var keep []asn.Prefix
+	for i, p := range t.Prefixes {
+		if i%2 == 0 {
+			keep = append(keep, p)
+		}
+	}
+	t.Prefixes = keep
+	return s
+}
+
+func embedded(t *testing.T) *asn.Snapshot {
+	t.Helper()
+	s, err := asn.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func writeSnapshot(t *testing.T, path string, s *asn.Snapshot) {
+	t.Helper()
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Encode(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newHarness(t *testing.T, extraConfig string) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &harness{t: t, dir: dir, cfgPath: filepath.Join(dir, "asfence.yaml"), snap: filepath.Join(dir, "snapshot.json"),
+		reload: make(chan struct{}, 1), done: make(chan error, 1), logs: &syncBuf{}}
+	writeSnapshot(t, h.snap, embedded(t))
+	cfgText := fmt.Sprintf("schedule: \"@every 1h\"\nstate_dir: %s\noutput_dir: %s\napi:\n  listen: 127.0.0.1:0\n%s",
+		filepath.Join(dir, "state"), filepath.Join(dir, "out"), extraConfig)
+	if err := os.WriteFile(h.cfgPath, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) start() {
+	t := h.t
+	t.Helper()
+	cfg, err := config.Load(h.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(h.logs)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	h.d, err = New(Options{Config: cfg, Snapshot: h.snap, Version: "test", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	started := make(chan struct{})
+	go func() { h.done <- h.d.Serve(ctx, h.reload, func() { close(started) }) }()
+	select {
+	case <-started:
+	case err := <-h.done:
+		t.Fatalf("daemon stopped at start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not start")
+	}
+	h.client = &api.Client{Base: "http://" + h.d.APIAddr()}
+	t.Cleanup(h.stop)
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("daemon stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Error("daemon did not stop")
+	}
+}
+
+// wait polls a run until it has finished.
+func (h *harness) wait(id uint64) *store.Run {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r, _, err := h.client.Run(context.Background(), id)
+		if err == nil && r.Outcome != store.Running {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("run %d did not finish", id)
+	return nil
+}
+
+// trigger starts a run through the API and waits for it.
+func (h *harness) trigger() *store.Run {
+	h.t.Helper()
+	r, err := h.client.Trigger(context.Background(), "test")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.wait(r.ID)
+}
+
+func (h *harness) prefixCount(target string) int {
+	h.t.Helper()
+	var p api.Prefixes
+	h.getJSON("/api/v1/prefixes?target="+target, http.StatusOK, &p)
+	return p.Count
+}
+
+func (h *harness) getJSON(path string, wantCode int, v any) {
+	h.t.Helper()
+	resp, err := http.Get(h.client.Base + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantCode {
+		h.t.Fatalf("GET %s: %d %s, want %d", path, resp.StatusCode, body, wantCode)
+	}
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			h.t.Fatalf("GET %s: %v in %s", path, err, body)
+		}
+	}
+}
+
+func TestStartupRunAppliesThenUnchanged(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	first := h.wait(1)
+	if first.Outcome != store.Applied || first.Trigger != TriggerStartup || first.Diff.Added == 0 {
+		t.Fatalf("first run = %+v", first)
+	}
+	want := len(embedded(t).Target("tencent").Prefixes)
+	if got := h.prefixCount("tencent"); got != want {
+		t.Fatalf("applied tencent prefixes = %d, want %d", got, want)
+	}
+	second := h.trigger()
+	if second.Outcome != store.Unchanged || second.Trigger != TriggerAPI {
+		t.Fatalf("second run = %+v", second)
+	}
+	var st api.Status
+	h.getJSON("/api/v1/status", http.StatusOK, &st)
+	if !st.Ready || st.Applied == nil || st.Applied.RunID != 1 || st.LastRun == nil || st.LastRun.ID != 2 || st.Degraded {
+		t.Fatalf("status = %+v", st)
+	}
+	// A restart announces run 1's set before resolving anything.
+	h.stop()
+	h.start()
+	if a := h.d.Applied(); a == nil || len(a.Target("tencent").Prefixes) != want {
+		t.Fatal("restart did not load the applied set")
+	}
+	if r := h.wait(3); r.Trigger != TriggerStartup || r.Outcome != store.Unchanged {
+		t.Fatalf("run after restart = %+v", r)
+	}
+}
+
+func TestGuardHoldsThenApproveApplies(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	h.wait(1)
+	before := h.prefixCount("tencent")
+
+	writeSnapshot(t, h.snap, halve(embedded(t), "tencent"))
+	held := h.trigger()
+	if held.Outcome != store.Held || len(held.Guard) != 1 || !strings.Contains(held.Guard[0], "tencent: would withdraw") {
+		t.Fatalf("run = %+v", held)
+	}
+	if got := h.prefixCount("tencent"); got != before {
+		t.Fatalf("held run changed the applied set: %d -> %d", before, got)
+	}
+	// The held diff is visible in history and through the API.
+	_, d, err := h.client.Run(context.Background(), held.ID)
+	if err != nil || d == nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, tc := range d.Change.Targets {
+		if tc.Target == "tencent" {
+			removed = len(tc.Removed)
+		}
+	}
+	if removed != before/2 {
+		t.Fatalf("held diff removes %d, want %d", removed, before/2)
+	}
+	var st api.Status
+	h.getJSON("/api/v1/status", http.StatusOK, &st)
+	if len(st.Held) != 1 || st.Held[0].ID != held.ID {
+		t.Fatalf("status held = %+v", st.Held)
+	}
+	metrics := h.metrics()
+	if !strings.Contains(metrics, "asfence_held_changes 1\n") || !strings.Contains(metrics, `asfence_runs_total{outcome="held"} 1`) {
+		t.Fatalf("metrics do not show the held change:\n%s", grep(metrics, "asfence_"))
+	}
+
+	approved, err := h.client.Approve(context.Background(), held.ID, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if approved.Decision == nil || approved.Decision.Action != store.Approved || !strings.Contains(approved.Decision.By, "tester") {
+		t.Fatalf("approved = %+v", approved.Decision)
+	}
+	if got := h.prefixCount("tencent"); got != before-before/2 {
+		t.Fatalf("after approval tencent has %d prefixes, want %d", got, before-before/2)
+	}
+	if _, err := h.client.Approve(context.Background(), held.ID, "tester"); err == nil || !strings.Contains(err.Error(), "already approved") {
+		t.Fatalf("second approval: %v", err)
+	}
+	if !strings.Contains(h.metrics(), "asfence_held_changes 0\n") {
+		t.Fatal("held gauge not cleared")
+	}
+}
+
+func TestGuardRejectKeepsOldAndLaterRunSupersedes(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	h.wait(1)
+	before := h.prefixCount("tencent")
+	writeSnapshot(t, h.snap, halve(embedded(t), "tencent"))
+	r1 := h.trigger()
+	r2 := h.trigger()
+	if r1.Outcome != store.Held || r2.Outcome != store.Held {
+		t.Fatalf("runs = %s, %s", r1.Outcome, r2.Outcome)
+	}
+	old, _, _ := h.client.Run(context.Background(), r1.ID)
+	if old.Decision == nil || old.Decision.Action != store.Superseded || old.Decision.SupersededBy != r2.ID {
+		t.Fatalf("first held run = %+v", old.Decision)
+	}
+	var se *api.StatusError
+	if _, err := h.client.Approve(context.Background(), r1.ID, ""); !errors.As(err, &se) || se.Code != http.StatusConflict {
+		t.Fatalf("approving a superseded run: %v", err)
+	}
+	rej, err := h.client.Reject(context.Background(), r2.ID, "tester")
+	if err != nil || rej.Decision.Action != store.Rejected {
+		t.Fatalf("reject: %+v %v", rej, err)
+	}
+	if got := h.prefixCount("tencent"); got != before {
+		t.Fatalf("reject changed the applied set: %d -> %d", before, got)
+	}
+	// The registry recovers: the run is unchanged and nothing waits.
+	writeSnapshot(t, h.snap, embedded(t))
+	if r := h.trigger(); r.Outcome != store.Unchanged {
+		t.Fatalf("recovered run = %+v", r)
+	}
+}
+
+func TestSnapshotFailureChangesNothing(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	h.wait(1)
+	before := h.prefixCount("tencent")
+	if err := os.WriteFile(h.snap, []byte(`{"generated_at": "2026-11-23T00:00:00Z", "targets": [{"name": "tencent", "prefixes": [{"prefix": "10.0.0.1/8"}]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.trigger()
+	if r.Outcome != store.Failed || !strings.Contains(r.Error, "10.0.0.1/8") {
+		t.Fatalf("run = %+v", r)
+	}
+	if got := h.prefixCount("tencent"); got != before {
+		t.Fatalf("failed run changed the set: %d -> %d", before, got)
+	}
+	var st api.Status
+	h.getJSON("/api/v1/status", http.StatusOK, &st)
+	if !st.Degraded || len(st.FailedSources) != 1 || !strings.HasPrefix(st.FailedSources[0].Source, "file:") {
+		t.Fatalf("status = degraded %v, failed %+v", st.Degraded, st.FailedSources)
+	}
+	m := h.metrics()
+	for _, want := range []string{`asfence_runs_total{outcome="failed"} 1`, "asfence_degraded 1", `asfence_source_errors_total{source="file:`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grep(m, "asfence_"))
+		}
+	}
+}
+
+func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	h.wait(1)
+	good, _ := os.ReadFile(h.cfgPath)
+	bad := strings.Replace(string(good), "@every 1h", "61 * * * *", 1) + "guard:\n  max_withdraw_ratio: 7\n"
+	if err := os.WriteFile(h.cfgPath, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.Reload(context.Background()); err == nil {
+		t.Fatal("bad config accepted")
+	}
+	if s := h.d.config().Schedule; s != "@every 1h" {
+		t.Fatalf("schedule after rejected reload = %q", s)
+	}
+	logs := h.logs.String()
+	if !strings.Contains(logs, "reload rejected") || !strings.Contains(logs, "asfence.yaml:") || !strings.Contains(logs, "max_withdraw_ratio") || !strings.Contains(logs, "end of range (61)") {
+		t.Fatalf("rejection not logged with its place:\n%s", logs)
+	}
+	if err := os.WriteFile(h.cfgPath, append(good, []byte("guard:\n  max_withdraw_ratio: 0.9\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.reload <- struct{}{} // as SIGHUP: reload, then run
+	deadline := time.Now().Add(30 * time.Second)
+	var r *store.Run
+	for time.Now().Before(deadline) {
+		rs, _ := h.d.Runs(store.ListOptions{Limit: 1})
+		if len(rs) == 1 && rs[0].Trigger == TriggerReload && rs[0].Outcome != store.Running {
+			r = rs[0]
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r == nil || r.Outcome != store.Unchanged {
+		t.Fatalf("reload run = %+v", r)
+	}
+	// The new guard lets a 50% withdrawal through.
+	writeSnapshot(t, h.snap, halve(embedded(t), "tencent"))
+	if r := h.trigger(); r.Outcome != store.Applied {
+		t.Fatalf("run under the reloaded guard = %+v", r)
+	}
+	m := h.metrics()
+	if !strings.Contains(m, `asfence_config_reloads_total{result="error"} 1`) || !strings.Contains(m, `asfence_config_reloads_total{result="ok"} 1`) {
+		t.Fatalf("reload metrics:\n%s", grep(m, "reload"))
+	}
+}
+
+func TestScheduleRunsAndNeverOverlaps(t *testing.T) {
+	h := newHarness(t, "")
+	cfg, _ := os.ReadFile(h.cfgPath)
+	os.WriteFile(h.cfgPath, []byte(strings.Replace(string(cfg), "@every 1h", "@every 1s", 1)), 0o644)
+	h.start()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rs, _ := h.d.Runs(store.ListOptions{Limit: 5, Outcome: store.Unchanged})
+		if len(rs) > 0 && rs[0].Trigger == TriggerSchedule {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no scheduled run")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Take the run slot as a run in progress would: a trigger is refused
+	// with 409 and a scheduled run is skipped, not queued.
+	h.d.sem <- struct{}{}
+	_, err := h.client.Trigger(context.Background(), "")
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusConflict {
+		<-h.d.sem
+		t.Fatalf("trigger while busy: %v", err)
+	}
+	rs, _ := h.d.Runs(store.ListOptions{Limit: 1})
+	n := rs[0].ID
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(h.logs.String(), "run skipped") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	<-h.d.sem
+	if !strings.Contains(h.logs.String(), "run skipped") {
+		t.Fatal("no skipped run logged")
+	}
+	if rs, _ := h.d.Runs(store.ListOptions{Limit: 1}); rs[0].ID != n {
+		t.Fatalf("a run was recorded while the slot was taken: %d", rs[0].ID)
+	}
+}
+
+func (h *harness) metrics() string {
+	resp, err := http.Get(h.client.Base + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestCorruptStoreRefusesToStart(t *testing.T) {
+	h := newHarness(t, "")
+	state := filepath.Join(h.dir, "state")
+	os.MkdirAll(state, 0o700)
+	junk := []byte(strings.Repeat("not a database ", 1000))
+	os.WriteFile(filepath.Join(state, store.FileName), junk, 0o600)
+	cfg, err := config.Load(h.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Options{Config: cfg, Snapshot: h.snap})
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("New = %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(state, store.FileName)); string(b) != string(junk) {
+		t.Fatal("corrupt store was overwritten")
+	}
+}
