@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -253,4 +254,33 @@ func startSpeaker(t *testing.T, o Options, in *filters.Intent) *Speaker {
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background(), false) })
 	return s
+}
+
+// waitPaths waits until the receiver holds exactly the keys given
+// ("family nlri"), and returns what it holds.
+func (r *receiver) waitPaths(t *testing.T, keys ...string) map[string]got {
+	t.Helper()
+	var ps map[string]got
+	err := lab.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		ps = r.paths(t)
+		for _, k := range keys {
+			if _, ok := ps[k]; !ok {
+				return fmt.Errorf("receiver lacks %s", k)
+			}
+		}
+		if len(ps) != len(keys) {
+			var extra []string
+			for k := range ps {
+				if !slices.Contains(keys, k) {
+					extra = append(extra, k)
+				}
+			}
+			return fmt.Errorf("receiver holds %d paths, want %d; extra: %v", len(ps), len(keys), extra)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }

@@ -44,6 +44,7 @@ type desiredPath struct {
 	nlri   bgp.AddrPrefixInterface
 	attrs  []bgp.PathAttributeInterface
 	fp     string
+	ids    []uint32 // the targets it is tagged with
 }
 
 // desiredSet is the whole announcement for an Intent, keyed by
@@ -202,6 +203,7 @@ func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
 			return nil, err
 		}
 		dp.fp = fp
+		dp.ids = w.ids
 		ds.paths[pathKey(dp.family, dp.nlri)] = dp
 	}
 	return ds, nil
@@ -331,4 +333,19 @@ func fingerprint(attrs []bgp.PathAttributeInterface, cache map[bgp.PathAttribute
 		}
 	}
 	return buf.String(), nil
+}
+
+// withMarker returns the path's attributes with the withdrawal marker
+// added to its large communities (see policy.go).
+func (d *desiredPath) withMarker(asn uint32) []bgp.PathAttributeInterface {
+	out := make([]bgp.PathAttributeInterface, 0, len(d.attrs))
+	for _, a := range d.attrs {
+		if l, ok := a.(*bgp.PathAttributeLargeCommunities); ok {
+			vs := append(slices.Clone(l.Values), bgp.NewLargeCommunity(asn, withdrawMarkerLocal1, 0))
+			sortLarge(vs)
+			a = bgp.NewPathAttributeLargeCommunities(vs)
+		}
+		out = append(out, a)
+	}
+	return out
 }

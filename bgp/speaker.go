@@ -15,6 +15,7 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"github.com/sirupsen/logrus"
@@ -81,8 +82,8 @@ type Speaker struct {
 	server  *server.BgpServer
 	cfg     Config
 	last    *filters.Intent
-	policy  *policyState
-	ids     map[string]uint32
+	limits  limits          // the export policy in force
+	live    map[string]bool // neighbors added to GoBGP
 	cancel  context.CancelFunc
 	started bool
 	stopped bool
@@ -197,8 +198,9 @@ func (s *Speaker) Start(ctx context.Context, in *filters.Intent) error {
 		s.shutdown(false)
 		return fmt.Errorf("bgp: watch peers: %w", err)
 	}
-	s.policy = buildPolicy(&s.cfg, nil)
-	if err := s.installPolicy(ctx, s.policy); err != nil {
+	s.limits = computeLimits(&s.cfg, nil)
+	s.live = map[string]bool{}
+	if err := s.installPolicy(ctx, s.limits, nil); err != nil {
 		s.shutdown(false)
 		return err
 	}
@@ -341,6 +343,7 @@ func (s *Speaker) addPeer(ctx context.Context, n NeighborConfig) error {
 	if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(&s.cfg, n)}); err != nil {
 		return fmt.Errorf("bgp: neighbor %s: %w", n.Address, err)
 	}
+	s.live[n.Address] = true
 	var fams []string
 	for _, rf := range neighborFamilies(&s.cfg, n) {
 		fams = append(fams, rf.String())
@@ -368,52 +371,119 @@ func (s *Speaker) Apply(ctx context.Context, in *filters.Intent) (Counts, error)
 
 // apply runs with s.mu held.
 func (s *Speaker) apply(ctx context.Context, in *filters.Intent) (Counts, error) {
-	s.builder.need = needs(&s.cfg)
-	want, err := s.builder.build(in)
+	want, err := s.desired(in)
 	if err != nil {
-		return Counts{}, fmt.Errorf("bgp: %w", err)
+		return Counts{}, err
 	}
 	for _, r := range want.refused {
 		s.log.WithFields(logrus.Fields{"target": r.Target, "prefix": r.Prefix.String(), "reason": r.Reason}).Warn("bgp: prefix refused by the speaker's guard")
 	}
-	// Policy first: new paths are then judged by the new target limits.
-	ps := buildPolicy(&s.cfg, want.targetIDs)
-	changed := !ps.equal(s.policy)
-	if changed {
-		if err := s.installPolicy(ctx, ps); err != nil {
+	// Widen the target limits first (new paths reach who may now get
+	// them; withdrawals still pass the old limits), reconcile, then narrow.
+	final := computeLimits(&s.cfg, want.targetIDs)
+	wide := union(s.limits, final)
+	if !wide.equal(s.limits) {
+		if err := s.installPolicy(ctx, wide, nil); err != nil {
 			return Counts{}, err
 		}
 	}
+	old := s.limits
+	s.limits = wide
 	c, err := s.reconcile(ctx, want)
 	c.Refused = len(want.refused)
 	if err != nil {
 		return c, err
 	}
-	if changed {
-		s.softReset(ctx, s.policy, ps)
-		s.policy = ps
+	if err := s.narrow(ctx, want, final); err != nil {
+		return c, err
 	}
-	s.ids = want.targetIDs
+	// Paths already in the RIB that a neighbor may now get: GoBGP does not
+	// re-evaluate them by itself.
+	for _, addr := range wider(old, final) {
+		if !s.live[addr] {
+			continue
+		}
+		err := s.server.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr, Soft: true, Direction: api.ResetPeerRequest_OUT})
+		if err != nil {
+			s.log.WithError(err).WithField("peer", addr).Debug("bgp: soft reset out")
+		}
+	}
 	s.last = in
 	return c, nil
 }
 
-// softReset re-sends what the neighbors whose target limit changed should
-// now get (GoBGP does not re-evaluate sent paths when a policy changes).
-func (s *Speaker) softReset(ctx context.Context, old, cur *policyState) {
-	for _, n := range s.cfg.Neighbors {
-		var was string
-		if old != nil {
-			was = old.restricted[n.Address]
-		}
-		if was == cur.restricted[n.Address] {
-			continue
-		}
-		err := s.server.ResetPeer(ctx, &api.ResetPeerRequest{Address: n.Address, Soft: true, Direction: api.ResetPeerRequest_OUT})
-		if err != nil {
-			s.log.WithError(err).WithField("peer", n.Address).Debug("bgp: soft reset out")
+// desired builds the desired set for the current config.
+func (s *Speaker) desired(in *filters.Intent) (*desiredSet, error) {
+	s.builder.need = needs(&s.cfg)
+	want, err := s.builder.build(in)
+	if err != nil {
+		return nil, fmt.Errorf("bgp: %w", err)
+	}
+	return want, nil
+}
+
+// narrow installs the final limits. Each path a live neighbor must lose
+// is re-added with the withdrawal marker while the wide limits still
+// accept its current version (GoBGP then withdraws it from that neighbor
+// and sends everyone else the marked copy), then re-added as it was.
+// Nobody else ever sees a withdrawal.
+func (s *Speaker) narrow(ctx context.Context, want *desiredSet, final limits) error {
+	if final.equal(s.limits) {
+		return nil
+	}
+	var narrowed []string
+	for _, addr := range wider(final, s.limits) {
+		if s.live[addr] {
+			narrowed = append(narrowed, addr)
 		}
 	}
+	var affected []*desiredPath
+	for _, d := range want.paths {
+		for _, addr := range narrowed {
+			if s.limits.accepts(addr, d.ids) && !final.accepts(addr, d.ids) {
+				affected = append(affected, d)
+				break
+			}
+		}
+	}
+	now := time.Now()
+	readd := func(d *desiredPath, marked bool) error {
+		attrs := d.attrs
+		if marked {
+			attrs = d.withMarker(s.cfg.ASN)
+		}
+		p, err := apiutil.NewPath(d.nlri, false, attrs, now)
+		if err == nil {
+			_, err = s.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+		}
+		if err != nil {
+			return fmt.Errorf("bgp: re-announce %s: %w", pathKey(d.family, d.nlri), err)
+		}
+		return nil
+	}
+	if len(affected) > 0 {
+		if err := s.installPolicy(ctx, s.limits, narrowed); err != nil {
+			return err
+		}
+		for _, d := range affected {
+			if err := readd(d, true); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.installPolicy(ctx, final, nil); err != nil {
+		return err
+	}
+	s.limits = final
+	for _, d := range affected {
+		if err := readd(d, false); err != nil {
+			return err
+		}
+	}
+	if len(affected) > 0 {
+		s.log.WithFields(logrus.Fields{"neighbors": narrowed, "paths": len(affected)}).Info("bgp: target limits narrowed: paths withdrawn from those neighbors")
+	}
+	return nil
 }
 
 // Peers returns the status of every configured neighbor.
@@ -492,29 +562,36 @@ func (s *Speaker) UpdateNeighbors(ctx context.Context, c Config) error {
 		return m
 	}
 	oldN, newN := byAddr(old.Neighbors), byAddr(c.Neighbors)
+	// Check the new paths can be built (e.g. a new FlowSpec neighbor within
+	// max_rules) before touching anything.
 	s.cfg = c
-	// Paths first: a new FlowSpec neighbor needs rules in the RIB before
-	// it is added. On failure the old neighbors stay.
-	if _, err := s.apply(ctx, s.last); err != nil {
+	if _, err := s.desired(s.last); err != nil {
 		s.cfg = old
 		return err
 	}
 	for addr := range oldN {
-		n, keep := newN[addr]
-		if keep && sameSession(&old, oldN[addr], &c, n) {
+		if n, keep := newN[addr]; keep && sameSession(&old, oldN[addr], &c, n) {
 			continue
 		}
 		if err := s.server.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr}); err != nil {
 			return fmt.Errorf("bgp: remove neighbor %s: %w", addr, err)
 		}
+		delete(s.live, addr)
 		s.log.WithField("peer", addr).Info("bgp: neighbor removed")
 	}
+	// Paths before new neighbors: their first transfer is then complete.
+	c2, err := s.apply(ctx, s.last)
+	if err != nil {
+		return err
+	}
+	if c2.Added+c2.Withdrawn+c2.Replaced > 0 {
+		s.log.WithFields(countFields(c2)).Info("bgp: paths updated for the new neighbors")
+	}
 	for _, n := range c.Neighbors {
-		if o, had := oldN[n.Address]; had && sameSession(&old, o, &c, n) {
-			continue
-		}
-		if err := s.addPeer(ctx, n); err != nil {
-			return err
+		if !s.live[n.Address] {
+			if err := s.addPeer(ctx, n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	api "github.com/osrg/gobgp/v3/api"
+
 	"github.com/asfence/asfence/integration/lab"
 )
 
@@ -131,14 +133,12 @@ func TestApplyIsADelta(t *testing.T) {
 	if v4.Added != 1 || v4.Withdrawn != 1 || v4.Replaced != 0 || fl.Added != 2 || fl.Withdrawn != 2 || c.Replaced != 0 {
 		t.Fatalf("counts %+v", c)
 	}
-	r.waitCount(t, 15)
-	ps := r.paths(t)
-	if _, ok := ps["ipv4-unicast 20.0.9.0/24"]; !ok {
-		t.Error("20.0.9.0/24 not received")
-	}
-	if _, ok := ps["ipv4-unicast 20.0.1.0/24"]; ok {
-		t.Error("20.0.1.0/24 not withdrawn")
-	}
+	r.waitPaths(t, "ipv4-unicast 20.0.2.0/24", "ipv4-unicast 20.0.3.0/24", "ipv4-unicast 20.0.9.0/24", "ipv4-unicast 43.0.0.0/16", "ipv6-unicast 2a00:1::/32",
+		"ipv4-flowspec [destination: 20.0.2.0/23]", "ipv4-flowspec [source: 20.0.2.0/23]",
+		"ipv4-flowspec [destination: 20.0.9.0/24]", "ipv4-flowspec [source: 20.0.9.0/24]",
+		"ipv4-flowspec [destination: 20.0.3.0/24]", "ipv4-flowspec [source: 20.0.3.0/24]",
+		"ipv4-flowspec [destination: 43.0.0.0/16]", "ipv4-flowspec [source: 43.0.0.0/16]",
+		"ipv6-flowspec [destination: 2a00:1::/32/0]", "ipv6-flowspec [source: 2a00:1::/32/0]")
 	// 20.0.3.0/24 leaves tencent: same prefix, new attributes: a replace.
 	ts[1].prefixes = []string{"43.0.0.0/16"}
 	c, err = s.Apply(ctx, intent(ts...))
@@ -151,5 +151,181 @@ func TestApplyIsADelta(t *testing.T) {
 	after := established(t, s)[0]
 	if !after.EstablishedSince.Equal(before.EstablishedSince) {
 		t.Errorf("session was reset: established %v, before %v", after.EstablishedSince, before.EstablishedSince)
+	}
+}
+
+func TestMaxRulesFailsAndKeepsWhatIsAnnounced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	local := lab.Loopback(t)
+	r := newReceiver(t, 65001, 65001, local)
+	n := r.neighbor(65001, local)
+	n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
+	o := baseOptions(local, n)
+	o.FlowSpec.MaxRules = 8 // the v4 rules of twoTargets fit exactly
+	s := startSpeaker(t, o, intent(twoTargets()...))
+	established(t, s)
+	r.waitCount(t, 4+8)
+	ts := twoTargets()
+	ts[1].prefixes = append(ts[1].prefixes, "45.0.0.0/16") // +1 RTBH, +2 rules
+	c, err := s.Apply(ctx, intent(ts...))
+	if err == nil || !strings.Contains(err.Error(), "10 rules needed, above flowspec.max_rules 8") {
+		t.Fatalf("Apply over the budget: %+v, %v", c, err)
+	}
+	if c.Added+c.Withdrawn+c.Replaced != 0 {
+		t.Fatalf("counts after failure: %+v", c)
+	}
+	// Nothing changed: no subset, not even the RTBH route.
+	c, err = s.Apply(ctx, intent(twoTargets()...))
+	if err != nil || c.Unchanged != 12 || c.Added+c.Withdrawn+c.Replaced != 0 {
+		t.Fatalf("RIB changed by the failed Apply: %+v %v", c, err)
+	}
+	if _, ok := r.paths(t)["ipv4-unicast 45.0.0.0/16"]; ok {
+		t.Error("45.0.0.0/16 announced although the Apply failed")
+	}
+}
+
+func TestGuardRefusesDangerousPrefixes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	local := lab.Loopback(t)
+	r := newReceiver(t, 65001, 65001, local)
+	n := r.neighbor(65001, local)
+	n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
+	n.Families = []string{FamilyIPv4, FamilyIPv6}
+	o := baseOptions(local, n)
+	o.Protect = []netip.Prefix{netip.MustParsePrefix("20.0.5.0/24"), netip.MustParsePrefix("2a00:5::/32")}
+	s := startSpeaker(t, o, nil)
+	established(t, s)
+	// A hand-made Intent (the policy would have dropped all but one).
+	bad := intent(tgt{"bytedance", 1, []string{
+		"0.0.0.0/0", "::/0", "10.0.0.0/8", "192.0.2.0/24", "fd00::/8", "2001:db8::/32",
+		"20.0.0.0/16", // covers the protected 20.0.5.0/24
+		"20.0.5.128/25", "2a00::/16",
+		"43.0.0.0/16", // the only good one
+	}})
+	c, err := s.Apply(ctx, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Refused != 9 || c.Added != 3 {
+		t.Fatalf("counts %+v, want 9 refused and 3 added (1 route + 2 rules)", c)
+	}
+	r.waitCount(t, 3)
+	for k := range r.paths(t) {
+		if !strings.Contains(k, "43.0.0.0/16") {
+			t.Errorf("receiver holds %s", k)
+		}
+	}
+}
+
+func TestNeighborsGetTheirTargetsAndKinds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	local := lab.Loopback(t)
+	rTencent := newReceiver(t, 65001, 65001, local) // blackhole, tencent only
+	rFlow := newReceiver(t, 65001, 65001, local)    // flowspec only, all targets
+	nT := rTencent.neighbor(65001, local)
+	nT.Targets = []string{"tencent"}
+	nF := rFlow.neighbor(65001, local)
+	nF.Announce = []string{AnnounceFlowSpec}
+	o := baseOptions(local, nT, nF)
+	o.Targets = []string{"bytedance", "tencent"}
+	s := startSpeaker(t, o, intent(twoTargets()...))
+	established(t, s)
+	rTencent.waitCount(t, 2)
+	rFlow.waitCount(t, 8)
+	for k := range rTencent.paths(t) {
+		if k != "ipv4-unicast 20.0.3.0/24" && k != "ipv4-unicast 43.0.0.0/16" {
+			t.Errorf("tencent-only neighbor holds %s", k)
+		}
+	}
+	for k := range rFlow.paths(t) {
+		if !strings.HasPrefix(k, "ipv4-flowspec ") {
+			t.Errorf("flowspec-only neighbor holds %s", k)
+		}
+	}
+	before := established(t, s)
+
+	// Reload: the tencent neighbor now gets bytedance (policy, no reset);
+	// the flowspec neighbor is removed; a new one is added.
+	rNew := newReceiver(t, 65001, 65001, local)
+	nT.Targets = []string{"bytedance"}
+	nNew := rNew.neighbor(65001, local)
+	c := o.Config
+	c.Neighbors = []NeighborConfig{nT, nNew}
+	if err := s.UpdateNeighbors(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got := rTencent.waitPaths(t, "ipv4-unicast 20.0.1.0/24", "ipv4-unicast 20.0.2.0/24", "ipv4-unicast 20.0.3.0/24")
+	if l := got["ipv4-unicast 20.0.3.0/24"].large(); !slices.Equal(l, []string{"65001:666:1", "65001:666:2"}) {
+		t.Errorf("20.0.3.0/24 carries %v after the marker dance", l)
+	}
+	rNew.waitCount(t, 4)
+	rFlow.waitCount(t, 0)
+	after := established(t, s)
+	if len(after) != 2 || after[0].Address != nT.Address || !after[0].EstablishedSince.Equal(before[0].EstablishedSince) {
+		t.Errorf("after reload %+v; before %+v", after, before)
+	}
+}
+
+func TestEBGPNeedsAllowEBGP(t *testing.T) {
+	t.Parallel()
+	local := lab.Loopback(t)
+	r := newReceiver(t, 65002, 65001, local)
+	n := r.neighbor(65002, local)
+	_, err := New(baseOptions(local, n))
+	if err == nil || !strings.Contains(err.Error(), "bgp.neighbors[0].allow_ebgp") {
+		t.Fatalf("eBGP RTBH without allow_ebgp: %v", err)
+	}
+	n.AllowEBGP = true
+	s := startSpeaker(t, baseOptions(local, n), intent(twoTargets()...))
+	established(t, s)
+	r.waitCount(t, 4)
+	g := r.paths(t)["ipv4-unicast 43.0.0.0/16"]
+	if g.nextHop() != DefaultNextHopV4 || !slices.Equal(g.communities(), []string{"65535:65281", "65535:666"}) {
+		t.Errorf("eBGP RTBH route: nh %s communities %v", g.nextHop(), g.communities())
+	}
+}
+
+func TestStopWithdraws(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	local := lab.Loopback(t)
+	r := newReceiver(t, 65001, 65001, local)
+	s := startSpeaker(t, baseOptions(local, r.neighbor(65001, local)), intent(twoTargets()...))
+	established(t, s)
+	r.waitCount(t, 4)
+	if err := s.Stop(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCount(t, 0)
+	if _, err := s.Apply(ctx, intent()); err == nil {
+		t.Error("Apply after Stop succeeded")
+	}
+}
+
+func TestPasswordReachesGoBGP(t *testing.T) {
+	t.Parallel()
+	// TCP MD5 itself cannot run here (setsockopt TCP_MD5SIG: ENOPROTOOPT),
+	// so only the plumbing is checked: config -> GoBGP's neighbor.
+	n := NeighborConfig{Address: "192.0.2.7", ASN: 65001, Password: "s3cret", Description: "rtr1"}
+	c := &Config{ASN: 65001, RouterID: "10.0.0.1", Neighbors: []NeighborConfig{n}}
+	p := peerConfig(c, n)
+	if p.Conf.AuthPassword != "s3cret" || p.Conf.Description != "rtr1" {
+		t.Fatalf("peer conf %+v", p.Conf)
+	}
+	local := lab.Loopback(t)
+	s := startSpeaker(t, baseOptions(local, n), nil)
+	var gotPw string
+	err := s.server.ListPeer(context.Background(), &api.ListPeerRequest{Address: n.Address}, func(p *api.Peer) {
+		gotPw = p.Conf.AuthPassword
+	})
+	if err != nil || gotPw != "s3cret" {
+		t.Fatalf("GoBGP holds password %q (%v)", gotPw, err)
+	}
+	ps, err := s.Peers(context.Background())
+	if err != nil || len(ps) != 1 || ps[0].Description != "rtr1" || ps[0].State == "established" {
+		t.Fatalf("peers %+v %v", ps, err)
 	}
 }
