@@ -92,10 +92,10 @@ func (c *Client) Resolve(ctx context.Context, t *asn.Target, asns []uint32) (asn
 	re := t.NameMatcher()
 	var mu sync.Mutex
 	var out asn.Facts
-	err := fetch.EachASN(ctx, asns, c.opts.Workers, func(ctx context.Context, n uint32) error {
+	err := fetch.EachASN(ctx, "autnum", asns, c.opts.Workers, func(ctx context.Context, n uint32) error {
 		a, found, err := c.Lookup(ctx, n)
 		if err != nil {
-			return fmt.Errorf("autnum %d: %w", n, err)
+			return err
 		}
 		if !found {
 			return nil

@@ -200,7 +200,7 @@ func TestFailures(t *testing.T) {
 			cl := client(t, srv.URL, c.client)
 			tencent, _ := asn.BuiltinTarget("tencent")
 			_, err := cl.Resolve(context.Background(), &tencent, []uint32{45090})
-			prefix := fmt.Sprintf("rdap %s: autnum 45090: ", srv.URL)
+			prefix := fmt.Sprintf("rdap %s: autnum AS45090: ", srv.URL)
 			if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v\nwant %q ... %q", err, prefix, c.want)
 			}

@@ -201,10 +201,10 @@ func (c *Client) Announced(ctx context.Context, n uint32) (Answer, error) {
 func (c *Client) Resolve(ctx context.Context, _ *asn.Target, asns []uint32) (asn.Facts, error) {
 	var mu sync.Mutex
 	var out asn.Facts
-	err := fetch.EachASN(ctx, asns, c.opts.Workers, func(ctx context.Context, n uint32) error {
+	err := fetch.EachASN(ctx, "announced-prefixes", asns, c.opts.Workers, func(ctx context.Context, n uint32) error {
 		a, err := c.Announced(ctx, n)
 		if err != nil {
-			return fmt.Errorf("announced-prefixes AS%d: %w", n, err)
+			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -258,9 +258,12 @@ func Position(data []byte, off int64) (line, col int) {
 }
 
 // EachASN calls fn for every ASN with at most workers calls at a time (a
-// registry is asked politely, not flooded). The errors of all failed calls
-// are joined in ASN order; a cancelled ctx stops the remaining calls.
-func EachASN(ctx context.Context, asns []uint32, workers int, fn func(ctx context.Context, asn uint32) error) error {
+// registry is asked politely, not flooded); a cancelled ctx stops the
+// remaining calls. The failures are returned as one error, in ASN order,
+// each named "<what> AS<n>"; ASNs that failed the same way share one entry
+// ("announced-prefixes AS1, AS2: HTTP 503 ..."), so that a dead registry
+// reads as one line.
+func EachASN(ctx context.Context, what string, asns []uint32, workers int, fn func(ctx context.Context, asn uint32) error) error {
 	if workers <= 0 {
 		workers = 1
 	}
@@ -271,7 +274,7 @@ func EachASN(ctx context.Context, asns []uint32, workers int, fn func(ctx contex
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			errs[i] = fmt.Errorf("AS%d: %w", a, ctx.Err())
+			errs[i] = ctx.Err()
 			continue
 		}
 		wg.Add(1)
@@ -282,21 +285,49 @@ func EachASN(ctx context.Context, asns []uint32, workers int, fn func(ctx contex
 		}()
 	}
 	wg.Wait()
-	var list multiError
-	for _, e := range errs {
-		if e != nil {
-			list = append(list, e)
+	var out multiError
+	group := map[string]int{} // message -> index in out
+	for i, e := range errs {
+		if e == nil {
+			continue
 		}
+		if j, ok := group[e.Error()]; ok {
+			out[j].asns = append(out[j].asns, asns[i])
+			continue
+		}
+		group[e.Error()] = len(out)
+		out = append(out, asnError{what: what, asns: []uint32{asns[i]}, err: e})
 	}
-	if len(list) == 0 {
+	if len(out) == 0 {
 		return nil
 	}
-	return list
+	return out
 }
+
+// asnError is one failure, shared by one or more ASNs.
+type asnError struct {
+	what string
+	asns []uint32
+	err  error
+}
+
+func (e asnError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.what)
+	for i, a := range e.asns {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " AS%d", a)
+	}
+	return b.String() + ": " + e.err.Error()
+}
+
+func (e asnError) Unwrap() error { return e.err }
 
 // multiError joins errors on one line (they end up in a snapshot's
 // incomplete list and in log lines).
-type multiError []error
+type multiError []asnError
 
 func (m multiError) Error() string {
 	s := make([]string, len(m))
@@ -306,4 +337,10 @@ func (m multiError) Error() string {
 	return strings.Join(s, "; ")
 }
 
-func (m multiError) Unwrap() []error { return m }
+func (m multiError) Unwrap() []error {
+	out := make([]error, len(m))
+	for i, e := range m {
+		out[i] = e
+	}
+	return out
+}

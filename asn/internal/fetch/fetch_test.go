@@ -83,7 +83,7 @@ func TestGetCancelled(t *testing.T) {
 func TestEachASN(t *testing.T) {
 	var running, peak atomic.Int32
 	asns := []uint32{1, 2, 3, 4, 5, 6, 7, 8}
-	err := EachASN(context.Background(), asns, 3, func(ctx context.Context, a uint32) error {
+	err := EachASN(context.Background(), "lookup", asns, 3, func(ctx context.Context, a uint32) error {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -92,18 +92,21 @@ func TestEachASN(t *testing.T) {
 			}
 		}
 		defer running.Add(-1)
-		if a%3 == 0 {
-			return fmt.Errorf("AS%d: failed", a)
+		switch a {
+		case 3, 6:
+			return errors.New("HTTP 503")
+		case 7:
+			return errors.New("timeout")
 		}
 		return nil
 	})
-	if err == nil || err.Error() != "AS3: failed; AS6: failed" {
+	if err == nil || err.Error() != "lookup AS3, AS6: HTTP 503; lookup AS7: timeout" {
 		t.Errorf("joined error %v", err)
 	}
 	if peak.Load() > 3 {
 		t.Errorf("%d calls at once, limit 3", peak.Load())
 	}
-	if err := EachASN(context.Background(), asns, 2, func(context.Context, uint32) error { return nil }); err != nil {
+	if err := EachASN(context.Background(), "lookup", asns, 2, func(context.Context, uint32) error { return nil }); err != nil {
 		t.Errorf("no failures: %v", err)
 	}
 }
