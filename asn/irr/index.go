@@ -12,7 +12,7 @@ import (
 
 // Index holds what the resolver needs from RPSL objects: as-set members,
 // route/route6 prefixes by origin, and aut-num names, each with the source
-// (database) of the object. It is read-only once built, so it may be shared.
+// (database) of the object. It is read-only once built: safe for concurrent use.
 type Index struct {
 	sets    map[string][]SetObject
 	routes  map[uint32][]Route
