@@ -24,6 +24,9 @@ type Discoverer interface {
 
 // Resolver gives facts about a target whose ASNs are known: prefixes
 // originated by or registered to those ASNs, and holder names.
+//
+// Discover and Resolve may return facts together with an error when only
+// part of the query failed; they must never return facts they did not get.
 type Resolver interface {
 	Source
 	Resolve(ctx context.Context, t *Target, asns []uint32) (Facts, error)
@@ -92,11 +95,6 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 		failures++
 		snap.Incomplete = append(snap.Incomplete, Incomplete{Source: src.Name(), Target: t, Error: err.Error()})
 	}
-	for _, s := range e.Sources {
-		if p, ok := s.(Provenancer); ok {
-			snap.Provenance = append(snap.Provenance, p.Provenance()...)
-		}
-	}
 	for ti := range targets {
 		t := &targets[ti]
 		m := newMerger(t)
@@ -116,10 +114,11 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 				defer wg.Done()
 				cctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
+				// A source that failed part-way may return what it did get: it
+				// is merged, and the source is still listed as incomplete.
 				facts, err := d.Discover(cctx, t)
 				if err != nil {
 					fail(d, t.Name, err)
-					return
 				}
 				mu.Lock()
 				defer mu.Unlock()
@@ -148,7 +147,6 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 				facts, err := r.Resolve(cctx, t, slices.Clone(asns))
 				if err != nil {
 					fail(r, t.Name, err)
-					return
 				}
 				mu.Lock()
 				defer mu.Unlock()
@@ -165,6 +163,12 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 			return nil, fmt.Errorf("resolve: %w", err)
 		}
 		snap.Targets = append(snap.Targets, m.result())
+	}
+	// After the queries: sources that fetch lazily know their inputs only now.
+	for _, s := range e.Sources {
+		if p, ok := s.(Provenancer); ok {
+			snap.Provenance = append(snap.Provenance, p.Provenance()...)
+		}
 	}
 	snap.Normalize()
 	if calls > 0 && failures == calls {
