@@ -47,7 +47,10 @@ func bgpLog(t testing.TB) *logrus.Entry {
 
 type tlogWriter struct{ t testing.TB }
 
-func (w tlogWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // neighborOf is the speaker's neighbor config for a lab daemon.
 func neighborOf(p lab.Peer, local netip.Addr, asn uint32, announce ...string) bgp.NeighborConfig {

@@ -24,7 +24,10 @@ func TestBGPRealPeers(t *testing.T) {
 		flowLarge bool
 	}
 	cases := map[string]peerCase{
-		"bird":     {func(t testing.TB, c lab.Config) lab.Peer { c.Extra = lab.BIRDDiscardStatics; return lab.StartBIRD(t, c) }, lab.AllFamilies, true},
+		"bird": {func(t testing.TB, c lab.Config) lab.Peer {
+			c.Extra = lab.BIRDDiscardStatics
+			return lab.StartBIRD(t, c)
+		}, lab.AllFamilies, true},
 		"frr":      {func(t testing.TB, c lab.Config) lab.Peer { return lab.StartFRR(t, c) }, lab.AllFamilies, false},
 		"gobgpd":   {func(t testing.TB, c lab.Config) lab.Peer { return lab.StartGoBGPd(t, c) }, lab.AllFamilies, true},
 		"exabgp":   {func(t testing.TB, c lab.Config) lab.Peer { return lab.StartExaBGP(t, c) }, lab.AllFamilies, true},
