@@ -46,6 +46,11 @@ type Config struct {
 // asn.Resolver (route/route6 prefixes by origin). Calls are serialised;
 // the connection is reused across calls and re-established once if the
 // server dropped it.
+//
+// IRRd 4's !a (all prefixes of an AS-SET in one answer) is not used: its
+// answer does not say which ASN originates which prefix, and the resolver
+// needs the origin to honour exclusions and to give per-prefix evidence;
+// with origins dropped it would not give the same answer as !g/!6 per ASN.
 type Client struct {
 	cfg  Config
 	addr string
@@ -64,13 +69,14 @@ func New(cfg Config) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "43")
 	}
+	srcs := make([]string, len(cfg.Sources))
 	for i, s := range cfg.Sources {
-		s = strings.ToUpper(strings.TrimSpace(s))
-		if s == "" || strings.ContainsAny(s, " ,!\r\n") {
-			return nil, fmt.Errorf("irr %s: invalid source name %q", addr, cfg.Sources[i])
+		srcs[i] = strings.ToUpper(strings.TrimSpace(s))
+		if srcs[i] == "" || strings.ContainsAny(srcs[i], " ,!\r\n") {
+			return nil, fmt.Errorf("irr %s: invalid source name %q", addr, s)
 		}
-		cfg.Sources[i] = s
 	}
+	cfg.Sources = srcs
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -256,7 +262,7 @@ func (c *Client) Resolve(ctx context.Context, _ *asn.Target, asns []uint32) (asn
 		return nil
 	})
 	if err != nil {
-		return asn.Facts{}, err
+		return asn.Facts{}, fmt.Errorf("irr %s: %w", c.addr, err)
 	}
 	how := c.queried()
 	name := c.Name()
@@ -390,8 +396,8 @@ func parsePrefix(b []byte) (netip.Prefix, error) {
 // do sends the queries pipelined on the persistent connection and passes
 // each answer to fn, in order. A connection that was idle between calls and
 // breaks before the first answer (the server timed it out) is re-opened
-// once; any other failure closes it and is returned, naming the server and
-// the query.
+// once; any other failure closes it and is returned, naming the query (the
+// callers add the server).
 func (c *Client) do(ctx context.Context, qs queries, fn func(int, answer) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -413,7 +419,7 @@ func (c *Client) do(ctx context.Context, qs queries, fn func(int, answer) error)
 		if attempt == 0 && reused && done == 0 && ctx.Err() == nil && brokenConn(err) {
 			continue
 		}
-		return fmt.Errorf("irr %s: %w", c.addr, err)
+		return err
 	}
 }
 
@@ -431,9 +437,9 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	nc, err := c.dial(dctx, "tcp", c.addr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("irr %s: connect: %w", c.addr, ctx.Err())
+			return nil, fmt.Errorf("connect: %w", ctx.Err())
 		}
-		return nil, fmt.Errorf("irr %s: connect: %w", c.addr, err)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
 	cn := &conn{nc: nc, ar: newAnswerReader(nc)}
 	var setup queries
@@ -455,7 +461,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return answerError(a)
 	}); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("irr %s: %w", c.addr, err)
+		return nil, err
 	}
 	return cn, nil
 }

@@ -340,6 +340,7 @@ func TestFailures(t *testing.T) {
 			}
 			matched := false
 			for _, in := range snap.Incomplete {
+				t.Logf("incomplete: %s", in.Error)
 				if in.Source != "irr:"+addr || in.Target != "t" {
 					t.Errorf("incomplete %+v", in)
 				}
