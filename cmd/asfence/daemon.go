@@ -511,7 +511,7 @@ func decideOffline(t *target, id uint64, approve bool, by string) (*store.Run, e
 	if err := s.BeginApply(r, nil, st); err != nil {
 		return nil, err
 	}
-	if err := s.CommitApply(r); err != nil {
+	if err := s.CommitApply(r, nil); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -338,7 +338,7 @@ func (d *Daemon) completePending(p *store.State) error {
 		r.Outcome = store.Applied
 		r.Error = ""
 	}
-	if err := d.st.CommitApply(r); err != nil {
+	if err := d.st.CommitApply(r, nil); err != nil {
 		return err
 	}
 	d.applied = p

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -415,9 +416,12 @@ func TestScheduleRunsAndNeverOverlaps(t *testing.T) {
 	// Take the run slot as a run in progress would: a trigger is refused
 	// with 409 and a scheduled run is skipped, not queued.
 	h.d.sem <- struct{}{}
+	h.d.mu.Lock()
+	h.d.running = 999
+	h.d.mu.Unlock()
 	_, err := h.client.Trigger(context.Background(), "")
 	var se *api.StatusError
-	if !errors.As(err, &se) || se.Code != http.StatusConflict {
+	if !errors.As(err, &se) || se.Code != http.StatusConflict || !strings.Contains(se.Message, "run 999") {
 		<-h.d.sem
 		t.Fatalf("trigger while busy: %v", err)
 	}
@@ -427,6 +431,9 @@ func TestScheduleRunsAndNeverOverlaps(t *testing.T) {
 	for !strings.Contains(h.logs.String(), "run skipped") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
+	h.d.mu.Lock()
+	h.d.running = 0
+	h.d.mu.Unlock()
 	<-h.d.sem
 	if !strings.Contains(h.logs.String(), "run skipped") {
 		t.Fatal("no skipped run logged")
@@ -473,5 +480,78 @@ func TestCorruptStoreRefusesToStart(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(state, store.FileName)); string(b) != string(junk) {
 		t.Fatal("corrupt store was overwritten")
+	}
+}
+
+func TestOutputsWrittenAtomicallyWithPreviousVersionAndDiff(t *testing.T) {
+	h := newHarness(t, "outputs:\n  vendors: [bird, nftables, json]\nguard:\n  max_withdraw_ratio: 0.9\n")
+	h.start()
+	first := h.wait(1)
+	out := filepath.Join(h.dir, "out")
+	if len(first.Outputs) != 3 {
+		t.Fatalf("outputs = %+v", first.Outputs)
+	}
+	for _, o := range first.Outputs {
+		if !o.Changed || o.Error != "" {
+			t.Fatalf("output %+v", o)
+		}
+	}
+	birdConf := filepath.Join(out, "asfence-bird.conf")
+	v1, err := os.ReadFile(birdConf)
+	if err != nil || !strings.Contains(string(v1), "43.132.68.0/24") {
+		t.Fatalf("bird output: %v\n%.300s", err, v1)
+	}
+	// The real parser is the judge of the file the daemon wrote.
+	if _, err := exec.LookPath("bird"); err == nil {
+		main := filepath.Join(h.dir, "bird-main.conf")
+		os.WriteFile(main, []byte("router id 192.0.2.9;\nprotocol device { }\ninclude \""+birdConf+"\";\n"), 0o644)
+		if out, err := exec.Command("bird", "-p", "-c", main).CombinedOutput(); err != nil {
+			t.Fatalf("bird -p rejects the written file: %v\n%s", err, out)
+		}
+	}
+	// An unchanged run writes nothing.
+	if r := h.trigger(); r.Outcome != store.Unchanged || len(r.Outputs) != 0 {
+		t.Fatalf("unchanged run = %+v", r)
+	}
+	s := embedded(t)
+	tc := s.Target("tencent")
+	var kept []asn.Prefix
+	for _, p := range tc.Prefixes {
+		if p.Prefix.String() != "43.132.68.0/24" {
+			kept = append(kept, p)
+		}
+	}
+	tc.Prefixes = kept
+	writeSnapshot(t, h.snap, s)
+	r := h.trigger()
+	if r.Outcome != store.Applied || r.Diff.Removed != 1 {
+		t.Fatalf("run = %+v", r)
+	}
+	v2, _ := os.ReadFile(birdConf)
+	if strings.Contains(string(v2), "43.132.68.0/24") {
+		t.Fatal("new bird file still has the removed prefix")
+	}
+	prev, _ := filepath.Glob(filepath.Join(out, "previous", "asfence-bird.conf.*"))
+	if len(prev) != 1 {
+		t.Fatalf("previous versions: %v", prev)
+	}
+	if b, _ := os.ReadFile(prev[0]); string(b) != string(v1) {
+		t.Fatal("previous version is not the old file")
+	}
+	_, d, err := h.client.Run(context.Background(), r.ID)
+	if err != nil || d == nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, od := range d.OutputDiffs {
+		if od.File == "asfence-bird.conf" && strings.Contains(od.Diff, "-    43.132.68.0/24{24,32}") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no bird diff removing the prefix in %+v", d.OutputDiffs)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(out, ".*tmp*")); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
 	}
 }

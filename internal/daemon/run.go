@@ -26,9 +26,10 @@ const (
 	TriggerAPI      = "api"
 )
 
-// begin takes the run slot without waiting and records a new run; it
-// returns api.ErrBusy when a run or a decision is in progress.
-func (d *Daemon) begin(trigger string) (*store.Run, error) {
+// begin takes the run slot and records a new run; it returns api.ErrBusy
+// when a run is in progress. When no run is (a decision is being applied,
+// or a run is just releasing the slot) it waits up to wait.
+func (d *Daemon) begin(trigger string, wait time.Duration) (*store.Run, error) {
 	if d.runCtx != nil && d.runCtx.Err() != nil {
 		return nil, errStopping
 	}
@@ -41,7 +42,13 @@ func (d *Daemon) begin(trigger string) (*store.Run, error) {
 		if id != 0 {
 			return nil, fmt.Errorf("%w (run %d)", api.ErrBusy, id)
 		}
-		return nil, fmt.Errorf("%w (a held change is being decided)", api.ErrBusy)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case d.sem <- struct{}{}:
+		case <-t.C:
+			return nil, fmt.Errorf("%w (a held change is being decided)", api.ErrBusy)
+		}
 	}
 	r, err := d.st.BeginRun(trigger, d.opts.Now())
 	if err != nil {
@@ -57,7 +64,7 @@ func (d *Daemon) begin(trigger string) (*store.Run, error) {
 // goRun starts a run in the background (startup, reload); a run already in
 // progress makes it a logged skip.
 func (d *Daemon) goRun(trigger string) {
-	r, err := d.begin(trigger)
+	r, err := d.begin(trigger, 5*time.Second)
 	if err != nil {
 		d.log.WithField("trigger", trigger).WithError(err).Info("run skipped")
 		return
@@ -72,7 +79,7 @@ func (d *Daemon) goRun(trigger string) {
 // scheduled is the cron job: it runs in the cron goroutine, so cron's
 // Stop waits for it.
 func (d *Daemon) scheduled() {
-	r, err := d.begin(TriggerSchedule)
+	r, err := d.begin(TriggerSchedule, 0)
 	if err != nil {
 		d.log.WithField("trigger", TriggerSchedule).WithError(err).Info("run skipped")
 		return
@@ -82,7 +89,7 @@ func (d *Daemon) scheduled() {
 
 // Trigger starts a run for the API.
 func (d *Daemon) Trigger(_ context.Context, by string) (*store.Run, error) {
-	r, err := d.begin(TriggerAPI)
+	r, err := d.begin(TriggerAPI, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +242,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		r.Outcome = store.Unchanged
 		r.End = d.opts.Now().UTC()
 		if err := d.st.BeginApply(r, detail, state); err == nil {
-			err = d.st.CommitApply(r)
+			err = d.st.CommitApply(r, nil)
 			if err == nil {
 				d.setApplied(state)
 			}
@@ -270,13 +277,10 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 // as pending first, so that a crash half-way is completed at the next
 // start. r is stored with outcome applied (or its decision) on success.
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, detail *store.Detail, state *store.State) error {
-	outcome := r.Outcome
-	approval := outcome == store.Held // keeps its outcome and end; the decision says it was applied
-	if !approval {
-		r.Outcome = store.Applied
-	}
+	// An approval keeps the held run's outcome and end: its decision says
+	// that it was applied. A run stays "running" until the commit.
+	approval := r.Outcome == store.Held
 	if err := d.st.BeginApply(r, detail, state); err != nil {
-		r.Outcome = outcome
 		return err
 	}
 	if d.speaker != nil {
@@ -285,33 +289,30 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 		cancel()
 		if err != nil {
 			d.m.ApplyFailure()
-			r.Outcome = outcome
 			d.restore(ctx)
 			return fmt.Errorf("bgp apply (the announced set was kept): %w", err)
 		}
 		r.BGP = counts
 	}
-	if !approval {
-		r.End = d.opts.Now().UTC()
-	}
-	if err := d.st.CommitApply(r); err != nil {
-		return err
-	}
-	d.setApplied(state)
+	// The files follow the peers; a crash before the commit below is
+	// completed at the next start (pending state), which rewrites them.
 	outs, diffs := d.writeOutputs(cfg, r.ID, state.Intent)
 	r.Outputs = outs
 	if detail == nil {
-		_, old, err := d.st.Run(r.ID)
-		if err == nil && old != nil {
+		if _, old, err := d.st.Run(r.ID); err == nil && old != nil {
 			detail = old
 		} else {
 			detail = &store.Detail{}
 		}
 	}
 	detail.OutputDiffs = diffs
-	if err := d.st.PutRun(r, detail); err != nil {
-		d.log.WithError(err).Warn("recording the outputs")
+	if !approval {
+		r.Outcome, r.End = store.Applied, d.opts.Now().UTC()
 	}
+	if err := d.st.CommitApply(r, detail); err != nil {
+		return err
+	}
+	d.setApplied(state)
 	return nil
 }
 

@@ -284,9 +284,10 @@ func (s *Store) BeginApply(r *Run, d *Detail, st *State) error {
 }
 
 // CommitApply makes the pending state the applied one and stores the run
-// (applied, or a held run now approved). Held runs still waiting are
-// superseded, except r itself whose held state is dropped.
-func (s *Store) CommitApply(r *Run) error {
+// (applied, or a held run now approved) and its detail when d is not nil.
+// Held runs still waiting are superseded, except r itself whose held state
+// is dropped.
+func (s *Store) CommitApply(r *Run, d *Detail) error {
 	return s.update(func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketState)
 		if err != nil {
@@ -312,7 +313,7 @@ func (s *Store) CommitApply(r *Run) error {
 		if err := held.Delete(idKey(r.ID)); err != nil {
 			return err
 		}
-		return putRun(tx, r, nil)
+		return putRun(tx, r, d)
 	})
 }
 

@@ -56,7 +56,7 @@ func TestApplyCycleSurvivesReopen(t *testing.T) {
 		t.Fatalf("pending = %v, %v", p, err)
 	}
 	r.Outcome, r.End = Applied, t0.Add(time.Second)
-	if err := s.CommitApply(r); err != nil {
+	if err := s.CommitApply(r, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -134,7 +134,7 @@ func TestHoldSupersedeApproveReject(t *testing.T) {
 	if err := s.BeginApply(r, nil, st); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CommitApply(r); err != nil {
+	if err := s.CommitApply(r, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a, _ := s.Applied(); a == nil || a.RunID != r2.ID {
@@ -185,7 +185,7 @@ func TestInterruptedAndAbort(t *testing.T) {
 	if p, _ := s.Pending(); p != nil {
 		t.Fatal("pending survived abort")
 	}
-	if err := s.CommitApply(got); err == nil {
+	if err := s.CommitApply(got, nil); err == nil {
 		t.Fatal("commit without pending succeeded")
 	}
 }
@@ -212,7 +212,7 @@ func TestRunsPagingAndPrune(t *testing.T) {
 	if err := s.BeginApply(r4, nil, st); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CommitApply(r4); err != nil {
+	if err := s.CommitApply(r4, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids := func(rs []*Run) []uint64 {
