@@ -210,7 +210,10 @@ type session struct {
 
 func (s *Server) serve(nc net.Conn) {
 	br := bufio.NewReaderSize(nc, 64<<10)
-	ss := &session{s: s, nc: nc, bw: bufio.NewWriterSize(nc, 64<<10), sources: slices.Clone(s.opts.Sources), idle: s.opts.IdleTimeout, seenPfx: map[netip.Prefix]struct{}{}}
+	ss := &session{s: s, nc: nc, sources: slices.Clone(s.opts.Sources), idle: s.opts.IdleTimeout, seenPfx: map[netip.Prefix]struct{}{}}
+	// Writes get the idle timeout too: a client that stops reading must not
+	// hold a goroutine forever.
+	ss.bw = bufio.NewWriterSize(deadlineWriter{ss}, 64<<10)
 	for {
 		if br.Buffered() == 0 {
 			if ss.bw.Flush() != nil {
@@ -247,6 +250,13 @@ func (s *Server) serve(nc net.Conn) {
 			return
 		}
 	}
+}
+
+type deadlineWriter struct{ ss *session }
+
+func (w deadlineWriter) Write(b []byte) (int, error) {
+	w.ss.nc.SetWriteDeadline(time.Now().Add(w.ss.idle))
+	return w.ss.nc.Write(b)
 }
 
 // handle answers one query; false closes the connection.
