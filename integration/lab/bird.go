@@ -364,3 +364,46 @@ func extAction(v uint64) string {
 	}
 	return fmt.Sprintf("ext:0x%016x", v)
 }
+
+// ChannelStats are BIRD's counters for one channel of a session.
+type ChannelStats struct {
+	// Imported routes now held from the neighbor.
+	Imported int
+	// ImportUpdates and ImportWithdraws count the routes (NLRIs) received
+	// in announcements and withdrawals since the session came up.
+	ImportUpdates, ImportWithdraws int
+}
+
+// ChannelStats reads "show protocols all" for the session with neighbor.
+func (b *BIRD) ChannelStats(ctx context.Context, neighbor netip.Addr, f Family) (ChannelStats, error) {
+	name, err := b.sessionName(neighbor)
+	if err != nil {
+		return ChannelStats{}, err
+	}
+	out, err := b.Cmd(ctx, "show", "protocols", "all", name)
+	if err != nil {
+		return ChannelStats{}, err
+	}
+	channel := map[Family]string{IPv4Unicast: "ipv4", IPv6Unicast: "ipv6", IPv4FlowSpec: "flow4", IPv6FlowSpec: "flow6"}[f]
+	var st ChannelStats
+	in, found := false, false
+	for _, line := range strings.Split(out, "\n") {
+		fl := strings.Fields(line)
+		switch {
+		case len(fl) == 2 && fl[0] == "Channel":
+			in = fl[1] == channel
+			found = found || in
+		case !in || len(fl) < 3:
+		case fl[0] == "Routes:":
+			st.Imported, _ = atoi(fl[1])
+		case fl[0] == "Import" && fl[1] == "updates:":
+			st.ImportUpdates, _ = atoi(fl[2])
+		case fl[0] == "Import" && fl[1] == "withdraws:":
+			st.ImportWithdraws, _ = atoi(fl[2])
+		}
+	}
+	if !found {
+		return st, fmt.Errorf("bird: no channel %s on %s: %s", channel, name, tail(out, 300))
+	}
+	return st, nil
+}
