@@ -94,12 +94,16 @@ type Daemon struct {
 	mu          sync.Mutex
 	running     uint64
 	applied     *store.State
-	lastRun     *store.Run
 	lastSuccess time.Time
 	started     time.Time
 
-	ready   atomic.Bool
-	speaker Speaker
+	ready atomic.Bool
+	// spMu guards speaker and bgpStarted: the speaker is started by the
+	// first applied run when there was nothing to announce at start, and
+	// replaced on reload until then.
+	spMu       sync.Mutex
+	speaker    Speaker
+	bgpStarted bool
 
 	cron   *cron.Cron
 	cronID cron.EntryID
@@ -251,9 +255,6 @@ func (d *Daemon) recoverState() error {
 	if waiting, err := d.st.Waiting(); err == nil {
 		d.m.Held(len(waiting))
 	}
-	if r, err := d.st.Runs(store.ListOptions{Limit: 1}); err == nil && len(r) == 1 {
-		d.lastRun = r[0]
-	}
 	return nil
 }
 
@@ -279,25 +280,33 @@ func (d *Daemon) announce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		start := in
-		if start == nil {
-			start = &filters.Intent{}
-		}
-		if err := sp.Start(ctx, start); err != nil {
-			if pending == nil {
-				return fmt.Errorf("bgp: %w", err)
-			}
-			d.log.WithError(err).Warn("the interrupted run's set cannot be announced: announcing the applied set")
-			pending = nil
-			start = &filters.Intent{}
-			if d.applied != nil {
-				start = d.applied.Intent
-			}
-			if err := sp.Start(ctx, start); err != nil {
-				return fmt.Errorf("bgp: %w", err)
-			}
-		}
 		d.speaker = sp
+		// Without any set to announce (first start, or a state directory
+		// that was reset) the sessions wait for the first applied run:
+		// opening them empty would make peers drop the routes they still
+		// hold from before.
+		if in != nil {
+			if err := sp.Start(ctx, in); err != nil {
+				if pending == nil {
+					return fmt.Errorf("bgp: %w", err)
+				}
+				d.log.WithError(err).Warn("the interrupted run's set cannot be announced: announcing the applied set")
+				pending = nil
+				if d.speaker, err = newSpeaker(cfg, d.log); err != nil {
+					return err
+				}
+				if d.applied != nil {
+					if err := d.speaker.Start(ctx, d.applied.Intent); err != nil {
+						return fmt.Errorf("bgp: %w", err)
+					}
+					d.bgpStarted = true
+				}
+			} else {
+				d.bgpStarted = true
+			}
+		} else {
+			d.log.Info("bgp: no set to announce yet: the sessions start with the first applied run")
+		}
 	}
 	if pending != nil {
 		if err := d.completePending(pending); err != nil {
@@ -317,8 +326,9 @@ func (d *Daemon) announce(ctx context.Context) error {
 		d.m.Applied(store.Count(d.applied.Intent))
 	}
 	d.mu.Unlock()
-	d.ready.Store(true)
-	d.m.Ready(true)
+	if d.applied != nil {
+		d.setReady()
+	}
 	if d.applied != nil {
 		d.log.WithFields(logrus.Fields{"run": d.applied.RunID, "prefixes": prefixCount(d.applied.Intent)}).Info("announced the applied set")
 		// Outputs may lag the store after a crash between commit and write.
@@ -346,7 +356,9 @@ func (d *Daemon) completePending(p *store.State) error {
 }
 
 func (d *Daemon) stopSpeaker(ctx context.Context) {
-	if d.speaker == nil {
+	d.spMu.Lock()
+	defer d.spMu.Unlock()
+	if d.speaker == nil || !d.bgpStarted {
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -367,6 +379,11 @@ func prefixCount(in *filters.Intent) int {
 
 // Ready reports whether the applied set has been announced.
 func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+func (d *Daemon) setReady() {
+	d.ready.Store(true)
+	d.m.Ready(true)
+}
 
 // Applied is the Intent in force.
 func (d *Daemon) Applied() *filters.Intent {
@@ -401,9 +418,19 @@ func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {
 		st.Applied = &api.AppliedInfo{RunID: d.applied.RunID, At: d.applied.At, SnapshotTime: d.applied.Snapshot.GeneratedAt,
 			Targets: store.Count(d.applied.Intent)}
 	}
-	st.LastRun = d.lastRun
 	st.LastSuccess = d.lastSuccess
 	d.mu.Unlock()
+	// The newest finished run, as the store (and history) has it.
+	recent, err := d.st.Runs(store.ListOptions{Limit: 2})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recent {
+		if r.Outcome != store.Running {
+			st.LastRun = r
+			break
+		}
+	}
 	if st.LastRun != nil {
 		for _, s := range st.LastRun.Sources {
 			if !s.OK {
@@ -420,7 +447,7 @@ func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {
 	if st.Held == nil {
 		st.Held = []*store.Run{}
 	}
-	if d.speaker != nil {
+	if cfg.BGP != nil {
 		ps, err := d.Peers(ctx)
 		st.Peers = &api.PeerSummary{Total: len(ps)}
 		if err != nil {
@@ -437,10 +464,23 @@ func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {
 
 // Peers lists the BGP neighbors (none without a bgp: block).
 func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
-	if d.speaker == nil {
+	d.spMu.Lock()
+	sp, started := d.speaker, d.bgpStarted
+	d.spMu.Unlock()
+	if sp == nil {
 		return nil, nil
 	}
-	return d.speaker.Peers(ctx)
+	if !started {
+		var out []api.Peer
+		if c := d.config(); c.BGP != nil {
+			for _, n := range c.BGP.Neighbors {
+				out = append(out, api.Peer{Address: n.Address, Description: n.Description, ASN: n.ASN,
+					State: "not started (waiting for the first applied run)", Sent: map[string]int{}})
+			}
+		}
+		return out, nil
+	}
+	return sp.Peers(ctx)
 }
 
 func (d *Daemon) metricPeers(ctx context.Context) ([]metrics.Peer, error) {

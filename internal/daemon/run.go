@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -133,7 +134,6 @@ func (d *Daemon) finish(r *store.Run, detail *store.Detail) {
 func (d *Daemon) done(r *store.Run) {
 	d.mu.Lock()
 	d.running = 0
-	d.lastRun = r
 	if r.Outcome != store.Failed {
 		d.lastSuccess = r.End
 	}
@@ -283,17 +283,11 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	if err := d.st.BeginApply(r, detail, state); err != nil {
 		return err
 	}
-	if d.speaker != nil {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
-		counts, err := d.speaker.Apply(actx, state.Intent)
-		cancel()
-		if err != nil {
-			d.m.ApplyFailure()
-			d.restore(ctx)
-			return fmt.Errorf("bgp apply (the announced set was kept): %w", err)
-		}
-		r.BGP = counts
+	counts, err := d.announceSet(ctx, cfg, state.Intent)
+	if err != nil {
+		return err
 	}
+	r.BGP = counts
 	// The files follow the peers; a crash before the commit below is
 	// completed at the next start (pending state), which rewrites them.
 	outs, diffs := d.writeOutputs(cfg, r.ID, state.Intent)
@@ -313,24 +307,48 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 		return err
 	}
 	d.setApplied(state)
+	d.setReady()
 	return nil
 }
 
-// restore puts the applied set back on the speaker after a failed apply
-// (the speaker may have applied part of the new one).
-func (d *Daemon) restore(ctx context.Context) {
-	d.mu.Lock()
-	prev := d.applied
-	d.mu.Unlock()
-	in := &filters.Intent{}
-	if prev != nil {
-		in = prev.Intent
+// announceSet makes the speaker announce in (delta only), or starts it
+// with in when nothing was announced yet. On failure the speaker is put
+// back to the applied set (it may have applied part of in).
+func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *filters.Intent) (map[string]int, error) {
+	d.spMu.Lock()
+	defer d.spMu.Unlock()
+	if d.speaker == nil {
+		return nil, nil
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
-	if _, err := d.speaker.Apply(actx, in); err != nil {
-		d.log.WithError(err).Error("restoring the applied set on the speaker")
+	if !d.bgpStarted {
+		if err := d.speaker.Start(actx, in); err != nil {
+			d.m.ApplyFailure()
+			if sp, nerr := newSpeaker(cfg, d.log); nerr == nil {
+				d.speaker = sp // a failed Start leaves the speaker unusable
+			}
+			return nil, fmt.Errorf("bgp start: %w", err)
+		}
+		d.bgpStarted = true
+		return map[string]int{"added": prefixCount(in)}, nil
 	}
+	counts, err := d.speaker.Apply(actx, in)
+	if err == nil {
+		return counts, nil
+	}
+	d.m.ApplyFailure()
+	d.mu.Lock()
+	prev := d.applied
+	d.mu.Unlock()
+	old := &filters.Intent{}
+	if prev != nil {
+		old = prev.Intent
+	}
+	if _, rerr := d.speaker.Apply(actx, old); rerr != nil {
+		d.log.WithError(rerr).Error("restoring the applied set on the speaker")
+	}
+	return nil, fmt.Errorf("bgp apply (the announced set was kept): %w", err)
 }
 
 func (d *Daemon) setApplied(st *store.State) {
@@ -371,6 +389,15 @@ func (d *Daemon) resolve(ctx context.Context, cfg *config.Config) (*asn.Snapshot
 	for _, s := range srcs {
 		names = append(names, s.Name())
 	}
+	defer func() {
+		// Each run builds its clients afresh (a reload may change them):
+		// close their connections.
+		for _, s := range srcs {
+			if c, ok := s.(io.Closer); ok {
+				_ = c.Close()
+			}
+		}
+	}()
 	eng := &asn.Engine{Sources: srcs, Timeout: sc.Timeout, Generator: "asfence " + d.opts.Version}
 	snap, err := eng.Run(ctx, cfg.TargetList)
 	if err != nil {
@@ -419,11 +446,6 @@ func (d *Daemon) Approve(ctx context.Context, id uint64, by string) (*store.Run,
 		return nil, fmt.Errorf("approve run %d: %w", id, err)
 	}
 	d.log.WithFields(logrus.Fields{"run": id, "by": by, "added": r.Diff.Added, "removed": r.Diff.Removed}).Warn("held change approved and applied")
-	d.mu.Lock()
-	if d.lastRun != nil && d.lastRun.ID == r.ID {
-		d.lastRun = r
-	}
-	d.mu.Unlock()
 	if w, err := d.st.Waiting(); err == nil {
 		d.m.Held(len(w))
 	}

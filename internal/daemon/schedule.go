@@ -120,12 +120,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		d.log.WithError(err).Error("reload rejected")
 		return err
 	}
-	if d.speaker != nil && cfg.BGP != nil {
-		if err := d.speaker.UpdateNeighbors(ctx, cfg); err != nil {
-			d.m.Reload(err)
-			d.log.WithError(err).Error("reload rejected: the speaker refused the new neighbors")
-			return err
-		}
+	if err := d.updateSpeaker(ctx, cfg); err != nil {
+		d.m.Reload(err)
+		d.log.WithError(err).Error("reload rejected: the speaker refused the new neighbors")
+		return err
 	}
 	if d.srv != nil {
 		d.srv.SetToken(tok)
@@ -142,4 +140,23 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.m.Reload(nil)
 	d.log.WithFields(logrus.Fields{"config": cfg.Path, "schedule": schedule(cfg)}).Info("config reloaded")
 	return nil
+}
+
+// updateSpeaker gives the speaker the reloaded neighbors; one not started
+// yet is rebuilt from the new config.
+func (d *Daemon) updateSpeaker(ctx context.Context, cfg *config.Config) error {
+	d.spMu.Lock()
+	defer d.spMu.Unlock()
+	if d.speaker == nil || cfg.BGP == nil {
+		return nil
+	}
+	if !d.bgpStarted {
+		sp, err := newSpeaker(cfg, d.log)
+		if err != nil {
+			return err
+		}
+		d.speaker = sp
+		return nil
+	}
+	return d.speaker.UpdateNeighbors(ctx, cfg)
 }
