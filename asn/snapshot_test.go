@@ -3,8 +3,10 @@ package asn
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +205,49 @@ func TestBuildTargetsExtendsBuiltins(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("problems %q lack %q", joined, want)
 		}
+	}
+}
+
+// The hand-written encoder must produce what encoding/json would, value for
+// value, including string escapes.
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	s, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := "quote\" back\\ <tag> & ctl\x01\t\n bad\xff utf8 \u2028 ünï"
+	s.Generator = odd
+	s.Incomplete = []Incomplete{{Source: "irr:x", Target: "tencent", Error: odd}, {Source: "rdap", Error: "e"}}
+	s.Targets[0].ASNs[0].Evidence[0].Detail = odd
+	s.Targets[0].ASNs[0].NameOnly = true
+	s.Targets[0].Prefixes[0].Origins = nil
+	var got bytes.Buffer
+	if err := s.Encode(&got); err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(got.Bytes(), &a); err != nil {
+		t.Fatalf("Encode wrote invalid JSON: %v", err)
+	}
+	if err := json.Unmarshal(want, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("Encode and encoding/json disagree")
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, got.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(compact.Bytes(), want) {
+		i := 0
+		for i < len(want) && i < compact.Len() && want[i] == compact.Bytes()[i] {
+			i++
+		}
+		t.Fatalf("compact bytes differ at %d: %q vs %q", i, compact.Bytes()[max(0, i-40):min(compact.Len(), i+40)], want[max(0, i-40):min(len(want), i+40)])
 	}
 }
