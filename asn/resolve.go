@@ -179,13 +179,16 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 
 // merger accumulates facts for one target.
 type merger struct {
-	t        *Target
-	asns     map[uint32]*ASN
-	prefixes map[netip.Prefix]*Prefix
+	t    *Target
+	asns map[uint32]*ASN
+	// Prefixes live in a slice indexed by a map: one allocation for all of
+	// them instead of one per prefix (this is the hot path of large sets).
+	index    map[netip.Prefix]int
+	prefixes []Prefix
 }
 
 func newMerger(t *Target) *merger {
-	return &merger{t: t, asns: map[uint32]*ASN{}, prefixes: map[netip.Prefix]*Prefix{}}
+	return &merger{t: t, asns: map[uint32]*ASN{}, index: map[netip.Prefix]int{}}
 }
 
 func (m *merger) addASN(f ASNFact) {
@@ -230,11 +233,13 @@ func (m *merger) addPrefix(f PrefixFact) {
 	if f.Origin != 0 && m.asns[f.Origin] == nil {
 		return
 	}
-	e := m.prefixes[p]
-	if e == nil {
-		e = &Prefix{Prefix: p}
-		m.prefixes[p] = e
+	i, ok := m.index[p]
+	if !ok {
+		i = len(m.prefixes)
+		m.index[p] = i
+		m.prefixes = append(m.prefixes, Prefix{Prefix: p})
 	}
+	e := &m.prefixes[i]
 	if f.Origin != 0 {
 		e.Origins = append(e.Origins, f.Origin)
 	}
@@ -255,8 +260,16 @@ func (m *merger) result() TargetResult {
 	for _, a := range m.asns {
 		r.ASNs = append(r.ASNs, *a)
 	}
+	// Sort the keys, then place the entries: cheaper than sorting the large
+	// entries themselves, and Normalize then finds them already in order.
+	keys := make([]netip.Prefix, 0, len(m.prefixes))
 	for _, p := range m.prefixes {
-		r.Prefixes = append(r.Prefixes, *p)
+		keys = append(keys, p.Prefix)
+	}
+	slices.SortFunc(keys, ComparePrefix)
+	r.Prefixes = make([]Prefix, len(keys))
+	for i, k := range keys {
+		r.Prefixes[i] = m.prefixes[m.index[k]]
 	}
 	return r
 }
