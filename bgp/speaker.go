@@ -495,6 +495,7 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 	if !running {
 		return nil, errors.New("bgp: speaker not running")
 	}
+	grOn := cfg.GracefulRestart.Enabled == nil || *cfg.GracefulRestart.Enabled
 	var out []PeerStatus
 	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		ps := PeerStatus{Sent: map[string]int{}}
@@ -511,12 +512,18 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 			ps.EstablishedSince = p.Timers.State.Uptime.AsTime()
 			ps.Uptime = time.Since(ps.EstablishedSince).Truncate(time.Second)
 		}
+		// GoBGP counts the End-of-RIB marker it sends a graceful-restart
+		// peer as an advertised path.
+		eor := 0
+		if grOn && hasGR(p) {
+			eor = 1
+		}
 		for _, af := range p.AfiSafis {
 			if af.State == nil || af.State.Family == nil {
 				continue
 			}
 			rf := bgp.AfiSafiToRouteFamily(uint16(af.State.Family.Afi), uint8(af.State.Family.Safi))
-			ps.Sent[rf.String()] = int(af.State.Advertised)
+			ps.Sent[rf.String()] = max(int(af.State.Advertised)-eor, 0)
 			ps.Families = append(ps.Families, rf.String())
 		}
 		ps.LastError = s.glog.lastError(ps.Address)
@@ -532,6 +539,23 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 	}
 	slices.SortFunc(out, func(a, b PeerStatus) int { return order[a.Address] - order[b.Address] })
 	return out, nil
+}
+
+// hasGR reports whether a peer's capabilities include graceful restart.
+func hasGR(p *api.Peer) bool {
+	if p.State == nil {
+		return false
+	}
+	cs, err := apiutil.UnmarshalCapabilities(p.State.RemoteCap)
+	if err != nil {
+		return false
+	}
+	for _, c := range cs {
+		if _, ok := c.(*bgp.CapGracefulRestart); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // UpdateNeighbors applies a new bgp: block (config reload): it adds,

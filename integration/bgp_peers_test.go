@@ -43,13 +43,24 @@ func TestBGPRealPeers(t *testing.T) {
 			if len(pc.fams) == 2 {
 				announce = announce[:1] // OpenBGPD has no FlowSpec
 			}
-			startSpeaker(t, local, in, neighborOf(p, local, speakerASN, announce...))
+			sp := startSpeaker(t, local, in, neighborOf(p, local, speakerASN, announce...))
 			lab.WaitEstablished(t, ctx, p, local, 30*time.Second)
 			for _, f := range pc.fams {
 				if f.Unicast() {
 					checkHolds(t, ctx, p, f, rtbh, true)
 				} else {
 					checkHolds(t, ctx, p, f, flow, pc.flowLarge)
+				}
+			}
+			// The speaker's own view of what it sent agrees.
+			st, err := sp.Peers(ctx)
+			if err != nil || len(st) != 1 || st[0].State != "established" {
+				t.Fatalf("speaker peers %+v %v", st, err)
+			}
+			for _, f := range pc.fams {
+				want := countIn(rtbh, f) + countIn(flow, f)
+				if st[0].Sent[string(f)] != want {
+					t.Errorf("speaker: sent %d %s paths, want %d", st[0].Sent[string(f)], f, want)
 				}
 			}
 		})

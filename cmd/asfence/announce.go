@@ -89,13 +89,14 @@ bgp: block).`,
 
 // watchPeers logs, until ctx is done, each peer's state and what it was
 // sent whenever either changes (the speaker logs the state changes too).
+// Counting what was sent walks the RIB, so it polls every few seconds.
 func watchPeers(ctx context.Context, sp *bgp.Speaker, log *logrus.Logger) {
 	type seen struct {
 		state string
 		sent  map[string]int
 	}
 	last := map[string]seen{}
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(3 * time.Second)
 	defer tick.Stop()
 	for {
 		ps, err := sp.Peers(ctx)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/internal/config"
+)
+
+func TestAnnounceUsage(t *testing.T) {
+	t.Parallel()
+	code, _, errb := runCLI(t, "announce", "--offline")
+	if code != exitUsage || !strings.Contains(errb, "announce needs --config") {
+		t.Errorf("without --config: exit %d, %q", code, errb)
+	}
+	cfg := filepath.Join(t.TempDir(), "asfence.yaml")
+	if err := os.WriteFile(cfg, []byte("policy:\n  protect: [192.0.2.0/24]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errb = runCLI(t, "announce", "--offline", "--config", cfg)
+	if code != exitUsage || !strings.Contains(errb, "no bgp: block") {
+		t.Errorf("without bgp: block: exit %d, %q", code, errb)
+	}
+	bad := "bgp:\n  asn: 65001\n  router_id: 10.0.0.1\n  neighbors:\n    - address: 10.0.0.2\n      asn: 65002\n"
+	if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errb = runCLI(t, "announce", "--offline", "--config", cfg)
+	if code != exitUsage || !strings.Contains(errb, "bgp.neighbors[0].allow_ebgp") {
+		t.Errorf("eBGP RTBH without allow_ebgp: exit %d, %q", code, errb)
+	}
+}
+
+// syncBuffer is written by the logger while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAnnounceToBIRD runs `asfence announce --offline` against a real BIRD
+// until interrupted: BIRD receives the embedded Intent, the log shows the
+// peer's state and counts, and on SIGINT (the context) the command exits
+// 0 and BIRD loses the routes (CEASE).
+func TestAnnounceToBIRD(t *testing.T) {
+	lab.Short(t)
+	t.Parallel()
+	local := lab.Loopback(t)
+	bird := lab.StartBIRD(t, lab.Config{ASN: 65001, Extra: lab.BIRDDiscardStatics,
+		Sessions: []lab.Session{{Addr: local, ASN: 65001, Passive: true, Families: lab.AllFamilies}}})
+	cfg := filepath.Join(t.TempDir(), "asfence.yaml")
+	yaml := fmt.Sprintf(`log:
+  level: info
+  format: text
+bgp:
+  asn: 65001
+  router_id: %s
+  neighbors:
+    - address: %s
+      port: %d
+      asn: 65001
+      local_address: %s
+      families: [ipv4, ipv6]
+      announce: [blackhole, flowspec]
+      connect_retry: 1
+      description: lab-bird
+`, local, bird.Addr(), bird.Port(), local)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := asn.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.PolicyRules.Apply(asn.Select(s, c.TargetList))
+	distinct := map[netip.Prefix]bool{} // a prefix of two targets is one route
+	for _, p := range in.Exact("", filters.IPv4) {
+		distinct[p] = true
+	}
+	want4 := len(distinct)
+	if want4 == 0 {
+		t.Fatal("embedded Intent is empty")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"announce", "--config", cfg, "--offline"}, &stdout, &stderr) }()
+
+	lab.WaitEstablished(t, ctx, bird, local, 30*time.Second)
+	lab.WaitCount(t, ctx, bird, lab.IPv4Unicast, want4, 30*time.Second)
+	err = lab.Eventually(ctx, 10*time.Second, func(context.Context) error {
+		if log := stderr.String(); !strings.Contains(log, "state=established") || !strings.Contains(log, fmt.Sprintf("sent_ipv4-unicast=%d", want4)) {
+			return fmt.Errorf("log has no established peer with its counts:\n%s", log)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel() // what SIGINT does in main
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("exit %d after interrupt; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("announce did not stop after the interrupt")
+	}
+	lab.WaitCount(t, context.Background(), bird, lab.IPv4Unicast, 0, 30*time.Second)
+}
