@@ -1,0 +1,344 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/internal/store"
+)
+
+// The daemon tests run the real asfence binary (`asfence run`) as a
+// process, with a real BIRD as its iBGP peer, and read what BIRD holds.
+
+// buildAsfence builds the asfence binary into a temp dir.
+func buildAsfence(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "asfence")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/asfence")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// daemonProc is one asfence process.
+type daemonProc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+// startProc starts the binary; its stderr (the log) goes to logFile.
+func startProc(t *testing.T, bin, logFile string, args ...string) *daemonProc {
+	t.Helper()
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &daemonProc{t: t, cmd: exec.Command(bin, args...), log: logFile, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("asfence log (tail):\n%s", b)
+		}
+	})
+	return p
+}
+
+// exitCode waits for the process and returns its exit status (-1: killed
+// by a signal).
+func (p *daemonProc) exitCode(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("asfence did not exit within %s", timeout)
+	}
+	var ee *exec.ExitError
+	if p.err == nil {
+		return 0
+	}
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	p.t.Fatalf("asfence: %v", p.err)
+	return -2
+}
+
+func (p *daemonProc) kill9() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *daemonProc) signal(s os.Signal) { _ = p.cmd.Process.Signal(s) }
+
+// daemonLab is a BIRD peer and the config of an asfence daemon for it.
+type daemonLab struct {
+	t       *testing.T
+	bin     string
+	dir     string
+	cfgPath string
+	addr    netip.Addr // the daemon's address (BGP source, API)
+	apiPort int
+	bird    *lab.BIRD
+	client  *api.Client
+	proc    *daemonProc
+}
+
+// newDaemonLab starts BIRD (iBGP, graceful restart helper) and writes the
+// daemon's config: BGP to BIRD, API on the daemon's address, the given
+// schedule and extra YAML (sources, guard).
+func newDaemonLab(t *testing.T, schedule, extra string) *daemonLab {
+	t.Helper()
+	lab.Short(t)
+	lab.Require(t, "bird", "birdc")
+	l := &daemonLab{t: t, bin: buildAsfence(t), dir: lab.Dir(t), addr: lab.Loopback(t)}
+	l.apiPort = lab.FreePort(t, l.addr)
+	l.bird = lab.StartBIRD(t, lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics, Sessions: []lab.Session{{
+		Addr: l.addr, ASN: speakerASN, Passive: true, Description: "asfence",
+		Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast},
+	}}})
+	l.cfgPath = filepath.Join(l.dir, "asfence.yaml")
+	cfg := fmt.Sprintf(`schedule: %q
+state_dir: %s
+output_dir: %s
+api:
+  listen: %s:%d
+log:
+  format: json
+bgp:
+  asn: %d
+  router_id: %s
+  graceful_restart:
+    enabled: true
+    restart_time: 120
+  neighbors:
+    - address: %s
+      port: %d
+      asn: %d
+      local_address: %s
+      families: [ipv4, ipv6]
+      connect_retry: 1
+      description: bird
+%s`, schedule, filepath.Join(l.dir, "state"), filepath.Join(l.dir, "out"), l.addr, l.apiPort,
+		speakerASN, l.addr, l.bird.Addr(), l.bird.Port(), speakerASN, l.addr, extra)
+	if err := os.WriteFile(l.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.client = &api.Client{Base: fmt.Sprintf("http://%s:%d", l.addr, l.apiPort), HTTP: nil}
+	return l
+}
+
+// start runs `asfence run --config` with extra flags and waits for the API.
+func (l *daemonLab) start(flags ...string) *daemonProc {
+	l.t.Helper()
+	l.proc = startProc(l.t, l.bin, filepath.Join(l.dir, "asfence.log"), append([]string{"run", "--config", l.cfgPath}, flags...)...)
+	err := lab.Eventually(context.Background(), 60*time.Second, func(ctx context.Context) error {
+		select {
+		case <-l.proc.done:
+			return nil // reported below
+		default:
+		}
+		_, err := l.client.Status(ctx)
+		return err
+	})
+	select {
+	case <-l.proc.done:
+		l.t.Fatalf("asfence exited at start: %v", l.proc.err)
+	default:
+	}
+	if err != nil {
+		l.t.Fatalf("daemon API: %v", err)
+	}
+	return l.proc
+}
+
+// waitRun polls the history until fn accepts a finished run.
+func (l *daemonLab) waitRun(what string, timeout time.Duration, fn func(*store.Run) bool) *store.Run {
+	l.t.Helper()
+	var found *store.Run
+	err := lab.Eventually(context.Background(), timeout, func(ctx context.Context) error {
+		rs, err := l.client.Runs(ctx, store.ListOptions{Limit: 20})
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r.Outcome != store.Running && fn(r) {
+				found = r
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s run yet", what)
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return found
+}
+
+// applied reads the Intent in force from the API, as the peers should
+// hold it.
+func (l *daemonLab) applied() *filters.Intent {
+	l.t.Helper()
+	var in filters.Intent
+	for _, tgt := range l.targets() {
+		var p api.Prefixes
+		if err := apiGet(l.client.Base+"/api/v1/prefixes?target="+tgt.Name, &p); err != nil {
+			l.t.Fatal(err)
+		}
+		in.Targets = append(in.Targets, filters.TargetIntent{Name: tgt.Name, ID: tgt.ID, ASNs: tgt.ASNs, Prefixes: p.Prefixes})
+	}
+	return &in
+}
+
+func (l *daemonLab) targets() []api.Target {
+	l.t.Helper()
+	var out struct {
+		Targets []api.Target `json:"targets"`
+	}
+	if err := apiGet(l.client.Base+"/api/v1/targets", &out); err != nil {
+		l.t.Fatal(err)
+	}
+	return out.Targets
+}
+
+// holds checks that BIRD holds exactly the RTBH routes of in, with their
+// attributes.
+func (l *daemonLab) holds(in *filters.Intent) {
+	l.t.Helper()
+	want := expectRTBH(in)
+	for _, f := range []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast} {
+		checkHolds(l.t, context.Background(), l.bird, f, want, true)
+	}
+}
+
+// birdCount is what BIRD holds in both unicast families.
+func (l *daemonLab) birdCount(ctx context.Context) (int, error) {
+	n4, err := l.bird.Count(ctx, lab.IPv4Unicast)
+	if err != nil {
+		return 0, err
+	}
+	n6, err := l.bird.Count(ctx, lab.IPv6Unicast)
+	return n4 + n6, err
+}
+
+// watchCount samples BIRD's route count until stop is called and returns
+// the lowest count seen (and how many samples).
+func (l *daemonLab) watchCount() (stop func() (low, samples int)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	low, samples := -1, 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if n, err := l.birdCount(ctx); err == nil {
+				mu.Lock()
+				if low < 0 || n < low {
+					low = n
+				}
+				samples++
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+	}()
+	return func() (int, int) {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return low, samples
+	}
+}
+
+// metrics returns the daemon's /metrics text.
+func (l *daemonLab) metrics() string {
+	l.t.Helper()
+	var buf bytes.Buffer
+	if err := apiGetRaw(l.client.Base+"/metrics", &buf); err != nil {
+		l.t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// metricLine finds the sample line starting with prefix.
+func daemonMetric(text, prefix string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
+}
+
+func intentSize(in *filters.Intent) int {
+	n := 0
+	for _, t := range in.Targets {
+		n += len(t.Prefixes)
+	}
+	return n
+}
+
+func apiGetRaw(url string, w io.Writer) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+func apiGet(url string, v any) error {
+	var buf bytes.Buffer
+	if err := apiGetRaw(url, &buf); err != nil {
+		return err
+	}
+	return json.Unmarshal(buf.Bytes(), v)
+}
