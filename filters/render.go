@@ -2,6 +2,7 @@ package filters
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -55,6 +60,8 @@ func (e *CapacityError) Error() string {
 // TemplateData is what a vendor template receives. Every value is already
 // validated: prefixes are netip values (masked), names match the safe name
 // pattern, header lines are printable ASCII without comment terminators.
+// Per-entry text is precomputed in Entry and AddrEntry (rendering a full
+// table through text/template is dominated by function calls otherwise).
 type TemplateData struct {
 	Vendor  string
 	Version string
@@ -63,17 +70,76 @@ type TemplateData struct {
 	Header []string
 	Names  Names
 	// V4 and V6 are the route-filter entries (all targets together).
-	V4, V6 []Range
+	V4, V6 []Entry
 	// Cov4 and Cov6 are the address coverage, for data-plane filters.
-	Cov4, Cov6 []netip.Prefix
+	Cov4, Cov6 []AddrEntry
 	// ASNs are the origin ASNs of all targets, sorted.
 	ASNs []uint32
 	// Lists are the generated lists with their entry counts.
 	Lists []ListCount
-	// MaxLen4 and MaxLen6 are 32 and 128 (for "orlonger" forms).
-	MaxLen4, MaxLen6 int
 	// Doc is the document of the json vendor (nil for the others).
 	Doc any
+}
+
+// Entry is one route-filter entry with its text forms. (Fields, not
+// methods or an embedded Range: text/template looks each one up by name.)
+type Entry struct {
+	// Str is the Cisco form: "P", "P le L" or "P ge G le L".
+	Str string
+	// Net is the prefix ("192.0.2.0/24"), Addr its address, Len its length.
+	Net, Addr string
+	Len       int
+	// Ge and Le are the matched lengths (Len <= Ge <= Le).
+	Ge, Le int
+	// IsExact: Ge == Le == Len. GeAbove: Ge > Len (a "ge" is needed).
+	// LeAbove: Le > Len.
+	IsExact, GeAbove, LeAbove bool
+	// N is the 1-based position in its list (sequence numbers: "{{.N}}0").
+	N int
+	// Last marks the last entry of the list (separators).
+	Last bool
+	// Prefix is the entry's prefix as a value.
+	Prefix netip.Prefix
+}
+
+// AddrEntry is one prefix of an address coverage with its text forms.
+type AddrEntry struct {
+	Prefix netip.Prefix
+	N      int    // 1-based position
+	Net    string // "192.0.2.0/24"
+	Addr   string // "192.0.2.0"
+	Len    int
+	// Wildcard is the Cisco inverse mask of an IPv4 prefix ("0.0.0.255").
+	Wildcard string
+	// Host is the bare address for a /32 or /128, else Net (RouterOS).
+	Host string
+	Last bool
+}
+
+func entries(rs []Range) []Entry {
+	out := make([]Entry, len(rs))
+	for i, r := range rs {
+		b := r.Prefix.Bits()
+		out[i] = Entry{Prefix: r.Prefix, Ge: r.Ge, Le: r.Le, N: i + 1, Str: r.String(), Net: r.Prefix.String(),
+			Addr: r.Prefix.Addr().String(), Len: b, IsExact: r.Exact(), GeAbove: r.Ge > b, LeAbove: r.Le > b, Last: i == len(rs)-1}
+	}
+	return out
+}
+
+func addrEntries(ps []netip.Prefix) []AddrEntry {
+	out := make([]AddrEntry, len(ps))
+	for i, p := range ps {
+		e := AddrEntry{Prefix: p, N: i + 1, Net: p.String(), Addr: p.Addr().String(), Len: p.Bits(), Last: i == len(ps)-1}
+		e.Host = e.Net
+		if p.IsSingleIP() {
+			e.Host = e.Addr
+		}
+		if p.Addr().Is4() {
+			e.Wildcard, _ = mask4(p, true)
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // aclStyle says how a vendor's data-plane filter counts entries.
@@ -156,19 +222,41 @@ type Prepared struct {
 	v4, v6     []Range
 	cov4, cov6 []netip.Prefix
 	asns       []uint32
+	// text forms, made once for all vendors
+	e4, e6 []Entry
+	a4, a6 []AddrEntry
+	// per target: exact prefix counts per family
+	counts  map[string][2]int
+	sources []string
 }
 
 // Prepare computes the route-filter entries, coverage and ASNs of all
 // targets of an Intent.
 func Prepare(in *Intent) *Prepared {
-	return &Prepared{
-		in:   in,
-		v4:   in.RouteFilterEntries("", IPv4),
-		v6:   in.RouteFilterEntries("", IPv6),
-		cov4: in.Coverage("", IPv4),
-		cov6: in.Coverage("", IPv6),
-		asns: in.ASNs(""),
+	p := &Prepared{
+		in:     in,
+		v4:     in.RouteFilterEntries("", IPv4),
+		v6:     in.RouteFilterEntries("", IPv6),
+		cov4:   in.Coverage("", IPv4),
+		cov6:   in.Coverage("", IPv6),
+		asns:   in.ASNs(""),
+		counts: map[string][2]int{},
 	}
+	p.sources = in.Sources()
+	p.e4, p.e6 = entries(p.v4), entries(p.v6)
+	p.a4, p.a6 = addrEntries(p.cov4), addrEntries(p.cov6)
+	for _, t := range in.Targets {
+		var c [2]int
+		for _, x := range t.Prefixes {
+			if x.Prefix.Addr().Is4() {
+				c[0]++
+			} else {
+				c[1]++
+			}
+		}
+		p.counts[t.Name] = c
+	}
+	return p
 }
 
 // Render renders an Intent as one vendor's configuration.
@@ -200,25 +288,68 @@ func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
 			}
 		}
 	}
-	tmpl, err := loadTemplate(o.Vendor, o.TemplatesDir)
+	tmpl, overridden, err := loadTemplate(o.Vendor, o.TemplatesDir)
 	if err != nil {
 		return nil, err
 	}
 	data := &TemplateData{
 		Vendor: o.Vendor, Version: o.Version, Names: names,
 		Header: p.header(o, lists),
-		V4:     p.v4, V6: p.v6, Cov4: p.cov4, Cov6: p.cov6, ASNs: p.asns,
-		Lists: lists, MaxLen4: 32, MaxLen6: 128,
+		V4:     p.e4, V6: p.e6, Cov4: p.a4, Cov6: p.a6, ASNs: p.asns,
+		Lists: lists,
 	}
 	if o.Vendor == "json" {
 		data.Doc = p.jsonDoc(o, lists)
 	}
 	var buf bytes.Buffer
-	buf.Grow(64*(len(p.v4)+len(p.v6)+len(p.cov4)+len(p.cov6)) + 4096)
+	if o.Vendor == "json" && !overridden {
+		// The embedded json.tmpl is only {{json .Doc}}: write the document
+		// directly instead of through a string of the whole output.
+		n := 0
+		for _, c := range p.counts {
+			n += c[0] + c[1]
+		}
+		buf.Grow(260*n + 140*(len(p.v4)+len(p.v6)+len(p.cov4)+len(p.cov6)) + 4096)
+		if err := writeJSON(&buf, data.Doc); err != nil {
+			return nil, fmt.Errorf("render json: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
+	buf.Grow(100*(len(p.v4)+len(p.v6)) + 120*(len(p.cov4)+len(p.cov6)) + 4096)
 	if err := tmpl.Execute(&buf, data); err != nil {
 		return nil, fmt.Errorf("render %s: template %s: %w", o.Vendor, tmpl.Name(), err)
 	}
 	return buf.Bytes(), nil
+}
+
+// RenderAll renders several files concurrently (the Prepared data is
+// read-only); the first error in the order of opts is returned.
+func (p *Prepared) RenderAll(opts []RenderOptions) ([][]byte, error) {
+	out := make([][]byte, len(opts))
+	errs := make([]error, len(opts))
+	workers := min(runtime.GOMAXPROCS(0), len(opts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = p.Render(opts[i])
+			}
+		}()
+	}
+	for i := range opts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Lists returns the lists of the vendor's file with their entry counts
@@ -267,7 +398,8 @@ func (p *Prepared) header(o RenderOptions, lists []ListCount) []string {
 		"Snapshot: " + in.SnapshotTime.UTC().Format(time.RFC3339) + orEmpty(" by ", in.Generator),
 	}
 	for _, t := range in.Targets {
-		v4, v6 := len(t.Exact(IPv4)), len(t.Exact(IPv6))
+		c := p.counts[t.Name]
+		v4, v6 := c[0], c[1]
 		h = append(h, fmt.Sprintf("Target %s: origin ASNs %d, IPv4 prefixes %d, IPv6 prefixes %d", t.Name, len(t.ASNs), v4, v6))
 	}
 	if len(in.Targets) == 0 {
@@ -293,7 +425,7 @@ func (p *Prepared) header(o RenderOptions, lists []ListCount) []string {
 		}
 		h = append(h, fmt.Sprintf("INCOMPLETE: source %s failed for %s: %s", inc.Source, t, inc.Error))
 	}
-	if src := in.Sources(); len(src) > 0 {
+	if src := p.sources; len(src) > 0 {
 		h = append(h, "Evidence sources: "+strings.Join(src, ", "))
 	}
 	re := o.Regenerate
@@ -377,7 +509,7 @@ func (n Names) validate() error {
 
 // loadTemplate parses the vendor's template: the override in dir if there
 // is one, else the embedded file.
-func loadTemplate(vendor, dir string) (*template.Template, error) {
+func loadTemplate(vendor, dir string) (*template.Template, bool, error) {
 	name := vendor + ".tmpl"
 	var src []byte
 	var err error
@@ -391,20 +523,21 @@ func loadTemplate(vendor, dir string) (*template.Template, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			src = nil
 		default:
-			return nil, fmt.Errorf("templates_dir: %w", err)
+			return nil, false, fmt.Errorf("templates_dir: %w", err)
 		}
 	}
+	overridden := src != nil
 	if src == nil {
 		src, err = fs.ReadFile(templates.FS(), name)
 		if err != nil {
-			return nil, fmt.Errorf("render %s: no embedded template: %w", vendor, err)
+			return nil, false, fmt.Errorf("render %s: no embedded template: %w", vendor, err)
 		}
 	}
 	t, err := template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
 	if err != nil {
-		return nil, fmt.Errorf("render %s: template %s: %w", vendor, origin, err)
+		return nil, false, fmt.Errorf("render %s: template %s: %w", vendor, origin, err)
 	}
-	return t, nil
+	return t, overridden, nil
 }
 
 // templateFuncs are the helpers templates may use. Each takes validated
@@ -438,10 +571,11 @@ func templateFuncs() template.FuncMap {
 				Names Names
 			}{hook, n}
 		},
-		// json renders a value as indented JSON.
+		// json renders a value as JSON laid out by writeJSON.
 		"json": func(v any) (string, error) {
-			b, err := json.MarshalIndent(v, "", "  ")
-			return string(b), err
+			var out bytes.Buffer
+			err := writeJSON(&out, v)
+			return strings.TrimSuffix(out.String(), "\n"), err
 		},
 	}
 }
@@ -487,18 +621,24 @@ type jsonAll struct {
 	Coverage    jsonFamilies[netip.Prefix] `json:"coverage"`
 }
 
+type jsonRFOptions struct {
+	MoreSpecifics bool `json:"more_specifics"`
+	MaxLength4    int  `json:"max_length_ipv4"`
+	MaxLength6    int  `json:"max_length_ipv6"`
+}
+
 type jsonDoc struct {
-	Generator    string             `json:"generator"`
-	Header       []string           `json:"header"`
-	SnapshotTime time.Time          `json:"snapshot_time"`
-	Regenerate   string             `json:"regenerate"`
-	RouteFilter  RouteFilterOptions `json:"route_filter_options"`
-	Lists        []ListCount        `json:"lists"`
-	Incomplete   []asn.Incomplete   `json:"incomplete"`
-	Targets      []jsonTarget       `json:"targets"`
-	All          jsonAll            `json:"all"`
-	Dropped      []Drop             `json:"dropped"`
-	DropCounts   map[string]int     `json:"drop_counts"`
+	Generator    string           `json:"generator"`
+	Header       []string         `json:"header"`
+	SnapshotTime time.Time        `json:"snapshot_time"`
+	Regenerate   string           `json:"regenerate"`
+	RouteFilter  jsonRFOptions    `json:"route_filter_options"`
+	Lists        []ListCount      `json:"lists"`
+	Incomplete   []asn.Incomplete `json:"incomplete"`
+	Targets      []jsonTarget     `json:"targets"`
+	All          jsonAll          `json:"all"`
+	Dropped      []Drop           `json:"dropped"`
+	DropCounts   map[string]int   `json:"drop_counts"`
 }
 
 func jsonRanges(rs []Range) []jsonRange {
@@ -523,11 +663,12 @@ func (p *Prepared) jsonDoc(o RenderOptions, lists []ListCount) *jsonDoc {
 		Header:       p.header(o, lists),
 		SnapshotTime: in.SnapshotTime.UTC(),
 		Regenerate:   o.Regenerate,
-		RouteFilter:  in.RouteFilter,
-		Lists:        lists,
-		Incomplete:   nonNil(in.Incomplete),
-		Dropped:      nonNil(in.Dropped),
-		DropCounts:   DropCounts(in.Dropped),
+		RouteFilter: jsonRFOptions{in.RouteFilter.OrLonger,
+			capLen(in.RouteFilter.MaxLength4, 32), capLen(in.RouteFilter.MaxLength6, 128)},
+		Lists:      lists,
+		Incomplete: nonNil(in.Incomplete),
+		Dropped:    nonNil(in.Dropped),
+		DropCounts: DropCounts(in.Dropped),
 		All: jsonAll{
 			ASNs:        nonNil(p.asns),
 			RouteFilter: jsonFamilies[jsonRange]{nonNil(jsonRanges(p.v4)), nonNil(jsonRanges(p.v6))},
@@ -554,4 +695,117 @@ func hostOrPrefix(p netip.Prefix) string {
 		return p.Addr().String()
 	}
 	return p.String()
+}
+
+// writeJSON writes v as indented JSON, except that the elements of arrays
+// nested two or more levels deep are written one per line (a prefix with
+// its evidence, a route-filter entry), so diffs of the document stay
+// readable. Elements are marshalled one by one: no buffer of the whole
+// document is built and re-indented.
+func writeJSON(w *bytes.Buffer, v any) error {
+	var scratch bytes.Buffer
+	enc := json.NewEncoder(&scratch)
+	enc.SetEscapeHTML(false)
+	compact := func(v reflect.Value) error {
+		scratch.Reset()
+		if err := enc.Encode(v.Interface()); err != nil {
+			return err
+		}
+		w.Write(bytes.TrimSuffix(scratch.Bytes(), []byte("\n")))
+		return nil
+	}
+	indent := func(depth int) {
+		w.WriteByte('\n')
+		for range depth {
+			w.WriteString("  ")
+		}
+	}
+	marshaler := reflect.TypeFor[json.Marshaler]()
+	textMarshaler := reflect.TypeFor[encoding.TextMarshaler]()
+	var stream func(v reflect.Value, depth int) error
+	stream = func(v reflect.Value, depth int) error {
+		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+			if v.IsNil() {
+				w.WriteString("null")
+				return nil
+			}
+			v = v.Elem()
+		}
+		if v.Type().Implements(marshaler) || v.Type().Implements(textMarshaler) ||
+			reflect.PointerTo(v.Type()).Implements(textMarshaler) {
+			return compact(v)
+		}
+		switch v.Kind() {
+		case reflect.Struct:
+			t := v.Type()
+			n := 0
+			for i := range t.NumField() {
+				f := t.Field(i)
+				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if !f.IsExported() || name == "-" {
+					continue
+				}
+				if name == "" {
+					name = f.Name
+				}
+				fv := v.Field(i)
+				if opts == "omitempty" && fv.IsZero() {
+					continue
+				}
+				if n > 0 {
+					w.WriteByte(',')
+				} else {
+					w.WriteByte('{')
+				}
+				n++
+				indent(depth + 1)
+				w.WriteString(strconv.Quote(name))
+				w.WriteString(": ")
+				if err := stream(fv, depth+1); err != nil {
+					return err
+				}
+			}
+			if n == 0 {
+				w.WriteString("{}")
+				return nil
+			}
+			indent(depth)
+			w.WriteByte('}')
+			return nil
+		case reflect.Slice, reflect.Array:
+			if v.Kind() == reflect.Slice && v.IsNil() {
+				w.WriteString("null")
+				return nil
+			}
+			if v.Len() == 0 {
+				w.WriteString("[]")
+				return nil
+			}
+			w.WriteByte('[')
+			for i := range v.Len() {
+				if i > 0 {
+					w.WriteByte(',')
+				}
+				indent(depth + 1)
+				var err error
+				if depth >= 2 {
+					err = compact(v.Index(i))
+				} else {
+					err = stream(v.Index(i), depth+1)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			indent(depth)
+			w.WriteByte(']')
+			return nil
+		}
+		return compact(v)
+	}
+	if err := stream(reflect.ValueOf(v), 0); err != nil {
+		return err
+	}
+	w.WriteByte('\n')
+	return nil
 }

@@ -56,16 +56,17 @@ usage or config.`,
 			}
 			in := cfg.PolicyRules.Apply(s)
 			prep := filters.Prepare(in)
-			files := make([][]byte, len(vendors))
+			opts := make([]filters.RenderOptions, len(vendors))
 			lists := make([][]filters.ListCount, len(vendors))
-			// Render everything first: a capacity error writes no file.
 			for i, v := range vendors {
-				o := renderOptions(cfg, v, a.version, regenerateLine(&f, v, out))
-				files[i], err = prep.Render(o)
-				if err != nil {
-					return err
-				}
-				lists[i] = prep.Lists(o)
+				opts[i] = renderOptions(cfg, v, a.version, regenerateLine(&f, v, out))
+				lists[i] = prep.Lists(opts[i])
+			}
+			// Render everything first (concurrently): a capacity error
+			// writes no file.
+			files, err := prep.RenderAll(opts)
+			if err != nil {
+				return err
 			}
 			var written []string
 			for i, v := range vendors {
