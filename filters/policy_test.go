@@ -1,0 +1,163 @@
+package filters
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/internal/check"
+)
+
+func policySnapshot() *asn.Snapshot {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := []asn.Evidence{{Source: "test", Seen: now}}
+	pfx := func(s string, origins ...uint32) asn.Prefix {
+		return asn.Prefix{Prefix: netip.MustParsePrefix(s), Origins: origins, Evidence: ev}
+	}
+	return &asn.Snapshot{GeneratedAt: now, Targets: []asn.TargetResult{{
+		Name: "t",
+		ASNs: []asn.ASN{{ASN: 64600, Evidence: ev}, {ASN: 64601, Evidence: ev}, {ASN: 64602, Evidence: ev}},
+		Prefixes: []asn.Prefix{
+			pfx("0.0.0.0/0", 64600),          // default route
+			pfx("10.1.0.0/16", 64600),        // bogon (RFC 1918)
+			pfx("192.0.0.0/16", 64600),       // contains a bogon (192.0.2.0/24)
+			pfx("4.0.0.0/8", 64600),          // shorter than min_length 10
+			pfx("20.1.0.0/16", 64600),        // overlaps protected 20.1.2.0/24
+			pfx("20.2.0.0/16", 64600),        // kept
+			pfx("20.3.0.0/22", 64600),        // exception 20.3.1.0/24 cut out
+			pfx("20.4.0.0/24", 64602),        // only originated by an excepted ASN
+			pfx("20.5.0.0/24", 64602, 64601), // one origin left: kept
+			pfx("20.6.0.0/25", 64600),        // longer than max_length 24
+			pfx("2400:1::/32", 64600),        // kept
+			pfx("fd00::/8", 64600),           // bogon (ULA)
+			pfx("3000:1::/32", 64600),        // inside 2000::/3, not documentation: kept
+			pfx("2400::/12", 64600),          // shorter than min_length 19
+		},
+	}}}
+}
+
+func TestPolicyApply(t *testing.T) {
+	var p check.Problems
+	pc := PolicyConfig{Protect: []string{"20.1.2.0/24"}, IPv4: LengthBounds{MaxLength: 24}}
+	pc.Exceptions.Prefixes = []string{"20.3.1.0/24"}
+	pc.Exceptions.ASNs = []uint32{64602}
+	pol := pc.Build("policy", &p)
+	if !p.Empty() {
+		t.Fatal(p.List())
+	}
+	in := pol.Apply(policySnapshot())
+	tg := in.Target("t")
+	var kept []string
+	for _, x := range tg.Prefixes {
+		kept = append(kept, x.Prefix.String())
+	}
+	want := []string{"20.2.0.0/16", "20.3.0.0/24", "20.3.2.0/23", "20.5.0.0/24", "2400:1::/32", "3000:1::/32"}
+	if !slices.Equal(kept, want) {
+		t.Errorf("kept %v\nwant %v", kept, want)
+	}
+	if !slices.Equal(tg.ASNs, []uint32{64600, 64601}) {
+		t.Errorf("ASNs %v (64602 is an exception)", tg.ASNs)
+	}
+	reasons := map[string]string{}
+	for _, d := range in.Dropped {
+		key := d.Prefix
+		if key == "" {
+			key = "AS" + itoa(int(d.ASN))
+		}
+		reasons[key] = d.Reason
+		if d.Target != "t" || d.Detail == "" {
+			t.Errorf("drop without target or detail: %+v", d)
+		}
+	}
+	for k, v := range map[string]string{
+		"0.0.0.0/0": ReasonDefault, "10.1.0.0/16": ReasonBogon, "192.0.0.0/16": ReasonBogon,
+		"4.0.0.0/8": ReasonTooShort, "20.1.0.0/16": ReasonProtected, "20.3.0.0/22": ReasonException,
+		"20.4.0.0/24": ReasonExceptionAS, "20.6.0.0/25": ReasonTooLong, "fd00::/8": ReasonBogon,
+		"2400::/12": ReasonTooShort, "AS64602": ReasonExceptionAS,
+	} {
+		if reasons[k] != v {
+			t.Errorf("%s: dropped as %q, want %q", k, reasons[k], v)
+		}
+	}
+	// The cut-out parts carry the policy's evidence next to the original.
+	for _, x := range tg.Prefixes {
+		if x.Prefix.String() == "20.3.2.0/23" && !slices.ContainsFunc(x.Evidence, func(e asn.Evidence) bool {
+			return e.Source == "policy" && strings.Contains(e.Detail, "20.3.0.0/22")
+		}) {
+			t.Errorf("cut-out part lacks policy evidence: %+v", x.Evidence)
+		}
+	}
+	// No protected or excepted address is ever emitted by a renderer.
+	for _, v := range Vendors() {
+		out := string(render(t, in, RenderOptions{Vendor: v}))
+		for _, bad := range []string{"20.1.", "20.3.1.0", "20.4.0.0", "10.1.0.0", "0.0.0.0/0 le", "fd00::"} {
+			if v != "json" && strings.Contains(out, bad) {
+				t.Errorf("%s output contains %q", v, bad)
+			}
+		}
+	}
+}
+
+func TestPolicyBuildErrors(t *testing.T) {
+	var p check.Problems
+	pc := PolicyConfig{Protect: []string{"1.2.3.4/8", "nonsense"}, IPv4: LengthBounds{MinLength: 0, MaxLength: 40}, IPv6: LengthBounds{MinLength: 64, MaxLength: 48, FilterMaxLength: 200}}
+	pc.Exceptions.ASNs = []uint32{0}
+	pc.Build("policy", &p)
+	var got []string
+	for _, x := range p.List() {
+		got = append(got, x.Path)
+	}
+	for _, want := range []string{"policy.protect[0]", "policy.protect[1]", "policy.exceptions.asns[0]", "policy.ipv4.max_length", "policy.ipv6", "policy.ipv6.filter_max_length"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no problem reported at %s (got %v)", want, got)
+		}
+	}
+}
+
+// TestFilterMaxLength: filter_max_length caps the "le" of route filters,
+// and more_specifics: false makes them exact.
+func TestFilterMaxLength(t *testing.T) {
+	var p check.Problems
+	off := false
+	s := policySnapshot()
+	in := PolicyConfig{IPv4: LengthBounds{FilterMaxLength: 24}}.Build("policy", &p).Apply(s)
+	for _, r := range in.RouteFilterEntries("", IPv4) {
+		if r.Le != max(24, r.Prefix.Bits()) {
+			t.Errorf("entry %s: le %d, want 24", r.Prefix, r.Le)
+		}
+	}
+	in = PolicyConfig{MoreSpecifics: &off}.Build("policy", &p).Apply(s)
+	for _, r := range in.RouteFilterEntries("", IPv4) {
+		if !r.Exact() && r.Ge != r.Le {
+			t.Errorf("exact mode entry %s", r)
+		}
+	}
+	if !p.Empty() {
+		t.Fatal(p.List())
+	}
+}
+
+func TestCompareIntents(t *testing.T) {
+	old, neu := smallIntent(t), changedIntent(t)
+	ch := Compare(old, neu)
+	added, removed := ch.Counts()
+	if added != 3 || removed != 1 || ch.Empty() {
+		t.Fatalf("added %d removed %d: %+v", added, removed, ch)
+	}
+	for _, tc := range ch.Targets {
+		if tc.Target == "tencent" && !slices.Equal(tc.AddedASNs, []uint32{132203}) {
+			t.Errorf("tencent added ASNs %v", tc.AddedASNs)
+		}
+		for _, p := range tc.Added {
+			if len(p.Evidence) == 0 {
+				t.Errorf("added %s without evidence", p.Prefix)
+			}
+		}
+	}
+	if !Compare(old, smallIntent(t)).Empty() {
+		t.Error("an Intent compared with itself changed")
+	}
+}
