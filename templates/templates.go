@@ -3,9 +3,12 @@
 // ("<vendor>.tmpl"). They are compiled in; the config's templates_dir may
 // hold files of the same names that replace them.
 //
-// The data a template receives is filters.TemplateData: prefixes arrive as
-// validated netip values and filters.Range entries, names as validated
-// identifiers, header lines already sanitised for a comment.
+// The data a template receives is filters.TemplateData: route-filter
+// entries (filters.Entry) and coverage prefixes (filters.AddrEntry) with
+// their text forms precomputed from validated netip values, names as
+// validated identifiers, header lines already sanitised for a comment.
+// Each file says in a comment where its syntax comes from (vendor
+// documentation, bgpq4's reference outputs).
 package templates
 
 import (
