@@ -54,10 +54,10 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		switch f := strings.Fields(m[2]); f[0] {
 		case "upto":
-			r.Le = atoi(strings.TrimPrefix(f[1], "/"))
+			r.Le = fltAtoi(strings.TrimPrefix(f[1], "/"))
 		case "prefix-length-range":
 			g, l, _ := strings.Cut(f[1], "-")
-			r.Ge, r.Le = atoi(strings.TrimPrefix(g, "/")), atoi(strings.TrimPrefix(l, "/"))
+			r.Ge, r.Le = fltAtoi(strings.TrimPrefix(g, "/")), fltAtoi(strings.TrimPrefix(l, "/"))
 		case "orlonger":
 			r.Le = p.Addr().BitLen()
 		case "longer":
@@ -76,20 +76,20 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 			r.Ge, r.Le = p.Bits()+1, p.Addr().BitLen()
 		case "prefix-length-range":
 			g, l, _ := strings.Cut(f[1], "-")
-			r.Ge, r.Le = atoi(g), atoi(l)
+			r.Ge, r.Le = fltAtoi(g), fltAtoi(l)
 		case "through":
-			r.Le = atoi(f[1])
+			r.Le = fltAtoi(f[1])
 		}
 		return r
 	}),
 	"huawei-vrp": reParser(`^ip ipv?6?-?prefix \S+ (?:index \d+ )?permit ([0-9a-fA-F:.]+) (\d+)(?: greater-equal (\d+))?(?: less-equal (\d+))?$`, func(m []string) filters.Range {
-		p := netip.PrefixFrom(netip.MustParseAddr(m[1]), atoi(m[2]))
+		p := netip.PrefixFrom(netip.MustParseAddr(m[1]), fltAtoi(m[2]))
 		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		if m[3] != "" {
-			r.Ge, r.Le = atoi(m[3]), p.Addr().BitLen() // VRP: greater-equal alone means up to the maximum
+			r.Ge, r.Le = fltAtoi(m[3]), p.Addr().BitLen() // VRP: greater-equal alone means up to the maximum
 		}
 		if m[4] != "" {
-			r.Le = atoi(m[4])
+			r.Le = fltAtoi(m[4])
 		}
 		return r
 	}),
@@ -99,7 +99,7 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 		if m[2] == "" {
 			return filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		}
-		return filters.Range{Prefix: p, Ge: atoi(m[2]), Le: atoi(m[3])}
+		return filters.Range{Prefix: p, Ge: fltAtoi(m[2]), Le: fltAtoi(m[3])}
 	}),
 	"bird": reParser(`^\s*([0-9a-fA-F:.]+/\d+)(\{\d+,\d+\}|\+)?,?$`, func(m []string) filters.Range {
 		p := netip.MustParsePrefix(m[1])
@@ -109,7 +109,7 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 			r.Le = p.Addr().BitLen()
 		case m[2] != "":
 			g, l, _ := strings.Cut(strings.Trim(m[2], "{}"), ",")
-			r.Ge, r.Le = atoi(g), atoi(l)
+			r.Ge, r.Le = fltAtoi(g), fltAtoi(l)
 		}
 		return r
 	}),
@@ -119,9 +119,9 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		switch f := strings.Fields(m[2]); {
 		case len(f) == 4:
-			r.Ge, r.Le = atoi(f[1]), atoi(f[3])
+			r.Ge, r.Le = fltAtoi(f[1]), fltAtoi(f[3])
 		case len(f) == 3:
-			r.Ge, r.Le = atoi(f[2]), atoi(f[2])
+			r.Ge, r.Le = fltAtoi(f[2]), fltAtoi(f[2])
 		case len(f) == 1:
 			r.Le = p.Addr().BitLen()
 		}
@@ -129,7 +129,7 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 	}),
 }
 
-func atoi(s string) int {
+func fltAtoi(s string) int {
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		panic(fmt.Sprintf("bad number %q in a parsed list", s)) // only reached through the regexes above
@@ -158,10 +158,10 @@ func ciscoParser(expr string) func(string) []filters.Range {
 		for i := 0; i+1 < len(f); i += 2 {
 			switch f[i] {
 			case "ge":
-				r.Ge = atoi(f[i+1])
+				r.Ge = fltAtoi(f[i+1])
 				r.Le = p.Addr().BitLen()
 			case "le":
-				r.Le = atoi(f[i+1])
+				r.Le = fltAtoi(f[i+1])
 			}
 		}
 		return r
@@ -264,25 +264,25 @@ func probeRoutes(routes []corpusRoute, v6 bool) []netip.Prefix {
 			continue
 		}
 		maxLen := p.Addr().BitLen()
-		out = append(out, p, netip.PrefixFrom(p.Addr(), maxLen), netip.PrefixFrom(lastAddr(p), maxLen))
+		out = append(out, p, netip.PrefixFrom(p.Addr(), maxLen), netip.PrefixFrom(fltLastAddr(p), maxLen))
 		if p.Bits() > 0 {
 			out = append(out, netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked())
 		}
 		if p.Bits() < maxLen {
 			out = append(out, netip.PrefixFrom(p.Addr(), p.Bits()+1))
-			out = append(out, netip.PrefixFrom(lastAddr(p), p.Bits()+1).Masked())
+			out = append(out, netip.PrefixFrom(fltLastAddr(p), p.Bits()+1).Masked())
 		}
 		for range 20 {
 			l := p.Bits() + r.IntN(maxLen-p.Bits()+1)
-			out = append(out, netip.PrefixFrom(randomIn(r, p), l).Masked())
+			out = append(out, netip.PrefixFrom(fltRandomIn(r, p), l).Masked())
 			around := netip.PrefixFrom(p.Addr(), max(p.Bits()-4, 0)).Masked()
-			out = append(out, netip.PrefixFrom(randomIn(r, around), l).Masked())
+			out = append(out, netip.PrefixFrom(fltRandomIn(r, around), l).Masked())
 		}
 	}
 	return out
 }
 
-func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
+func fltRandomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
 	b := p.Addr().As16()
 	off := 0
 	if p.Addr().Is4() {
@@ -300,7 +300,7 @@ func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
 	return a
 }
 
-func matches(rs []filters.Range, route netip.Prefix) bool {
+func fltMatches(rs []filters.Range, route netip.Prefix) bool {
 	for _, r := range rs {
 		if r.Matches(route) {
 			return true
@@ -370,7 +370,7 @@ func TestFiltersMatchBGPQ4(t *testing.T) {
 					probes := probeRoutes(routes, v6)
 					var both, neither int
 					for _, p := range probes {
-						a, b := matches(got, p), matches(ref, p)
+						a, b := fltMatches(got, p), fltMatches(ref, p)
 						if a != b {
 							t.Fatalf("route %s: asfence matches %v, bgpq4 matches %v\nasfence %v\nbgpq4   %v", p, a, b, got, ref)
 						}

@@ -68,7 +68,7 @@ func TestGenerateAllAcceptedByParsers(t *testing.T) {
 			file("bird"), strings.ReplaceAll(policy, "-", "_"), strings.ReplaceAll(policy, "-", "_")))}, false},
 		{"frr", []string{"vtysh", "-C", "-f", file("frr")}, false},
 		{"frr", []string{lab.FRRBgpd, "-C", "-Z", "-S", "-P", "0", "-i", filepath.Join(dir, "bgpd.pid"), "--vty_socket", dir,
-			"-f", write("frr-bgpd.conf", readFile(t, file("frr"))+fmt.Sprintf(
+			"-f", write("frr-bgpd.conf", fltReadFile(t, file("frr"))+fmt.Sprintf(
 				"router bgp 65001\n neighbor 192.0.2.2 remote-as 65002\n address-family ipv4 unicast\n  neighbor 192.0.2.2 route-map %s in\n exit-address-family\nexit\n", policy))}, true},
 		{"openbgpd", []string{"/usr/sbin/bgpd", "-n", "-f", write("openbgpd.conf", fmt.Sprintf(
 			"AS 65001\nrouter-id 192.0.2.1\nfib-update no\nneighbor 192.0.2.2 {\n\tremote-as 65002\n}\nallow from any\nallow to any\ninclude %q\n", file("openbgpd")))}, false},
@@ -85,7 +85,7 @@ func TestGenerateAllAcceptedByParsers(t *testing.T) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+func fltReadFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 	"github.com/asfence/asfence/integration/lab"
 )
 
-// netnsRun runs a command inside a namespace with a deadline.
-func netnsRun(ctx context.Context, ns string, args ...string) (string, error) {
+// fltNetnsRun runs a command inside a namespace with a deadline.
+func fltNetnsRun(ctx context.Context, ns string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
@@ -23,21 +23,21 @@ func netnsRun(ctx context.Context, ns string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-func ipCmd(t *testing.T, args ...string) {
+func fltIPCmd(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
 	}
 }
 
-// reachable pings dst from namespace ns (optionally from src), one echo
+// fltReachable pings dst from namespace ns (optionally from src), one echo
 // with a 2 s deadline.
-func reachable(ctx context.Context, ns, src, dst string) bool {
+func fltReachable(ctx context.Context, ns, src, dst string) bool {
 	args := []string{"ping", "-n", "-c", "1", "-w", "2"}
 	if src != "" {
 		args = append(args, "-I", src)
 	}
-	_, err := netnsRun(ctx, ns, append(args, dst)...)
+	_, err := fltNetnsRun(ctx, ns, append(args, dst)...)
 	return err == nil
 }
 
@@ -55,16 +55,16 @@ func TestFiltersNftablesDropsTargetTraffic(t *testing.T) {
 	dst4 := cov4[0].Addr().Next()           // a target address on A
 	src4 := cov4[len(cov4)-1].Addr().Next() // a target address on B, as source
 	dst6 := cov6[0].Addr().Next()           // an IPv6 target address on A
-	file := renderFile(t, in, "nftables", lab.Dir(t))
+	file := fltRenderFile(t, in, "nftables", lab.Dir(t))
 
 	p := lab.NewPair(t)
 	a, b := p.A.Name, p.B.Name
-	ipCmd(t, "-n", a, "addr", "add", dst4.String()+"/32", "dev", "v0")
-	ipCmd(t, "-n", b, "route", "add", dst4.String()+"/32", "dev", "v0")
-	ipCmd(t, "-n", b, "addr", "add", src4.String()+"/32", "dev", "v0")
-	ipCmd(t, "-n", a, "route", "add", src4.String()+"/32", "dev", "v0")
-	ipCmd(t, "-n", a, "-6", "addr", "add", dst6.String()+"/128", "dev", "v0", "nodad")
-	ipCmd(t, "-n", b, "-6", "route", "add", dst6.String()+"/128", "dev", "v0")
+	fltIPCmd(t, "-n", a, "addr", "add", dst4.String()+"/32", "dev", "v0")
+	fltIPCmd(t, "-n", b, "route", "add", dst4.String()+"/32", "dev", "v0")
+	fltIPCmd(t, "-n", b, "addr", "add", src4.String()+"/32", "dev", "v0")
+	fltIPCmd(t, "-n", a, "route", "add", src4.String()+"/32", "dev", "v0")
+	fltIPCmd(t, "-n", a, "-6", "addr", "add", dst6.String()+"/128", "dev", "v0", "nodad")
+	fltIPCmd(t, "-n", b, "-6", "route", "add", dst6.String()+"/128", "dev", "v0")
 
 	cases := []struct {
 		what     string
@@ -80,27 +80,27 @@ func TestFiltersNftablesDropsTargetTraffic(t *testing.T) {
 	// Without the ruleset every path works: the drops below are the
 	// ruleset's doing.
 	for _, c := range cases {
-		if !reachable(ctx, b, c.src, c.dst) {
+		if !fltReachable(ctx, b, c.src, c.dst) {
 			t.Fatalf("before loading the ruleset, %s (%s) is unreachable: the lab is broken", c.what, c.dst)
 		}
 	}
-	if out, err := netnsRun(ctx, a, "nft", "-f", file); err != nil {
+	if out, err := fltNetnsRun(ctx, a, "nft", "-f", file); err != nil {
 		t.Fatalf("nft -f: %v\n%s", err, out)
 	}
-	if out, err := netnsRun(ctx, a, "nft", "get", "element", "inet", "asfence", filters.DefaultNames.ACLV4, "{", dst4.String(), "}"); err != nil {
+	if out, err := fltNetnsRun(ctx, a, "nft", "get", "element", "inet", "asfence", filters.DefaultNames.ACLV4, "{", dst4.String(), "}"); err != nil {
 		t.Fatalf("target address not in the loaded set: %v %s", err, out)
 	}
 	for _, c := range cases {
-		if got := !reachable(ctx, b, c.src, c.dst); got != c.blocked {
+		if got := !fltReachable(ctx, b, c.src, c.dst); got != c.blocked {
 			t.Errorf("%s (%s -> %s): blocked %v, want %v", c.what, c.src, c.dst, got, c.blocked)
 		}
 	}
 	// Loading the file again replaces the table atomically (no duplicate
 	// rules, no error).
-	if out, err := netnsRun(ctx, a, "nft", "-f", file); err != nil {
+	if out, err := fltNetnsRun(ctx, a, "nft", "-f", file); err != nil {
 		t.Fatalf("second nft -f: %v\n%s", err, out)
 	}
-	out, err := netnsRun(ctx, a, "nft", "list", "chain", "inet", "asfence", "input")
+	out, err := fltNetnsRun(ctx, a, "nft", "list", "chain", "inet", "asfence", "input")
 	if err != nil {
 		t.Fatal(err)
 	}

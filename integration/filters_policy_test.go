@@ -23,7 +23,7 @@ import (
 
 // offer is a route the feeder announces, with what the generated policy
 // must do with it.
-type offer struct {
+type fltOffer struct {
 	route  lab.Route
 	reject bool
 	why    string
@@ -58,11 +58,11 @@ func targetMatch(in *filters.Intent, r lab.Route) bool {
 	return slices.Contains(in.ASNs(""), origin)
 }
 
-// offers builds the announced routes: hand-picked cases (exact target
+// fltOffers builds the announced routes: hand-picked cases (exact target
 // prefix, its more-specifics, a covering less-specific, the adjacent
 // prefix, a target origin, a target ASN in transit) and random routes in
 // and out of the target space.
-func offers(t *testing.T, in *filters.Intent) []offer {
+func fltOffers(t *testing.T, in *filters.Intent) []fltOffer {
 	t.Helper()
 	v4 := in.RouteFilterEntries("", filters.IPv4)
 	v6 := in.RouteFilterEntries("", filters.IPv6)
@@ -79,11 +79,11 @@ func offers(t *testing.T, in *filters.Intent) []offer {
 		return lab.Route{Family: lab.IPv6Unicast, Prefix: p, ASPath: path}
 	}
 	parent := netip.PrefixFrom(e4.Prefix.Addr(), e4.Prefix.Bits()-1).Masked()
-	after := netip.PrefixFrom(lastAddr(e4.Prefix).Next(), e4.Prefix.Bits())
-	list := []offer{
+	after := netip.PrefixFrom(fltLastAddr(e4.Prefix).Next(), e4.Prefix.Bits())
+	list := []fltOffer{
 		{r4(e4.Prefix, 3356), true, "target prefix"},
 		{r4(netip.PrefixFrom(e4.Prefix.Addr(), 24), 3356), true, "more-specific /24 of a target prefix"},
-		{r4(netip.PrefixFrom(lastAddr(e4.Prefix), 32), 3356), true, "host route at the end of a target prefix"},
+		{r4(netip.PrefixFrom(fltLastAddr(e4.Prefix), 32), 3356), true, "host route at the end of a target prefix"},
 		{r4(parent, 3356), false, "less-specific covering a target prefix"},
 		{r4(after, 3356), false, "prefix right after a target prefix"},
 		{r4(netip.MustParsePrefix("20.0.1.0/24"), 3356, origin), true, "originated by a target ASN"},
@@ -102,15 +102,15 @@ func offers(t *testing.T, in *filters.Intent) []offer {
 	for i := 0; i < 30; i++ {
 		e := v4[r.IntN(len(v4))]
 		l := e.Ge + r.IntN(e.Le-e.Ge+1)
-		list = append(list, offer{r4(randomSub(r, e.Prefix, l), 3356, 2914), true, "random target more-specific"})
+		list = append(list, fltOffer{r4(fltRandomSub(r, e.Prefix, l), 3356, 2914), true, "random target more-specific"})
 	}
 	for i := 0; i < 30; i++ {
 		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(20 + r.IntN(30)), byte(r.IntN(256)), byte(r.IntN(256)), 0}), 16+r.IntN(9)).Masked()
-		list = append(list, offer{r4(p, 3356, 2914), targetMatch(in, r4(p, 3356, 2914)), "random"})
+		list = append(list, fltOffer{r4(p, 3356, 2914), targetMatch(in, r4(p, 3356, 2914)), "random"})
 	}
 	// The labels must agree with the model, and keys must be unique.
 	seen := map[netip.Prefix]bool{}
-	var out []offer
+	var out []fltOffer
 	for _, o := range list {
 		if seen[o.route.Prefix] {
 			continue
@@ -124,7 +124,7 @@ func offers(t *testing.T, in *filters.Intent) []offer {
 	return out
 }
 
-func randomSub(r *rand.Rand, p netip.Prefix, bits int) netip.Prefix {
+func fltRandomSub(r *rand.Rand, p netip.Prefix, bits int) netip.Prefix {
 	b := p.Addr().As4()
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 	if host := 32 - p.Bits(); host > 0 {
@@ -134,7 +134,7 @@ func randomSub(r *rand.Rand, p netip.Prefix, bits int) netip.Prefix {
 	return netip.PrefixFrom(a, bits).Masked()
 }
 
-func lastAddr(p netip.Prefix) netip.Addr {
+func fltLastAddr(p netip.Prefix) netip.Addr {
 	b := p.Addr().As16()
 	off := 0
 	if p.Addr().Is4() {
@@ -150,11 +150,11 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
-// accepted lists the prefixes a set of offers leaves after the policy (or
+// fltAccepted lists the prefixes a set of offers leaves after the policy (or
 // all of them).
-func accepted(os []offer, all bool) []string {
+func fltAccepted(list []fltOffer, all bool) []string {
 	var out []string
-	for _, o := range os {
+	for _, o := range list {
 		if all || !o.reject {
 			out = append(out, o.route.Prefix.String())
 		}
@@ -163,8 +163,8 @@ func accepted(os []offer, all bool) []string {
 	return out
 }
 
-// holds lists the unicast prefixes a daemon holds.
-func holds(ctx context.Context, p lab.Peer) ([]string, error) {
+// fltHolds lists the unicast prefixes a daemon holds.
+func fltHolds(ctx context.Context, p lab.Peer) ([]string, error) {
 	var out []string
 	for _, f := range []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast} {
 		rs, err := p.Routes(ctx, f)
@@ -179,13 +179,13 @@ func holds(ctx context.Context, p lab.Peer) ([]string, error) {
 	return out, nil
 }
 
-// waitHolds polls until the daemon holds exactly want.
-func waitHolds(t *testing.T, ctx context.Context, p lab.Peer, want []string, what string) {
+// fltWaitHolds polls until the daemon holds exactly want.
+func fltWaitHolds(t *testing.T, ctx context.Context, p lab.Peer, want []string, what string) {
 	t.Helper()
 	var got []string
 	err := lab.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
 		var err error
-		got, err = holds(ctx, p)
+		got, err = fltHolds(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -195,13 +195,13 @@ func waitHolds(t *testing.T, ctx context.Context, p lab.Peer, want []string, wha
 		return nil
 	})
 	if err != nil {
-		extra, missing := listDiff(got, want)
+		extra, missing := fltListDiff(got, want)
 		t.Fatalf("%s %s: %v\naccepted but should be rejected: %v\nrejected but should be accepted: %v\n%s",
-			p.Name(), what, err, extra, missing, lastLines(p.Log(), 20))
+			p.Name(), what, err, extra, missing, fltLastLines(p.Log(), 20))
 	}
 }
 
-func listDiff(got, want []string) (extra, missing []string) {
+func fltListDiff(got, want []string) (extra, missing []string) {
 	for _, g := range got {
 		if !slices.Contains(want, g) {
 			extra = append(extra, g)
@@ -215,7 +215,7 @@ func listDiff(got, want []string) (extra, missing []string) {
 	return extra, missing
 }
 
-func lastLines(s string, n int) string {
+func fltLastLines(s string, n int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(l) > n {
 		l = l[len(l)-n:]
@@ -223,7 +223,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-func renderFile(t *testing.T, in *filters.Intent, vendor, dir string) string {
+func fltRenderFile(t *testing.T, in *filters.Intent, vendor, dir string) string {
 	t.Helper()
 	b, err := filters.Render(in, filters.RenderOptions{Vendor: vendor, Version: "test"})
 	if err != nil {
@@ -270,13 +270,13 @@ func TestFiltersBlockOnFRRAndBIRD(t *testing.T) {
 	lab.Require(t, "vtysh", "birdc")
 	ctx := context.Background()
 	_, in := policyIntent(t)
-	offered := offers(t, in)
+	offered := fltOffers(t, in)
 	dir := lab.Dir(t)
-	frrFile, err := os.ReadFile(renderFile(t, in, "frr", dir))
+	frrFile, err := os.ReadFile(fltRenderFile(t, in, "frr", dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	birdFile := renderFile(t, in, "bird", dir)
+	birdFile := fltRenderFile(t, in, "bird", dir)
 
 	fa := lab.Loopback(t)
 	fams := []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}
@@ -302,10 +302,10 @@ func TestFiltersBlockOnFRRAndBIRD(t *testing.T) {
 	if err := feeder.Announce(ctx, routes...); err != nil {
 		t.Fatal(err)
 	}
-	want := accepted(offered, false)
-	waitHolds(t, ctx, control, accepted(offered, true), "without the policy")
-	waitHolds(t, ctx, frr, want, "with the generated route-map")
-	waitHolds(t, ctx, bird, want, "with the generated filter")
+	want := fltAccepted(offered, false)
+	fltWaitHolds(t, ctx, control, fltAccepted(offered, true), "without the policy")
+	fltWaitHolds(t, ctx, frr, want, "with the generated route-map")
+	fltWaitHolds(t, ctx, bird, want, "with the generated filter")
 	t.Logf("%d routes offered, %d accepted by FRR and BIRD", len(offered), len(want))
 
 	// The registry changes.
@@ -336,7 +336,7 @@ func TestFiltersBlockOnFRRAndBIRD(t *testing.T) {
 	if out, err := frr.Cmd(ctx, "clear bgp * soft in"); err != nil {
 		t.Fatalf("clear bgp: %v %s", err, out)
 	}
-	waitHolds(t, ctx, frr, want2, "after the incremental commands")
+	fltWaitHolds(t, ctx, frr, want2, "after the incremental commands")
 	// The running configuration now holds the new file's lists (FRR adds
 	// sequence numbers; the sets must be equal).
 	running, err := frr.Cmd(ctx, "show running-config")
@@ -348,15 +348,15 @@ func TestFiltersBlockOnFRRAndBIRD(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, exp := frrLists(running), frrLists(string(newFile)); !slices.Equal(got, exp) {
-		extra, missing := listDiff(got, exp)
+		extra, missing := fltListDiff(got, exp)
 		t.Errorf("FRR lists after the incremental update differ from the new file:\nextra %v\nmissing %v", extra, missing)
 	}
 	// BIRD: full replace of the included file and a reconfiguration.
-	renderFile(t, in2, "bird", dir)
+	fltRenderFile(t, in2, "bird", dir)
 	if out, err := bird.Cmd(ctx, "configure"); err != nil || !strings.Contains(out, "Reconfigur") {
 		t.Fatalf("birdc configure: %v %s", err, out)
 	}
-	waitHolds(t, ctx, bird, want2, "after birdc configure with the new file")
+	fltWaitHolds(t, ctx, bird, want2, "after birdc configure with the new file")
 }
 
 // frrLists returns the prefix-list and as-path lines of a config, without
