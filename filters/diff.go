@@ -349,23 +349,37 @@ func (d delta) ios() string {
 	for _, a := range ra {
 		sb.WriteString("no " + asLine(a) + "\n")
 	}
-	// ACL entries are ordered (the final permit must stay last), so a
-	// changed ACL is rewritten whole; while it is missing IOS permits.
-	if r, a := setDiff(d.a.cov4, d.b.cov4); len(r)+len(a) > 0 {
-		fmt.Fprintf(&sb, "no ip access-list extended %s\nip access-list extended %s\n", d.n.ACLV4, d.n.ACLV4)
-		for _, p := range d.b.cov4 {
-			w, _ := mask4(p, true)
-			fmt.Fprintf(&sb, " deny ip %s %s any\n deny ip any %s %s\n", p.Addr(), w, p.Addr(), w)
+	// ACL lines are ordered: the final permit must stay last. Renumbering
+	// the ACL from k+10 frees sequence numbers 1..k in front of it for the
+	// k new deny lines (their order among the denies does not matter);
+	// removed lines go by content; a last renumbering restores 10, 20, ...
+	// as a freshly loaded file has. The ACL never goes missing.
+	acl := func(kw, mode, name, seqKw string, old, neu []netip.Prefix, line func(p netip.Prefix) [2]string) {
+		rem, add := setDiff(old, neu)
+		if len(rem)+len(add) == 0 {
+			return
 		}
-		sb.WriteString(" permit ip any any\n")
-	}
-	if r, a := setDiff(d.a.cov6, d.b.cov6); len(r)+len(a) > 0 {
-		fmt.Fprintf(&sb, "no ipv6 access-list %s\nipv6 access-list %s\n", d.n.ACLV6, d.n.ACLV6)
-		for _, p := range d.b.cov6 {
-			fmt.Fprintf(&sb, " deny ipv6 %s any\n deny ipv6 any %s\n", p, p)
+		k := 2 * len(add)
+		fmt.Fprintf(&sb, "%s access-list resequence %s %d 10\n", kw, name, k+10)
+		fmt.Fprintf(&sb, "%s access-list %s%s\n", kw, mode, name)
+		for i, p := range add {
+			l := line(p)
+			fmt.Fprintf(&sb, " %s%d %s\n %s%d %s\n", seqKw, 2*i+1, l[0], seqKw, 2*i+2, l[1])
 		}
-		sb.WriteString(" permit ipv6 any any\n")
+		for _, p := range rem {
+			l := line(p)
+			fmt.Fprintf(&sb, " no %s\n no %s\n", l[0], l[1])
+		}
+		sb.WriteString("exit\n")
+		fmt.Fprintf(&sb, "%s access-list resequence %s 10 10\n", kw, name)
 	}
+	acl("ip", "extended ", d.n.ACLV4, "", d.a.cov4, d.b.cov4, func(p netip.Prefix) [2]string {
+		w, _ := mask4(p, true)
+		return [2]string{fmt.Sprintf("deny ip %s %s any", p.Addr(), w), fmt.Sprintf("deny ip any %s %s", p.Addr(), w)}
+	})
+	acl("ipv6", "", d.n.ACLV6, "sequence ", d.a.cov6, d.b.cov6, func(p netip.Prefix) [2]string {
+		return [2]string{fmt.Sprintf("deny ipv6 %s any", p), fmt.Sprintf("deny ipv6 any %s", p)}
+	})
 	sb.WriteString("end\n")
 	return sb.String()
 }

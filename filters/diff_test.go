@@ -355,3 +355,89 @@ func nftSets(t *testing.T, out []byte) map[string][]netip.Prefix {
 	}
 	return sets
 }
+
+// TestIncrementalIOSACL models an IOS named ACL (sequence-numbered lines)
+// through the incremental commands: the denies of the new file, in any
+// order, and the final permit still last.
+func TestIncrementalIOSACL(t *testing.T) {
+	old, neu := smallIntent(t), changedIntent(t)
+	cmds, ok, err := IncrementalCommands("cisco-ios", old, neu, RenderOptions{})
+	if err != nil || !ok {
+		t.Fatalf("%v %v", ok, err)
+	}
+	aclLines := func(conf, header string) []string {
+		var out []string
+		in := false
+		for _, l := range strings.Split(conf, "\n") {
+			switch {
+			case l == header:
+				in = true
+			case in && strings.HasPrefix(l, " "):
+				out = append(out, strings.TrimSpace(l))
+			case in:
+				return out
+			}
+		}
+		return out
+	}
+	type ace struct {
+		seq  int
+		line string
+	}
+	for _, fam := range []struct{ header, reseq, seqKw string }{
+		{"ip access-list extended ASFENCE-ACL-V4", "ip access-list resequence ASFENCE-ACL-V4 ", ""},
+		{"ipv6 access-list ASFENCE-ACL-V6", "ipv6 access-list resequence ASFENCE-ACL-V6 ", "sequence "},
+	} {
+		var acl []ace
+		for i, l := range aclLines(string(render(t, old, RenderOptions{Vendor: "cisco-ios"})), fam.header) {
+			acl = append(acl, ace{10 * (i + 1), l})
+		}
+		in := false
+		for _, l := range strings.Split(cmds, "\n") {
+			switch {
+			case strings.HasPrefix(l, fam.reseq):
+				var start, step int
+				fmt.Sscanf(strings.TrimPrefix(l, fam.reseq), "%d %d", &start, &step)
+				slices.SortFunc(acl, func(a, b ace) int { return a.seq - b.seq })
+				for i := range acl {
+					acl[i].seq = start + i*step
+				}
+			case l == fam.header:
+				in = true
+			case in && strings.HasPrefix(l, " no "):
+				line := strings.TrimPrefix(l, " no ")
+				acl = slices.DeleteFunc(acl, func(a ace) bool { return a.line == line })
+			case in && strings.HasPrefix(l, " "+fam.seqKw):
+				var seq int
+				rest := strings.TrimPrefix(l, " "+fam.seqKw)
+				fmt.Sscanf(rest, "%d", &seq)
+				_, line, _ := strings.Cut(rest, " ")
+				for _, a := range acl {
+					if a.seq == seq {
+						t.Fatalf("%s: sequence %d already used", fam.header, seq)
+					}
+				}
+				acl = append(acl, ace{seq, line})
+			default:
+				in = false
+			}
+		}
+		slices.SortFunc(acl, func(a, b ace) int { return a.seq - b.seq })
+		var got []string
+		for _, a := range acl {
+			got = append(got, a.line)
+		}
+		want := aclLines(string(render(t, neu, RenderOptions{Vendor: "cisco-ios"})), fam.header)
+		if len(got) == 0 || got[len(got)-1] != want[len(want)-1] || !mapsEqual(toSet(got), toSet(want)) {
+			t.Errorf("%s after the commands:\n%v\nwant (any order, permit last):\n%v\ncommands:\n%s", fam.header, got, want, cmds)
+		}
+	}
+}
+
+func toSet(l []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range l {
+		m[x] = true
+	}
+	return m
+}
