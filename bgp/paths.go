@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
@@ -39,12 +41,30 @@ func familyFor(kind, af string) bgp.RouteFamily {
 }
 
 // desiredPath is one path the speaker should hold in its RIB.
+//
+// The GoBGP objects (nlri, attrs) are built when needed: most paths of a
+// large set are unchanged between two Intents and never need them.
 type desiredPath struct {
 	family bgp.RouteFamily
+	dst    netip.Prefix
+	src    bool     // FlowSpec rule on the source address
+	ids    []uint32 // the targets it is tagged with
+	fp     string
+	b      *pathBuilder
 	nlri   bgp.AddrPrefixInterface
 	attrs  []bgp.PathAttributeInterface
-	fp     string
-	ids    []uint32 // the targets it is tagged with
+}
+
+// built returns the path's NLRI and attributes.
+func (d *desiredPath) built() (bgp.AddrPrefixInterface, []bgp.PathAttributeInterface) {
+	if d.nlri == nil {
+		if d.family == rfV4 || d.family == rfV6 {
+			d.nlri, d.attrs = d.b.rtbh(d.dst, d.ids)
+		} else {
+			d.nlri, d.attrs = d.b.flowspec(d.family, d.dst, d.src, d.ids)
+		}
+	}
+	return d.nlri, d.attrs
 }
 
 // desiredSet is the whole announcement for an Intent, keyed by
@@ -128,18 +148,25 @@ func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
 	}
 	// Per NLRI, the targets that want it: a prefix in two targets is one
 	// path carrying both targets' large communities.
-	type want struct {
+	type wantKey struct {
 		family bgp.RouteFamily
 		dst    netip.Prefix
 		src    bool // FlowSpec rule on the source address
-		ids    []uint32
 	}
-	wants := map[string]*want{}
+	type want struct {
+		wantKey
+		ids []uint32
+	}
+	total := 0
+	for _, t := range in.Targets {
+		total += len(t.Prefixes)
+	}
+	wants := make(map[wantKey]*want, total)
 	add := func(rf bgp.RouteFamily, p netip.Prefix, src bool, id uint32) {
-		k := fmt.Sprintf("%d|%s|%t", rf, p, src)
+		k := wantKey{rf, p, src}
 		w, ok := wants[k]
 		if !ok {
-			w = &want{family: rf, dst: p, src: src}
+			w = &want{wantKey: k}
 			wants[k] = w
 		}
 		if !slices.Contains(w.ids, id) {
@@ -190,21 +217,36 @@ func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
 	if rules > b.maxRules {
 		return nil, fmt.Errorf("flowspec: %d rules needed, above flowspec.max_rules %d: nothing was changed (raise max_rules, or give FlowSpec neighbors fewer targets)", rules, b.maxRules)
 	}
+	ds.paths = make(map[string]*desiredPath, len(wants))
+	fps := map[string]string{}
+	prefixes := map[bgp.RouteFamily]string{}
+	for _, rf := range families {
+		prefixes[rf] = rf.String() + "|"
+	}
 	for _, w := range wants {
 		slices.Sort(w.ids)
-		var dp *desiredPath
-		if w.family == rfV4 || w.family == rfV6 {
-			dp = b.rtbh(w.dst, w.ids)
-		} else {
-			dp = b.flowspec(w.family, w.dst, w.src, w.ids)
-		}
-		fp, err := fingerprint(dp.attrs, b.fpCache)
-		if err != nil {
-			return nil, err
+		dp := &desiredPath{family: w.family, dst: w.dst, src: w.src, ids: w.ids, b: b}
+		// A path's attributes, hence its fingerprint, depend only on its
+		// family and targets (the next hop is per family).
+		fk := strconv.Itoa(int(w.family)) + idsKey(w.ids)
+		fp, ok := fps[fk]
+		if !ok {
+			_, attrs := dp.built()
+			var err error
+			if fp, err = fingerprint(attrs, b.fpCache); err != nil {
+				return nil, err
+			}
+			fps[fk] = fp
 		}
 		dp.fp = fp
-		dp.ids = w.ids
-		ds.paths[pathKey(dp.family, dp.nlri)] = dp
+		var key string
+		if w.family == rfV4 || w.family == rfV6 {
+			key = prefixes[w.family] + w.dst.String() // as GoBGP prints the NLRI
+		} else {
+			nlri, _ := dp.built()
+			key = pathKey(w.family, nlri)
+		}
+		ds.paths[key] = dp
 	}
 	return ds, nil
 }
@@ -221,7 +263,10 @@ func (b *pathBuilder) shared(key string, mk func() bgp.PathAttributeInterface) b
 }
 
 func (b *pathBuilder) largeFor(ids []uint32, withConfigured bool) bgp.PathAttributeInterface {
-	key := fmt.Sprint("large", ids, withConfigured)
+	key := "large" + idsKey(ids)
+	if withConfigured {
+		key += "+"
+	}
 	return b.shared(key, func() bgp.PathAttributeInterface {
 		var ls []*bgp.LargeCommunity
 		if withConfigured {
@@ -236,26 +281,35 @@ func (b *pathBuilder) largeFor(ids []uint32, withConfigured bool) bgp.PathAttrib
 	})
 }
 
+// idsKey is a cheap map key for a list of target IDs.
+func idsKey(ids []uint32) string {
+	b := make([]byte, 0, 8*len(ids))
+	for _, id := range ids {
+		b = strconv.AppendUint(append(b, ','), uint64(id), 10)
+	}
+	return string(b)
+}
+
 // rtbh builds an RTBH path (RFC 5635, RFC 7999).
-func (b *pathBuilder) rtbh(p netip.Prefix, ids []uint32) *desiredPath {
+func (b *pathBuilder) rtbh(p netip.Prefix, ids []uint32) (bgp.AddrPrefixInterface, []bgp.PathAttributeInterface) {
 	origin := b.shared("origin", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP) })
 	comms := b.shared("rtbh-comms", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeCommunities(b.comms) })
 	large := b.largeFor(ids, true)
 	if p.Addr().Is4() {
 		nlri := bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
 		nh := b.shared("nh4", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeNextHop(b.nextHop4) })
-		return &desiredPath{family: rfV4, nlri: nlri, attrs: []bgp.PathAttributeInterface{origin, nh, comms, large}}
+		return nlri, []bgp.PathAttributeInterface{origin, nh, comms, large}
 	}
 	nlri := bgp.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String())
 	// The IPv6 next hop lives in MP_REACH_NLRI, which must carry the NLRI.
 	mp := bgp.NewPathAttributeMpReachNLRI(b.nextHop6, []bgp.AddrPrefixInterface{nlri})
-	return &desiredPath{family: rfV6, nlri: nlri, attrs: []bgp.PathAttributeInterface{origin, mp, comms, large}}
+	return nlri, []bgp.PathAttributeInterface{origin, mp, comms, large}
 }
 
 // flowspec builds a FlowSpec rule (RFC 8955 / RFC 8956) matching p as
 // destination or source, with the configured action. It carries NO_EXPORT
 // too: like RTBH routes, rules are for the operator's own network.
-func (b *pathBuilder) flowspec(rf bgp.RouteFamily, p netip.Prefix, src bool, ids []uint32) *desiredPath {
+func (b *pathBuilder) flowspec(rf bgp.RouteFamily, p netip.Prefix, src bool, ids []uint32) (bgp.AddrPrefixInterface, []bgp.PathAttributeInterface) {
 	var comp bgp.FlowSpecComponentInterface
 	var nlri bgp.AddrPrefixInterface
 	nh := "0.0.0.0"
@@ -285,7 +339,7 @@ func (b *pathBuilder) flowspec(rf bgp.RouteFamily, p netip.Prefix, src bool, ids
 	})
 	// GoBGP requires a next hop even for FlowSpec; it sends a zero-length one.
 	mp := bgp.NewPathAttributeMpReachNLRI(nh, []bgp.AddrPrefixInterface{nlri})
-	return &desiredPath{family: rf, nlri: nlri, attrs: []bgp.PathAttributeInterface{origin, mp, comms, ext, b.largeFor(ids, false)}}
+	return nlri, []bgp.PathAttributeInterface{origin, mp, comms, ext, b.largeFor(ids, false)}
 }
 
 func sortLarge(ls []*bgp.LargeCommunity) {
@@ -304,20 +358,13 @@ func pathKey(rf bgp.RouteFamily, nlri bgp.AddrPrefixInterface) string {
 // NLRI itself, so only its next hop counts. cache (may be nil) holds the
 // wire form of attributes shared between paths.
 func fingerprint(attrs []bgp.PathAttributeInterface, cache map[bgp.PathAttributeInterface][]byte) (string, error) {
-	sorted := slices.Clone(attrs)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].GetType() < sorted[j].GetType() })
-	var buf bytes.Buffer
-	for _, a := range sorted {
+	parts := make([]fpPart, 0, len(attrs))
+	for _, a := range attrs {
 		switch x := a.(type) {
 		case *bgp.PathAttributeNextHop:
-			buf.WriteString("nh=" + x.Value.String() + ";")
+			parts = append(parts, fpPart{typ: uint8(bgp.BGP_ATTR_TYPE_NEXT_HOP), nh: nhString(x.Value)})
 		case *bgp.PathAttributeMpReachNLRI:
-			// FlowSpec has no next hop: built with 0.0.0.0 / ::, read back as nil.
-			if x.Nexthop == nil || x.Nexthop.IsUnspecified() {
-				buf.WriteString("nh=;")
-			} else {
-				buf.WriteString("nh=" + x.Nexthop.String() + ";")
-			}
+			parts = append(parts, fpPart{typ: uint8(bgp.BGP_ATTR_TYPE_MP_REACH_NLRI), nh: nhString(x.Nexthop)})
 		default:
 			raw, ok := cache[a]
 			if !ok {
@@ -329,17 +376,90 @@ func fingerprint(attrs []bgp.PathAttributeInterface, cache map[bgp.PathAttribute
 					cache[a] = raw
 				}
 			}
-			buf.Write(raw)
+			parts = append(parts, fpPart{typ: uint8(a.GetType()), raw: raw})
 		}
 	}
-	return buf.String(), nil
+	return fpString(parts), nil
+}
+
+// fingerprintWire is fingerprint for attributes in wire form (a path
+// listed from the RIB in binary).
+func fingerprintWire(attrs [][]byte) (string, error) {
+	parts := make([]fpPart, 0, len(attrs))
+	for _, raw := range attrs {
+		if len(raw) < 3 {
+			return "", fmt.Errorf("attribute of %d bytes", len(raw))
+		}
+		flags, typ := raw[0], raw[1]
+		hdr := 3
+		if flags&0x10 != 0 { // extended length
+			hdr = 4
+		}
+		if len(raw) < hdr {
+			return "", fmt.Errorf("attribute %d: short header", typ)
+		}
+		val := raw[hdr:]
+		switch bgp.BGPAttrType(typ) {
+		case bgp.BGP_ATTR_TYPE_NEXT_HOP:
+			if len(val) != 4 {
+				return "", fmt.Errorf("NEXT_HOP of %d bytes", len(val))
+			}
+			parts = append(parts, fpPart{typ: typ, nh: nhString(net.IP(val))})
+		case bgp.BGP_ATTR_TYPE_MP_REACH_NLRI:
+			// AFI (2), SAFI (1), next hop length (1), next hop, ...
+			if len(val) < 4 || len(val) < 4+int(val[3]) {
+				return "", fmt.Errorf("MP_REACH_NLRI of %d bytes", len(val))
+			}
+			var nh net.IP
+			switch n := int(val[3]); {
+			case n == 4 || n == 16:
+				nh = net.IP(val[4 : 4+n])
+			case n == 32: // global + link-local: the global one counts
+				nh = net.IP(val[4:20])
+			}
+			parts = append(parts, fpPart{typ: typ, nh: nhString(nh)})
+		default:
+			parts = append(parts, fpPart{typ: typ, raw: raw})
+		}
+	}
+	return fpString(parts), nil
+}
+
+type fpPart struct {
+	typ uint8
+	nh  string
+	raw []byte
+}
+
+// nhString: FlowSpec has no next hop (built with 0.0.0.0 or ::, stored
+// as nothing), which is the empty string.
+func nhString(ip net.IP) string {
+	if ip == nil || ip.IsUnspecified() {
+		return ""
+	}
+	return ip.String()
+}
+
+func fpString(parts []fpPart) string {
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].typ < parts[j].typ })
+	var buf bytes.Buffer
+	for _, p := range parts {
+		buf.WriteByte(p.typ)
+		if p.raw != nil {
+			buf.Write(p.raw)
+		} else {
+			buf.WriteString("nh=" + p.nh + ";")
+		}
+	}
+	return buf.String()
 }
 
 // withMarker returns the path's attributes with the withdrawal marker
 // added to its large communities (see policy.go).
 func (d *desiredPath) withMarker(asn uint32) []bgp.PathAttributeInterface {
-	out := make([]bgp.PathAttributeInterface, 0, len(d.attrs))
-	for _, a := range d.attrs {
+	_, attrs := d.built()
+	out := make([]bgp.PathAttributeInterface, 0, len(attrs))
+	for _, a := range attrs {
 		if l, ok := a.(*bgp.PathAttributeLargeCommunities); ok {
 			vs := append(slices.Clone(l.Values), bgp.NewLargeCommunity(asn, withdrawMarkerLocal1, 0))
 			sortLarge(vs)

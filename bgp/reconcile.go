@@ -10,42 +10,36 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 )
 
-// installed is a path read back from the RIB.
+// installed is a path in the RIB: read back (path), or as the speaker
+// built it (built).
 type installed struct {
-	path *api.Path
-	fp   string
+	path  *api.Path
+	built *desiredPath
+	fp    string
 }
 
 // rib reads the speaker's own paths of every family, keyed like desired
-// paths. Paths from peers never get in (import policy), but are skipped
-// here as well.
+// paths, in wire form (decoding 100k paths through the API's protobuf
+// form costs seconds). Paths from peers never get in (import policy), but
+// are skipped here as well.
 func (s *Speaker) rib(ctx context.Context) (map[string]installed, error) {
 	out := map[string]installed{}
 	var ferr error
 	for _, rf := range families {
 		afi, safi := bgp.RouteFamilyToAfiSafi(rf)
 		fam := &api.Family{Afi: api.Family_Afi(afi), Safi: api.Family_Safi(safi)}
-		err := s.server.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: fam}, func(d *api.Destination) {
+		prefix := rf.String() + "|"
+		err := s.server.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: fam, EnableOnlyBinary: true}, func(d *api.Destination) {
 			for _, p := range d.Paths {
 				if ferr != nil || p.NeighborIp != "<nil>" && p.NeighborIp != "" {
 					continue
 				}
-				nlri, err := apiutil.GetNativeNlri(p)
+				fp, err := fingerprintWire(p.PattrsBinary)
 				if err != nil {
 					ferr = fmt.Errorf("rib %s %s: %w", rf, d.Prefix, err)
 					return
 				}
-				attrs, err := apiutil.GetNativePathAttributes(p)
-				if err != nil {
-					ferr = fmt.Errorf("rib %s %s: %w", rf, d.Prefix, err)
-					return
-				}
-				fp, err := fingerprint(attrs, nil)
-				if err != nil {
-					ferr = fmt.Errorf("rib %s %s: %w", rf, d.Prefix, err)
-					return
-				}
-				out[pathKey(rf, nlri)] = installed{path: p, fp: fp}
+				out[prefix+d.Prefix] = installed{path: p, fp: fp}
 			}
 		})
 		if err != nil {
@@ -63,13 +57,29 @@ func (s *Speaker) rib(ctx context.Context) (map[string]installed, error) {
 // never uncovered in between. A replacement is an AddPath of the same NLRI
 // (an implicit withdraw on the wire); nothing is ever withdrawn to be
 // re-added, and no session is touched.
-func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (Counts, error) {
-	c := Counts{ByFamily: map[string]FamilyCounts{}}
+//
+// What is installed is read from the RIB (ListPath) unless the speaker
+// holds a verified copy: the paths its last successful reconcile left
+// there (only the speaker writes its RIB: peers' paths are rejected on
+// import). Any error drops the copy, so the next run reads the RIB again.
+func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (c Counts, err error) {
+	c = Counts{ByFamily: map[string]FamilyCounts{}}
 	for _, rf := range families {
 		c.ByFamily[rf.String()] = FamilyCounts{}
 	}
-	have, err := s.rib(ctx)
-	if err != nil {
+	defer func() {
+		if err != nil {
+			s.installed = nil
+		} else {
+			s.installed = want.paths
+		}
+	}()
+	have := map[string]installed{}
+	if s.installed != nil {
+		for k, d := range s.installed {
+			have[k] = installed{fp: d.fp, built: d}
+		}
+	} else if have, err = s.rib(ctx); err != nil {
 		return c, fmt.Errorf("bgp: read rib: %w", err)
 	}
 	bump := func(rf bgp.RouteFamily, f func(*FamilyCounts)) {
@@ -89,7 +99,8 @@ func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (Counts, erro
 				bump(rf, func(f *FamilyCounts) { f.Unchanged++ })
 				continue
 			}
-			p, err := apiutil.NewPath(d.nlri, false, d.attrs, now)
+			nlri, attrs := d.built()
+			p, err := apiutil.NewPath(nlri, false, attrs, now)
 			if err != nil {
 				return c, fmt.Errorf("bgp: path %s: %w", k, err)
 			}
@@ -109,14 +120,18 @@ func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (Counts, erro
 		if _, ok := want.paths[k]; ok {
 			continue
 		}
-		// Always with a Path: DeletePath without one withdraws everything.
-		if h.path == nil {
-			continue
+		p := h.path
+		if p == nil {
+			nlri, attrs := h.built.built()
+			if p, err = apiutil.NewPath(nlri, false, attrs, now); err != nil {
+				return c, fmt.Errorf("bgp: path %s: %w", k, err)
+			}
 		}
-		if err := s.server.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: h.path.Family, Path: h.path}); err != nil {
+		// Always with a Path: DeletePath without one withdraws everything.
+		if err := s.server.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: p.Family, Path: p}); err != nil {
 			return c, fmt.Errorf("bgp: withdraw %s: %w", k, err)
 		}
-		rf := bgp.AfiSafiToRouteFamily(uint16(h.path.Family.Afi), uint8(h.path.Family.Safi))
+		rf := bgp.AfiSafiToRouteFamily(uint16(p.Family.Afi), uint8(p.Family.Safi))
 		c.Withdrawn++
 		bump(rf, func(f *FamilyCounts) { f.Withdrawn++ })
 	}

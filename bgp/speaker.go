@@ -65,8 +65,10 @@ type PeerStatus struct {
 	Uptime           time.Duration
 	EstablishedSince time.Time
 	// Sent maps a family to the prefixes currently advertised in it.
-	Sent      map[string]int
-	LastError string
+	Sent map[string]int
+	// UpdatesSent counts the UPDATE messages sent on the session.
+	UpdatesSent uint64
+	LastError   string
 	// Families are those configured for the session.
 	Families []string
 }
@@ -78,15 +80,17 @@ type Speaker struct {
 	glog    *gobgpLogger
 	builder *pathBuilder
 
-	mu      sync.Mutex // serialises Start, Apply, UpdateNeighbors, Stop
-	server  *server.BgpServer
-	cfg     Config
-	last    *filters.Intent
-	limits  limits          // the export policy in force
-	live    map[string]bool // neighbors added to GoBGP
-	cancel  context.CancelFunc
-	started bool
-	stopped bool
+	mu     sync.Mutex // serialises Start, Apply, UpdateNeighbors, Stop
+	server *server.BgpServer
+	cfg    Config
+	last   *filters.Intent
+	limits limits // the export policy in force
+	// installed is the verified copy of the RIB (nil: read the RIB).
+	installed map[string]*desiredPath
+	live      map[string]bool // neighbors added to GoBGP
+	cancel    context.CancelFunc
+	started   bool
+	stopped   bool
 }
 
 // Defaults.
@@ -448,16 +452,16 @@ func (s *Speaker) narrow(ctx context.Context, want *desiredSet, final limits) er
 	}
 	now := time.Now()
 	readd := func(d *desiredPath, marked bool) error {
-		attrs := d.attrs
+		nlri, attrs := d.built()
 		if marked {
 			attrs = d.withMarker(s.cfg.ASN)
 		}
-		p, err := apiutil.NewPath(d.nlri, false, attrs, now)
+		p, err := apiutil.NewPath(nlri, false, attrs, now)
 		if err == nil {
 			_, err = s.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
 		}
 		if err != nil {
-			return fmt.Errorf("bgp: re-announce %s: %w", pathKey(d.family, d.nlri), err)
+			return fmt.Errorf("bgp: re-announce %s: %w", pathKey(d.family, nlri), err)
 		}
 		return nil
 	}
@@ -504,6 +508,9 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 		}
 		if p.State != nil {
 			ps.State = stateName(p.State.SessionState)
+			if m := p.State.Messages; m != nil && m.Sent != nil {
+				ps.UpdatesSent = m.Sent.Update
+			}
 			if ps.Address == "" {
 				ps.Address = p.State.NeighborAddress
 			}

@@ -121,6 +121,16 @@ func TestApplyIsADelta(t *testing.T) {
 	if c.Added+c.Withdrawn+c.Replaced != 0 || c.Unchanged != 15 {
 		t.Fatalf("same Intent again: %+v", c)
 	}
+	// The same, compared with what ListPath reads back from the RIB (the
+	// speaker's own copy dropped): keys and fingerprints must agree.
+	s.installed = nil
+	c, err = s.Apply(ctx, intent(twoTargets()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Added+c.Withdrawn+c.Replaced != 0 || c.Unchanged != 15 {
+		t.Fatalf("same Intent against the RIB: %+v", c)
+	}
 	// bytedance loses 20.0.1.0/24 and gains 20.0.9.0/24.
 	ts := twoTargets()
 	ts[0].prefixes = []string{"20.0.2.0/24", "20.0.3.0/24", "20.0.9.0/24", "2a00:1::/32"}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# BGP benchmarks, asfence's embedded speaker next to BIRD, measured in the
+# same run against the same receiving BIRD (integration/bgp_bench_test.go):
+#  - 100k RTBH /24 routes: from session Established until BIRD holds all of
+#    them; reference: a second BIRD exporting the same 100k static routes
+#    with the same next hop and communities.
+#  - 1 % churn on those 100k (1k withdrawn, 1k new): UPDATE messages and
+#    routes sent per route of the delta, and the time until BIRD converged;
+#    reference: the second BIRD reconfigured with the churned statics.
+# Prints markdown rows: | what | asfence | reference | ratio / notes |.
+# Medians of BENCH_COUNT runs (default 3). The daemons run on 127.0.0.0/8.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${BENCH_COUNT:-3}
+out=$(go test -run '^$' -bench 'BenchmarkBGP' -benchtime 1x -count "$count" -timeout 30m ./integration/ 2>&1) || {
+  echo "$out" >&2
+  exit 1
+}
+# median NAME METRIC: the median of the metric over the runs of one benchmark.
+median() {
+  echo "$out" | awk -v b="$1" -v m="$2" '
+    $1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i < NF; i++) if ($(i+1) == m) print $i }' |
+    sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } print v[int((NR + 1) / 2)] }'
+}
+pa=$(median BenchmarkBGPPreload100k asfence-s)
+pb=$(median BenchmarkBGPPreload100k bird-s)
+pr=$(median BenchmarkBGPPreload100k ratio)
+ca=$(median BenchmarkBGPChurn100k asfence-s)
+cb=$(median BenchmarkBGPChurn100k bird-s)
+cu=$(median BenchmarkBGPChurn100k updates/delta)
+cr=$(median BenchmarkBGPChurn100k routes/delta)
+fmt() { awk -v x="$1" 'BEGIN { if (x == "n/a") print x; else printf "%.2f", x }'; }
+echo "| BGP: 100k RTBH /24, Established until BIRD holds all (median of $count) | $(fmt "$pa") s | $(fmt "$pb") s (BIRD -> BIRD) | $(fmt "$pr")x (goal <= 1.2x) |"
+echo "| BGP: 1 % churn on 100k (1k withdrawn + 1k new), UPDATE messages per changed route | $(fmt "$cu") | - | goal <= 1.05x (one UPDATE per changed route; no resend) |"
+echo "| BGP: 1 % churn on 100k, routes BIRD received per changed route | $(fmt "$cr") | - | goal <= 1.05x |"
+echo "| BGP: 1 % churn on 100k, from Apply until BIRD converged | $(fmt "$ca") s | $(fmt "$cb") s (BIRD reconfigure -> BIRD) | includes diffing the 100k set against the RIB |"
