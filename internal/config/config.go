@@ -312,9 +312,8 @@ func (m lineMap) walk(path string, n *yaml.Node) {
 			m.walk(check.Join(path, i), c)
 		}
 	case yaml.AliasNode:
-		if n.Alias != nil {
-			m.walk(path, n.Alias)
-		}
+		// Not followed: an anchor may contain its own alias (a cycle), and
+		// nested aliases multiply; the alias's own line is kept above.
 	}
 }
 
