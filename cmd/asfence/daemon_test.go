@@ -61,7 +61,9 @@ func TestDaemonCommands(t *testing.T) {
 	defer cancel()
 	var runErr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"run", "--config", cfg, "--snapshot", snap}, &bytes.Buffer{}, &runErr) }()
+	go func() {
+		done <- run(ctx, []string{"run", "--config", cfg, "--snapshot", snap}, &bytes.Buffer{}, &runErr)
+	}()
 
 	history := func() []*store.Run {
 		t.Helper()
