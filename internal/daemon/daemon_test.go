@@ -36,6 +36,8 @@ type harness struct {
 	done    chan error
 	reload  chan struct{}
 	logs    *syncBuf
+	// live resolves from the config's sources instead of the snapshot file.
+	live bool
 }
 
 // syncBuf collects log output; the test reads it while the daemon writes.
@@ -117,7 +119,11 @@ func (h *harness) start() {
 	log := logrus.New()
 	log.SetOutput(h.logs)
 	log.SetFormatter(&logrus.JSONFormatter{})
-	h.d, err = New(Options{Config: cfg, Snapshot: h.snap, Version: "test", Log: log})
+	snap := h.snap
+	if h.live {
+		snap = ""
+	}
+	h.d, err = New(Options{Config: cfg, Snapshot: snap, Version: "test", Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,5 +559,34 @@ func TestOutputsWrittenAtomicallyWithPreviousVersionAndDiff(t *testing.T) {
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(out, ".*tmp*")); len(tmp) != 0 {
 		t.Fatalf("temporary files left: %v", tmp)
+	}
+}
+
+func TestLiveSourcesAndABrokenSourceFile(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "tencent.txt")
+	var b strings.Builder
+	for _, p := range embedded(t).Target("tencent").Prefixes[:40] {
+		b.WriteString(p.Prefix.String() + "\n")
+	}
+	os.WriteFile(list, []byte(b.String()), 0o644)
+	h := newHarness(t, "sources:\n  files:\n    - format: cidr\n      path: "+list+"\n      target: tencent\n")
+	h.live = true
+	h.start()
+	if r := h.wait(1); r.Outcome != store.Applied || len(r.Sources) != 1 || !r.Sources[0].OK || !strings.HasPrefix(r.Sources[0].Source, "file:cidr") {
+		t.Fatalf("run 1: %+v", r)
+	}
+	if got := h.prefixCount("tencent"); got != 40 {
+		t.Fatalf("tencent prefixes = %d", got)
+	}
+	os.Remove(list)
+	r := h.trigger()
+	if r.Outcome != store.Failed || !strings.Contains(r.Error, "tencent.txt") || !r.Degraded {
+		t.Fatalf("run with the file gone: %+v", r)
+	}
+	if got := h.prefixCount("tencent"); got != 40 {
+		t.Fatalf("tencent prefixes after the failure = %d", got)
+	}
+	if m := h.metrics(); !strings.Contains(m, "asfence_degraded 1") || !strings.Contains(m, `asfence_source_up{source="sources"} 0`) {
+		t.Fatalf("metrics:\n%s", grep(m, "asfence_"))
 	}
 }

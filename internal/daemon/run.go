@@ -209,6 +209,11 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		r.Outcome, r.Error = store.Failed, err.Error()
 		if ctx.Err() != nil {
 			r.Error = "aborted: " + errStopping.Error()
+		} else if snap == nil {
+			// The sources could not even be built (a missing file, a bad
+			// URL): a failed source all the same for status and metrics.
+			r.Sources = []store.SourceStatus{{Source: "sources", Error: err.Error()}}
+			r.Degraded = true
 		}
 		d.finish(r, nil)
 		return
