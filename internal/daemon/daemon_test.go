@@ -590,3 +590,39 @@ func TestLiveSourcesAndABrokenSourceFile(t *testing.T) {
 		t.Fatalf("metrics:\n%s", grep(m, "asfence_"))
 	}
 }
+
+// TestApplyCutOffByACrashIsCompletedAtStart: a stop between recording the
+// set being applied and the commit leaves it pending; the next start
+// announces it (the peers were moving to it) and records the run applied.
+func TestApplyCutOffByACrashIsCompletedAtStart(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	h.wait(1)
+	h.stop()
+
+	st, err := store.Open(filepath.Join(h.dir, "state"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := halve(embedded(t), "bytedance")
+	cfg, _ := config.Load(h.cfgPath)
+	r, _ := st.BeginRun(TriggerSchedule, time.Now())
+	in := cfg.PolicyRules.Apply(asn.Select(s, cfg.TargetList))
+	if err := st.BeginApply(r, nil, &store.State{RunID: r.ID, At: time.Now(), Snapshot: s, Intent: in}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // the process dies here
+
+	writeSnapshot(t, h.snap, s) // the registry still says the same
+	h.start()
+	if a := h.d.Applied(); a == nil || len(a.Target("bytedance").Prefixes) != len(in.Target("bytedance").Prefixes) {
+		t.Fatal("the pending set was not announced at start")
+	}
+	got := h.wait(r.ID)
+	if got.Outcome != store.Applied || got.Error != "" {
+		t.Fatalf("interrupted run after the restart: %+v", got)
+	}
+	if next := h.wait(r.ID + 1); next.Outcome != store.Unchanged {
+		t.Fatalf("startup run: %+v", next)
+	}
+}
