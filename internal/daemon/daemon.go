@@ -9,7 +9,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -201,12 +200,11 @@ func (d *Daemon) Serve(ctx context.Context, reload <-chan struct{}, started func
 		defer cancel()
 		_ = d.srv.Shutdown(sctx)
 	}
-	if err := d.announce(ctx); err != nil {
-		stopAPI()
-		return err
-	}
 	defer d.stopSpeaker(ctx)
 	defer stopAPI()
+	if err := d.announce(ctx); err != nil {
+		return err
+	}
 
 	if err := d.startSchedule(d.config()); err != nil {
 		return err
@@ -499,5 +497,5 @@ func schedule(c *config.Config) string {
 	return config.DefaultSchedule
 }
 
-// errStopping: the daemon is shutting down.
-var errStopping = errors.New("the daemon is stopping")
+// errStopping: the daemon is shutting down (503 through the API).
+var errStopping = fmt.Errorf("%w: the daemon is stopping", api.ErrNotReady)

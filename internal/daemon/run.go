@@ -208,7 +208,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	if err != nil {
 		r.Outcome, r.Error = store.Failed, err.Error()
 		if ctx.Err() != nil {
-			r.Error = "aborted: " + errStopping.Error()
+			r.Error = "aborted: the daemon is stopping"
 		} else if snap == nil {
 			// The sources could not even be built (a missing file, a bad
 			// URL): a failed source all the same for status and metrics.
