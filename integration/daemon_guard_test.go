@@ -49,6 +49,32 @@ func TestDaemonGuardHoldApproveReject(t *testing.T) {
 	if err != nil || !sess.Established {
 		t.Fatalf("session: %+v %v", sess, err)
 	}
+	// The daemon's view of the peer: metrics and `asfence peers`.
+	v4, v6 := 0, 0
+	for _, tg := range old.Targets {
+		for _, p := range tg.Prefixes {
+			if p.Prefix.Addr().Is4() {
+				v4++
+			} else {
+				v6++
+			}
+		}
+	}
+	peer := l.bird.Addr().String()
+	m := l.metrics()
+	for metric, want := range map[string]string{
+		`asfence_bgp_peer_established{description="bird",peer="` + peer + `",state="established"}`: "1",
+		`asfence_bgp_peer_prefixes_sent{family="ipv4-unicast",peer="` + peer + `"}`:                fmt.Sprint(v4),
+		`asfence_bgp_peer_prefixes_sent{family="ipv6-unicast",peer="` + peer + `"}`:                fmt.Sprint(v6),
+	} {
+		if line := daemonMetric(m, metric); line != metric+" "+want {
+			t.Errorf("metric %s: got %q, want %s", metric, line, want)
+		}
+	}
+	if out, err := l.cli("peers"); err != nil || !strings.Contains(out, peer) || !strings.Contains(out, "established") ||
+		!strings.Contains(out, fmt.Sprintf("ipv4-unicast=%d", v4)) {
+		t.Fatalf("asfence peers: %v\n%s", err, out)
+	}
 
 	// The registry now answers with half of Tencent.
 	srv.Close()
