@@ -325,6 +325,21 @@ func TestPasswordReachesGoBGP(t *testing.T) {
 	if p.Conf.AuthPassword != "s3cret" || p.Conf.Description != "rtr1" {
 		t.Fatalf("peer conf %+v", p.Conf)
 	}
+	// The rest of the session config, while here.
+	m := NeighborConfig{Address: "192.0.2.8", ASN: 65002, Multihop: true, TTL: 3, Passive: true, Port: 1179,
+		LocalAddress: "192.0.2.9", Announce: []string{AnnounceFlowSpec}, HoldTime: 30}
+	q := peerConfig(c, m)
+	if q.EbgpMultihop == nil || q.EbgpMultihop.MultihopTtl != 3 || !q.Transport.PassiveMode || q.Transport.RemotePort != 1179 ||
+		q.Transport.LocalAddress != "192.0.2.9" || q.Timers.Config.HoldTime != 30 || q.Timers.Config.KeepaliveInterval != 10 ||
+		q.GracefulRestart == nil || q.GracefulRestart.RestartTime != DefaultRestartTime || len(q.AfiSafis) != 1 {
+		t.Fatalf("peer %+v", q)
+	}
+	off := false
+	c.GracefulRestart.Enabled = &off
+	if q := peerConfig(c, m); q.GracefulRestart != nil || q.AfiSafis[0].MpGracefulRestart != nil {
+		t.Fatalf("graceful restart off: %+v", q)
+	}
+	c.GracefulRestart.Enabled = nil
 	local := lab.Loopback(t)
 	s := startSpeaker(t, baseOptions(local, n), nil)
 	var gotPw string
@@ -337,5 +352,48 @@ func TestPasswordReachesGoBGP(t *testing.T) {
 	ps, err := s.Peers(context.Background())
 	if err != nil || len(ps) != 1 || ps[0].Description != "rtr1" || ps[0].State == "established" {
 		t.Fatalf("peers %+v %v", ps, err)
+	}
+}
+
+func TestConfiguredAttributesAndActions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		flow FlowSpecConfig
+		want string // GoBGP's name of the action
+	}{
+		{FlowSpecConfig{Action: "rate-limit", Rate: 1000}, "rate: 1000.000000(as: 65001)"},
+		{FlowSpecConfig{Action: "dscp", DSCP: 10}, "remark: 10"},
+	} {
+		local := lab.Loopback(t)
+		r := newReceiver(t, 65001, 65001, local)
+		n := r.neighbor(65001, local)
+		n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
+		n.Families = []string{FamilyIPv4, FamilyIPv6}
+		o := baseOptions(local, n)
+		o.FlowSpec = tc.flow
+		o.Blackhole = BlackholeConfig{NextHopV4: "192.0.2.66", NextHopV6: "100::66",
+			Communities: []string{"65001:999", "64512:1"}, LargeCommunities: []string{"65001:1:2"}}
+		s := startSpeaker(t, o, intent(tgt{"bytedance", 7, []string{"20.0.1.0/24", "2a00:1::/32"}}))
+		established(t, s)
+		r.waitCount(t, 6)
+		ps := r.paths(t)
+		for k, nh := range map[string]string{"ipv4-unicast 20.0.1.0/24": "192.0.2.66", "ipv6-unicast 2a00:1::/32": "100::66"} {
+			g := ps[k]
+			if g.nextHop() != nh || !slices.Equal(g.communities(), []string{"64512:1", "65001:999", "65535:65281", "65535:666"}) ||
+				!slices.Equal(g.large(), []string{"65001:1:2", "65001:666:7"}) {
+				t.Errorf("%s: nh %s communities %v large %v", k, g.nextHop(), g.communities(), g.large())
+			}
+		}
+		for k, g := range ps {
+			if strings.Contains(k, "flowspec") {
+				if e := g.ext(); len(e) != 1 || e[0] != tc.want {
+					t.Errorf("%s: actions %v, want %s", k, e, tc.want)
+				}
+				// Rules carry the target tag and NO_EXPORT, not the RTBH communities.
+				if !slices.Equal(g.large(), []string{"65001:666:7"}) || !slices.Equal(g.communities(), []string{"65535:65281"}) {
+					t.Errorf("%s: large %v communities %v", k, g.large(), g.communities())
+				}
+			}
+		}
 	}
 }

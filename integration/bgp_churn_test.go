@@ -128,6 +128,17 @@ func TestBGPChurnIsADelta(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The set was loaded before the neighbors: the first transfer is
+	// packed. GoBGP packs unicast routes with equal attributes into one
+	// UPDATE (FlowSpec rules go one per UPDATE), so far fewer UPDATEs than
+	// routes; one per route would be the unpacked, after-the-fact load.
+	total := len(rtbh0) + len(flow0)
+	for _, p := range speaker0 {
+		if p.UpdatesSent == 0 || p.UpdatesSent > uint64(len(flow0)+len(rtbh0)/10) {
+			t.Errorf("speaker: initial transfer to %s took %d UPDATEs for %d RTBH routes and %d FlowSpec rules", p.Description, p.UpdatesSent, len(rtbh0), len(flow0))
+		}
+		t.Logf("initial transfer to %s: %d UPDATEs for %d routes", p.Description, p.UpdatesSent, total)
+	}
 
 	c, err := sp.Apply(ctx, after)
 	if err != nil {

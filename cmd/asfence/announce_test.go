@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,4 +139,119 @@ bgp:
 		t.Fatal("announce did not stop after the interrupt")
 	}
 	lab.WaitCount(t, context.Background(), bird, lab.IPv4Unicast, 0, 30*time.Second)
+}
+
+// TestHelperAnnounceProcess is not a test: TestAnnounceGracefulRestart
+// runs the test binary as `asfence announce` in a child process through it.
+func TestHelperAnnounceProcess(t *testing.T) {
+	args := os.Getenv("ASFENCE_HELPER_ARGS")
+	if args == "" {
+		t.Skip("helper process for TestAnnounceGracefulRestart")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	code := run(ctx, strings.Split(args, "\x1f"), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// announceProcess starts `asfence announce args...` as a child process.
+func announceProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAnnounceProcess$")
+	cmd.Env = append(os.Environ(), "ASFENCE_HELPER_ARGS="+strings.Join(append([]string{"announce"}, args...), "\x1f"))
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, &out
+}
+
+// stopProcess sends SIGTERM and waits for exit status 0.
+func stopProcess(t *testing.T, cmd *exec.Cmd, out *syncBuffer) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("announce exited with %v:\n%s", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("announce did not exit on SIGTERM:\n%s", out.String())
+	}
+}
+
+// TestAnnounceGracefulRestart: `announce --graceful` stopped by SIGTERM
+// closes its session without a NOTIFICATION, so BIRD (a graceful-restart
+// helper) keeps every route while asfence is away; when asfence is back
+// the session re-forms and BIRD has withdrawn nothing at all.
+func TestAnnounceGracefulRestart(t *testing.T) {
+	lab.Short(t)
+	t.Parallel()
+	ctx := context.Background()
+	local := lab.Loopback(t)
+	bird := lab.StartBIRD(t, lab.Config{ASN: 65001, Extra: lab.BIRDDiscardStatics,
+		Sessions: []lab.Session{{Addr: local, ASN: 65001, Passive: true, Families: []lab.Family{lab.IPv4Unicast}}}})
+	cfg := filepath.Join(t.TempDir(), "asfence.yaml")
+	yaml := fmt.Sprintf(`bgp:
+  asn: 65001
+  router_id: %s
+  neighbors:
+    - address: %s
+      port: %d
+      asn: 65001
+      local_address: %s
+      connect_retry: 1
+`, local, bird.Addr(), bird.Port(), local)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := announceProcess(t, "--config", cfg, "--offline", "--graceful")
+	lab.WaitEstablished(t, ctx, bird, local, 30*time.Second)
+	st, err := bird.ChannelStats(ctx, local, lab.IPv4Unicast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = lab.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
+		st, err = bird.ChannelStats(ctx, local, lab.IPv4Unicast)
+		if err == nil && (st.Imported == 0 || st.Imported != n) {
+			n, err = st.Imported, fmt.Errorf("bird holds %d routes, still changing", st.Imported)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopProcess(t, cmd, out)
+	err = lab.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
+		si, err := bird.Session(ctx, local)
+		if err == nil && si.Established {
+			err = errors.New("session still established")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := bird.Count(ctx, lab.IPv4Unicast); err != nil || c != n {
+		t.Fatalf("while asfence is away BIRD holds %d routes (%v), want all %d", c, err, n)
+	}
+	cmd, out = announceProcess(t, "--config", cfg, "--offline")
+	lab.WaitEstablished(t, ctx, bird, local, 30*time.Second)
+	lab.WaitCount(t, ctx, bird, lab.IPv4Unicast, n, 30*time.Second)
+	st2, err := bird.ChannelStats(ctx, local, lab.IPv4Unicast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.ImportWithdraws != 0 || st2.Imported != n {
+		t.Errorf("after the restart BIRD holds %d routes and received %d withdrawals; want %d and none", st2.Imported, st2.ImportWithdraws, n)
+	}
+	stopProcess(t, cmd, out)
+	lab.WaitCount(t, ctx, bird, lab.IPv4Unicast, 0, 30*time.Second)
 }

@@ -80,6 +80,9 @@ func (b *BIRD) config() string {
 		if s.Addr.IsLoopback() {
 			w.WriteString("  multihop;\n")
 		}
+		// Without it BIRD listens on every address: parallel daemons on
+		// other 127.x addresses (and their free ports) would collide.
+		w.WriteString("  strict bind on;\n")
 		if s.Passive {
 			w.WriteString("  passive on;\n")
 		}
