@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -99,6 +100,30 @@ func TestBGPNeighborLimits(t *testing.T) {
 	}{{frr, lab.IPv4FlowSpec}, {frr, lab.IPv6FlowSpec}, {gobgpd, lab.IPv4Unicast}, {gobgpd, lab.IPv6Unicast}} {
 		if n, err := c.p.Count(ctx, c.f); err != nil || n != 0 {
 			t.Errorf("%s holds %d %s routes (%v), want none", c.p.Name(), n, c.f, err)
+		}
+	}
+}
+
+// TestBGPIPv6Session: a neighbor with an IPv6 address gets, by default,
+// the IPv6 families only (over a session on ::1 with BIRD): IPv6 RTBH
+// routes with their next hop and IPv6 FlowSpec rules, nothing of IPv4.
+func TestBGPIPv6Session(t *testing.T) {
+	lab.Short(t)
+	t.Parallel()
+	ctx := context.Background()
+	in := embeddedIntent(t)
+	lo6 := netip.IPv6Loopback()
+	bird := lab.StartBIRD(t, lab.Config{Addr: lo6, ASN: speakerASN, Extra: lab.BIRDDiscardStatics,
+		Sessions: []lab.Session{{Addr: lo6, ASN: speakerASN, Passive: true, Families: lab.AllFamilies}}})
+	n := bgp.NeighborConfig{Address: lo6.String(), Port: bird.Port(), ASN: speakerASN, LocalAddress: lo6.String(),
+		Announce: []string{bgp.AnnounceBlackhole, bgp.AnnounceFlowSpec}, ConnectRetry: 1}
+	startSpeaker(t, lab.Loopback(t), in, n)
+	lab.WaitEstablished(t, ctx, bird, lo6, 30*time.Second)
+	checkHolds(t, ctx, bird, lab.IPv6Unicast, expectRTBH(in), true)
+	checkHolds(t, ctx, bird, lab.IPv6FlowSpec, expectFlowSpec(in), true)
+	for _, f := range []lab.Family{lab.IPv4Unicast, lab.IPv4FlowSpec} {
+		if c, err := bird.Count(ctx, f); err != nil || c != 0 {
+			t.Errorf("bird holds %d %s routes (%v) over an IPv6 session without families: [ipv4]", c, f, err)
 		}
 	}
 }
