@@ -70,7 +70,7 @@ func New(version string, peers PeerSource) *Metrics {
 	m.sourceErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "asfence_source_errors_total",
 		Help: "Failed source queries, per source."}, []string{"source"})
 	m.sourceUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "asfence_source_up",
-		Help: "1 if the source answered in the last run that queried it, 0 if it failed."}, []string{"source"})
+		Help: "1 if the source answered in the last run, 0 if it failed."}, []string{"source"})
 	m.degraded = prometheus.NewGauge(prometheus.GaugeOpts{Name: "asfence_degraded",
 		Help: "1 if the last run had failed sources (their facts were carried over or nothing was applied)."})
 	m.carried = prometheus.NewGauge(prometheus.GaugeOpts{Name: "asfence_carried_over_prefixes",
@@ -128,6 +128,8 @@ func (m *Metrics) Run(r *store.Run) {
 			m.sourceErrors.WithLabelValues(s.Source).Inc()
 		}
 	}
+	// Only the last run's sources: a source dropped by a reload disappears.
+	m.sourceUp.Reset()
 	for _, s := range r.Sources {
 		up := 1.0
 		if failed[s.Source] {
