@@ -25,7 +25,7 @@ func baseOptions(local netip.Addr, ns ...NeighborConfig) Options {
 }
 
 func TestAnnounceRTBHAndFlowSpec(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	local := lab.Loopback(t)
 	r := newReceiver(t, 65001, 65001, local)
 	n := r.neighbor(65001, local)
@@ -103,7 +103,7 @@ func TestAnnounceRTBHAndFlowSpec(t *testing.T) {
 }
 
 func TestApplyIsADelta(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	local := lab.Loopback(t)
 	r := newReceiver(t, 65001, 65001, local)
@@ -165,7 +165,7 @@ func TestApplyIsADelta(t *testing.T) {
 }
 
 func TestMaxRulesFailsAndKeepsWhatIsAnnounced(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	local := lab.Loopback(t)
 	r := newReceiver(t, 65001, 65001, local)
@@ -196,7 +196,7 @@ func TestMaxRulesFailsAndKeepsWhatIsAnnounced(t *testing.T) {
 }
 
 func TestGuardRefusesDangerousPrefixes(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	local := lab.Loopback(t)
 	r := newReceiver(t, 65001, 65001, local)
@@ -230,7 +230,7 @@ func TestGuardRefusesDangerousPrefixes(t *testing.T) {
 }
 
 func TestNeighborsGetTheirTargetsAndKinds(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	local := lab.Loopback(t)
 	rTencent := newReceiver(t, 65001, 65001, local) // blackhole, tencent only
@@ -280,7 +280,7 @@ func TestNeighborsGetTheirTargetsAndKinds(t *testing.T) {
 }
 
 func TestEBGPNeedsAllowEBGP(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	local := lab.Loopback(t)
 	r := newReceiver(t, 65002, 65001, local)
 	n := r.neighbor(65002, local)
@@ -299,7 +299,7 @@ func TestEBGPNeedsAllowEBGP(t *testing.T) {
 }
 
 func TestStopWithdraws(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	local := lab.Loopback(t)
 	r := newReceiver(t, 65001, 65001, local)
@@ -316,7 +316,7 @@ func TestStopWithdraws(t *testing.T) {
 }
 
 func TestPasswordReachesGoBGP(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	// TCP MD5 itself cannot run here (setsockopt TCP_MD5SIG: ENOPROTOOPT),
 	// so only the plumbing is checked: config -> GoBGP's neighbor.
 	n := NeighborConfig{Address: "192.0.2.7", ASN: 65001, Password: "s3cret", Description: "rtr1"}
@@ -356,7 +356,7 @@ func TestPasswordReachesGoBGP(t *testing.T) {
 }
 
 func TestConfiguredAttributesAndActions(t *testing.T) {
-	t.Parallel()
+	lab.Parallel(t)
 	for _, tc := range []struct {
 		flow FlowSpecConfig
 		want string // GoBGP's name of the action

@@ -31,7 +31,7 @@ import (
 // NO_EXPORT, the target tags and our AS in the path.
 func TestBGPBioRD(t *testing.T) {
 	lab.Short(t)
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	in := embeddedIntent(t)
 	want := expectRTBH(in)

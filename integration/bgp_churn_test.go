@@ -75,7 +75,7 @@ func diffCount(a, b map[string]expectedRoute) (onlyA, onlyB int) {
 // and withdrawn (counted by the speaker and by BIRD) equal the change.
 func TestBGPChurnIsADelta(t *testing.T) {
 	lab.Short(t)
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	full := embeddedIntent(t)
 	held, removed := churnSets(full)

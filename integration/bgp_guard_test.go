@@ -17,7 +17,7 @@ import (
 // of it may reach a real router; the one good prefix must.
 func TestBGPGuard(t *testing.T) {
 	lab.Short(t)
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	local := lab.Loopback(t)
 	bird := lab.StartBIRD(t, lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics,

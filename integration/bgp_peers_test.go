@@ -36,7 +36,7 @@ func TestBGPRealPeers(t *testing.T) {
 	}
 	for name, pc := range cases {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
+			lab.Parallel(t)
 			ctx := context.Background()
 			local := lab.Loopback(t)
 			p := pc.start(t, lab.Config{ASN: speakerASN, Sessions: []lab.Session{{Addr: local, ASN: speakerASN, Passive: true, Families: pc.fams}}})
@@ -73,7 +73,7 @@ func TestBGPRealPeers(t *testing.T) {
 // target gets only that target's routes.
 func TestBGPNeighborLimits(t *testing.T) {
 	lab.Short(t)
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	in := embeddedIntent(t)
 	local := lab.Loopback(t)
@@ -109,7 +109,7 @@ func TestBGPNeighborLimits(t *testing.T) {
 // routes with their next hop and IPv6 FlowSpec rules, nothing of IPv4.
 func TestBGPIPv6Session(t *testing.T) {
 	lab.Short(t)
-	t.Parallel()
+	lab.Parallel(t)
 	ctx := context.Background()
 	in := embeddedIntent(t)
 	lo6 := netip.IPv6Loopback()

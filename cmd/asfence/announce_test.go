@@ -70,7 +70,7 @@ func (s *syncBuffer) String() string {
 // 0 and BIRD loses the routes (CEASE).
 func TestAnnounceToBIRD(t *testing.T) {
 	lab.Short(t)
-	t.Parallel()
+	lab.Parallel(t)
 	local := lab.Loopback(t)
 	bird := lab.StartBIRD(t, lab.Config{ASN: 65001, Extra: lab.BIRDDiscardStatics,
 		Sessions: []lab.Session{{Addr: local, ASN: 65001, Passive: true, Families: lab.AllFamilies}}})

@@ -525,3 +525,14 @@ func atoi(s string) (int, error) {
 }
 
 var errNoSession = errors.New("no such session")
+
+// Parallel marks t parallel, except under the race detector: GoBGP keeps
+// its route-selection options in process-wide variables that every
+// server's StartBgp writes, so GoBGP servers (Feeder, the speaker under
+// test) started by parallel tests race inside GoBGP. Sequential tests do
+// not.
+func Parallel(t *testing.T) {
+	if !raceDetector {
+		t.Parallel()
+	}
+}

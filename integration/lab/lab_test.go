@@ -33,7 +33,7 @@ func TestDaemons(t *testing.T) {
 	}
 	for name, startPeer := range starters {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
+			Parallel(t)
 			ctx := context.Background()
 			fams := AllFamilies
 			if name == "openbgpd" {
@@ -114,7 +114,7 @@ func TestDaemons(t *testing.T) {
 // BIRD's arrives at FRR.
 func TestNetnsPair(t *testing.T) {
 	Short(t)
-	t.Parallel()
+	Parallel(t)
 	ctx := context.Background()
 	p := NewPair(t)
 	static := `protocol static s4 { ipv4; route 20.0.9.0/24 blackhole; }
