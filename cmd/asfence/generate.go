@@ -91,7 +91,7 @@ usage or config.`,
 		},
 	}
 	f.register(c)
-	c.Flags().StringVar(&vendor, "vendor", "", "vendor ID (see "asfence vendors") or all")
+	c.Flags().StringVar(&vendor, "vendor", "", "vendor ID (see 'asfence vendors') or all")
 	c.Flags().StringVar(&out, "out", "", "output file, or directory (required with --vendor all)")
 	return c
 }
