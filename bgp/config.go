@@ -93,7 +93,8 @@ const (
 	DefaultMaxRules  = 2000
 )
 
-// Validate checks the bgp block. targets are the configured target names.
+// Validate checks the bgp block. targets are the configured target names
+// (nil: neighbors' targets lists are not checked).
 func (c *Config) Validate(path string, targets []string, p *check.Problems) {
 	if c.ASN == 0 {
 		p.Add(check.Join(path, "asn"), "missing or 0")
@@ -151,7 +152,7 @@ func (c *Config) Validate(path string, targets []string, p *check.Problems) {
 			p.Add(check.Join(np, "allow_ebgp"), "neighbor AS%d is eBGP: RTBH routes go to eBGP neighbors only with allow_ebgp: true", n.ASN)
 		}
 		for j, t := range n.Targets {
-			if !slices.Contains(targets, t) {
+			if targets != nil && !slices.Contains(targets, t) {
 				p.Add(check.Join(np, "targets", j), "unknown target %q", t)
 			}
 		}

@@ -251,9 +251,9 @@ func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
 	return ds, nil
 }
 
-// shared returns one attribute object per distinct value, so that their
+// intern returns one attribute object per distinct value, so that their
 // serialisation is computed once for thousands of paths.
-func (b *pathBuilder) shared(key string, mk func() bgp.PathAttributeInterface) bgp.PathAttributeInterface {
+func (b *pathBuilder) intern(key string, mk func() bgp.PathAttributeInterface) bgp.PathAttributeInterface {
 	if a, ok := b.attrCache[key]; ok {
 		return a
 	}
@@ -267,7 +267,7 @@ func (b *pathBuilder) largeFor(ids []uint32, withConfigured bool) bgp.PathAttrib
 	if withConfigured {
 		key += "+"
 	}
-	return b.shared(key, func() bgp.PathAttributeInterface {
+	return b.intern(key, func() bgp.PathAttributeInterface {
 		var ls []*bgp.LargeCommunity
 		if withConfigured {
 			ls = append(ls, b.large...)
@@ -292,12 +292,12 @@ func idsKey(ids []uint32) string {
 
 // rtbh builds an RTBH path (RFC 5635, RFC 7999).
 func (b *pathBuilder) rtbh(p netip.Prefix, ids []uint32) (bgp.AddrPrefixInterface, []bgp.PathAttributeInterface) {
-	origin := b.shared("origin", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP) })
-	comms := b.shared("rtbh-comms", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeCommunities(b.comms) })
+	origin := b.intern("origin", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP) })
+	comms := b.intern("rtbh-comms", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeCommunities(b.comms) })
 	large := b.largeFor(ids, true)
 	if p.Addr().Is4() {
 		nlri := bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String())
-		nh := b.shared("nh4", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeNextHop(b.nextHop4) })
+		nh := b.intern("nh4", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeNextHop(b.nextHop4) })
 		return nlri, []bgp.PathAttributeInterface{origin, nh, comms, large}
 	}
 	nlri := bgp.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String())
@@ -330,11 +330,11 @@ func (b *pathBuilder) flowspec(rf bgp.RouteFamily, p netip.Prefix, src bool, ids
 		}
 		nlri, nh = bgp.NewFlowSpecIPv6Unicast([]bgp.FlowSpecComponentInterface{comp}), "::"
 	}
-	origin := b.shared("origin", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP) })
-	ext := b.shared("flow-ext", func() bgp.PathAttributeInterface {
+	origin := b.intern("origin", func() bgp.PathAttributeInterface { return bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP) })
+	ext := b.intern("flow-ext", func() bgp.PathAttributeInterface {
 		return bgp.NewPathAttributeExtendedCommunities([]bgp.ExtendedCommunityInterface{b.flowEC})
 	})
-	comms := b.shared("flow-comms", func() bgp.PathAttributeInterface {
+	comms := b.intern("flow-comms", func() bgp.PathAttributeInterface {
 		return bgp.NewPathAttributeCommunities([]uint32{uint32(bgp.COMMUNITY_NO_EXPORT)})
 	})
 	// GoBGP requires a next hop even for FlowSpec; it sends a zero-length one.
@@ -356,7 +356,7 @@ func pathKey(rf bgp.RouteFamily, nlri bgp.AddrPrefixInterface) string {
 // fingerprint identifies a path's attributes: the next hop, and every
 // other attribute's wire form, in type order. MP_REACH_NLRI carries the
 // NLRI itself, so only its next hop counts. cache (may be nil) holds the
-// wire form of attributes shared between paths.
+// wire form of attributes common to many paths.
 func fingerprint(attrs []bgp.PathAttributeInterface, cache map[bgp.PathAttributeInterface][]byte) (string, error) {
 	parts := make([]fpPart, 0, len(attrs))
 	for _, a := range attrs {

@@ -106,16 +106,6 @@ func New(o Options) (*Speaker, error) {
 	o.Config.Validate("bgp", o.Targets, &p)
 	o.Blackhole.Validate("blackhole", &p)
 	o.FlowSpec.Validate("flowspec", &p)
-	if o.Targets == nil {
-		// Without the target list, unknown-target problems are not real ones.
-		var kept check.Problems
-		for _, x := range p.List() {
-			if !strings.Contains(x.Msg, "unknown target") {
-				kept.Add(x.Path, "%s", x.Msg)
-			}
-		}
-		p = kept
-	}
 	if !p.Empty() {
 		return nil, fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
 	}
@@ -573,7 +563,7 @@ func hasGR(p *api.Peer) bool {
 func (s *Speaker) UpdateNeighbors(ctx context.Context, c Config) error {
 	var p check.Problems
 	c.Validate("bgp", s.opts.Targets, &p)
-	if !p.Empty() && s.opts.Targets != nil {
+	if !p.Empty() {
 		return fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
 	}
 	s.mu.Lock()
