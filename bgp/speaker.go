@@ -2,6 +2,15 @@
 // RTBH routes (RFC 5635, RFC 7999) and FlowSpec rules (RFC 8955, RFC 8956)
 // through GoBGP, and reconciles the RIB with each new Intent by sending
 // only the difference, never resetting a session.
+//
+// RTBH: one route per Intent prefix, exactly as the policy accepted it
+// (not aggregated: a registry change then maps one to one onto routes),
+// with the discard next hop, BLACKHOLE, NO_EXPORT, the configured
+// communities and the large community <asn>:666:<target id> of every
+// target holding the prefix. FlowSpec: per target, the minimal cover of
+// its prefixes, a destination and a source rule each, discard by default,
+// within flowspec.max_rules. Which neighbor gets what follows its
+// announce:, families: and targets: (see policy.go).
 package bgp
 
 import (
