@@ -4,8 +4,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/asfence/asfence/internal/check"
 )
 
 func TestExampleConfigIsValid(t *testing.T) {
@@ -112,5 +119,56 @@ func TestTokenFileChecked(t *testing.T) {
 	}
 	if got, _ := cfg.APIToken(); got != "0123456789abcdef0123" {
 		t.Fatalf("token %q", got)
+	}
+}
+
+// examples/asfence.yaml documents every key: each field of Config (list
+// elements and nested blocks included) appears in it at least once.
+func TestExampleCoversEveryKey(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "asfence.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	lines := lineMap{}
+	lines.walk("", &root)
+	have := map[string]bool{}
+	idx := regexp.MustCompile(`\[\d+\]`)
+	for p := range lines {
+		have[idx.ReplaceAllString(p, "[]")] = true
+	}
+	var want []string
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			if t == reflect.TypeOf(time.Time{}) {
+				return
+			}
+			for i := range t.NumField() {
+				f := t.Field(i)
+				tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+				if tag == "-" || !f.IsExported() {
+					continue
+				}
+				p := check.Join(prefix, tag)
+				want = append(want, p)
+				walk(p, f.Type)
+			}
+		case reflect.Slice:
+			walk(prefix+"[]", t.Elem())
+		}
+	}
+	walk("", reflect.TypeOf(Config{}))
+	for _, p := range want {
+		if !have[p] {
+			t.Errorf("examples/asfence.yaml does not show %s", p)
+		}
 	}
 }
