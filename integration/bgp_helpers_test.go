@@ -31,7 +31,8 @@ func embeddedIntent(t testing.TB) *filters.Intent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filters.DefaultPolicy().Apply(s)
+	// The built-in targets as configured by default: name-only ASNs out.
+	return filters.DefaultPolicy().Apply(asn.Select(s, asn.Builtin()))
 }
 
 // bgpLog keeps the speaker quiet unless -v.
