@@ -325,29 +325,40 @@ func addThenRemove(sb *strings.Builder, removed, added []string) {
 	}
 }
 
-func (d delta) ios() string {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "! %s\n", d.summary())
+// ciscoStyle writes what IOS and FRR share: the header, prefix-list entries
+// (added before removed, so no list is ever empty) and the as-path list,
+// with the route-map term that uses it appearing or going with it. It
+// reports false when nothing changed.
+func (d delta) ciscoStyle(sb *strings.Builder, how, any4, any6, asPathCmd, termEnd string) bool {
+	fmt.Fprintf(sb, "! %s\n", d.summary())
 	if !d.changed() {
 		sb.WriteString("! nothing changed\n")
-		return sb.String()
+		return false
 	}
-	sb.WriteString("! paste in configuration mode, then: clear ip bgp * soft in\n")
-	rem, add := setDiff(ciscoLists(d.a, d.n, "0.0.0.0/0", "::/0"), ciscoLists(d.b, d.n, "0.0.0.0/0", "::/0"))
-	addThenRemove(&sb, rem, add)
-	asLine := func(a uint32) string { return fmt.Sprintf("ip as-path access-list %s permit _%d$", d.n.ASPath, a) }
+	sb.WriteString(how)
+	rem, add := setDiff(ciscoLists(d.a, d.n, any4, any6), ciscoLists(d.b, d.n, any4, any6))
+	addThenRemove(sb, rem, add)
+	asLine := func(a uint32) string { return fmt.Sprintf("%s %s permit _%d$", asPathCmd, d.n.ASPath, a) }
 	ra, aa := setDiff(d.a.asns, d.b.asns)
 	for _, a := range aa {
 		sb.WriteString(asLine(a) + "\n")
 	}
 	if len(d.a.asns) == 0 && len(d.b.asns) > 0 {
-		fmt.Fprintf(&sb, "route-map %s deny 30\n match as-path %s\n", d.n.Policy, d.n.ASPath)
+		fmt.Fprintf(sb, "route-map %s deny 30\n match as-path %s\n%s", d.n.Policy, d.n.ASPath, termEnd)
 	}
 	if len(d.b.asns) == 0 && len(d.a.asns) > 0 {
-		fmt.Fprintf(&sb, "no route-map %s deny 30\n", d.n.Policy)
+		fmt.Fprintf(sb, "no route-map %s deny 30\n", d.n.Policy)
 	}
 	for _, a := range ra {
 		sb.WriteString("no " + asLine(a) + "\n")
+	}
+	return true
+}
+
+func (d delta) ios() string {
+	var sb strings.Builder
+	if !d.ciscoStyle(&sb, "! paste in configuration mode, then: clear ip bgp * soft in\n", "0.0.0.0/0", "::/0", "ip as-path access-list", "") {
+		return sb.String()
 	}
 	// ACL lines are ordered: the final permit must stay last. Renumbering
 	// the ACL from k+10 frees sequence numbers 1..k in front of it for the
@@ -386,28 +397,7 @@ func (d delta) ios() string {
 
 func (d delta) frr() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "! %s\n", d.summary())
-	if !d.changed() {
-		sb.WriteString("! nothing changed\n")
-		return sb.String()
-	}
-	sb.WriteString("! apply with: vtysh -f FILE (or paste after \"configure terminal\")\n")
-	rem, add := setDiff(ciscoLists(d.a, d.n, "any", "any"), ciscoLists(d.b, d.n, "any", "any"))
-	addThenRemove(&sb, rem, add)
-	asLine := func(a uint32) string { return fmt.Sprintf("bgp as-path access-list %s permit _%d$", d.n.ASPath, a) }
-	ra, aa := setDiff(d.a.asns, d.b.asns)
-	for _, a := range aa {
-		sb.WriteString(asLine(a) + "\n")
-	}
-	if len(d.a.asns) == 0 && len(d.b.asns) > 0 {
-		fmt.Fprintf(&sb, "route-map %s deny 30\n match as-path %s\nexit\n", d.n.Policy, d.n.ASPath)
-	}
-	if len(d.b.asns) == 0 && len(d.a.asns) > 0 {
-		fmt.Fprintf(&sb, "no route-map %s deny 30\n", d.n.Policy)
-	}
-	for _, a := range ra {
-		sb.WriteString("no " + asLine(a) + "\n")
-	}
+	d.ciscoStyle(&sb, "! apply with: vtysh -f FILE (or paste after \"configure terminal\")\n", "any", "any", "bgp as-path access-list", "exit\n")
 	return sb.String()
 }
 
