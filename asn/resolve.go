@@ -91,11 +91,37 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 	snap := &Snapshot{GeneratedAt: now, Generator: e.Generator}
 	var mu sync.Mutex
 	calls, failures := 0, 0
-	fail := func(src Source, t string, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		failures++
-		snap.Incomplete = append(snap.Incomplete, Incomplete{Source: src.Name(), Target: t, Error: err.Error()})
+	// stage asks every source in parallel, each call with its own timeout.
+	// query returns whether it asked the source at all, and a merge of what
+	// it got: a source that failed part-way may return what it did get; that
+	// is merged and the source is still listed as incomplete.
+	stage := func(t *Target, query func(ctx context.Context, s Source) (asked bool, merge func(), err error)) error {
+		var wg sync.WaitGroup
+		for _, s := range e.Sources {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				asked, merge, err := query(cctx, s)
+				if !asked {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				if err != nil {
+					failures++
+					snap.Incomplete = append(snap.Incomplete, Incomplete{Source: s.Name(), Target: t.Name, Error: err.Error()})
+				}
+				merge()
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("resolve: %w", err)
+		}
+		return nil
 	}
 	for ti := range targets {
 		t := &targets[ti]
@@ -103,66 +129,39 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 		for _, s := range t.ActiveASNs() {
 			m.addASN(ASNFact{ASN: s.ASN, Name: s.Name, Evidence: Evidence{Source: "builtin", Detail: s.Why, Seen: now}})
 		}
-		// Stage 1: discovery, all sources in parallel.
-		var wg sync.WaitGroup
-		for _, s := range e.Sources {
+		// Stage 1: discovery of more ASNs.
+		if err := stage(t, func(ctx context.Context, s Source) (bool, func(), error) {
 			d, ok := s.(Discoverer)
 			if !ok {
-				continue
+				return false, nil, nil
 			}
-			calls++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				// A source that failed part-way may return what it did get: it
-				// is merged, and the source is still listed as incomplete.
-				facts, err := d.Discover(cctx, t)
-				if err != nil {
-					fail(d, t.Name, err)
-				}
-				mu.Lock()
-				defer mu.Unlock()
+			facts, err := d.Discover(ctx, t)
+			return true, func() {
 				for _, f := range facts {
 					m.addASN(f)
 				}
-			}()
+			}, err
+		}); err != nil {
+			return nil, err
 		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("resolve: %w", err)
-		}
-		asns := m.asnList()
 		// Stage 2: prefixes and names for the known ASNs.
-		for _, s := range e.Sources {
+		asns := m.asnList()
+		if err := stage(t, func(ctx context.Context, s Source) (bool, func(), error) {
 			r, ok := s.(Resolver)
 			if !ok {
-				continue
+				return false, nil, nil
 			}
-			calls++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				facts, err := r.Resolve(cctx, t, slices.Clone(asns))
-				if err != nil {
-					fail(r, t.Name, err)
-				}
-				mu.Lock()
-				defer mu.Unlock()
+			facts, err := r.Resolve(ctx, t, slices.Clone(asns))
+			return true, func() {
 				for _, f := range facts.ASNs {
 					m.annotateASN(f)
 				}
 				for _, f := range facts.Prefixes {
 					m.addPrefix(f)
 				}
-			}()
-		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("resolve: %w", err)
+			}, err
+		}); err != nil {
+			return nil, err
 		}
 		snap.Targets = append(snap.Targets, m.result())
 	}
