@@ -60,15 +60,7 @@ func (a *app) snapshot(ctx context.Context, f *inputFlags) (*asn.Snapshot, *conf
 		}
 		return asn.Select(s, targets), cfg, nil
 	}
-	sc := cfg.Sources
-	if sc == nil {
-		sc = sources.Default()
-	}
-	srcs, err := sources.Build(sc)
-	if err != nil {
-		return nil, nil, err
-	}
-	eng := &asn.Engine{Sources: srcs, Timeout: sc.Timeout, Generator: "asfence " + a.version}
+	eng := asn.Engine{Generator: "asfence " + a.version}
 	if f.at != "" {
 		t, err := time.Parse(time.RFC3339, f.at)
 		if err != nil {
@@ -76,7 +68,7 @@ func (a *app) snapshot(ctx context.Context, f *inputFlags) (*asn.Snapshot, *conf
 		}
 		eng.Now = func() time.Time { return t }
 	}
-	s, err := eng.Run(ctx, targets)
+	s, _, err := sources.Resolve(ctx, cfg.Sources, targets, eng)
 	if err != nil && s == nil {
 		return nil, nil, err
 	}

@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -382,36 +380,11 @@ func (d *Daemon) resolve(ctx context.Context, cfg *config.Config) (*asn.Snapshot
 		}
 		return asn.Select(s, cfg.TargetList), []string{name}, nil
 	}
-	sc := cfg.Sources
-	if sc == nil {
-		sc = sources.Default()
+	snap, names, err := sources.Resolve(ctx, cfg.Sources, cfg.TargetList, asn.Engine{Generator: "asfence " + d.opts.Version})
+	if err != nil && snap == nil {
+		return nil, names, fmt.Errorf("sources: %w", err)
 	}
-	srcs, err := sources.Build(sc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sources: %w", err)
-	}
-	var names []string
-	for _, s := range srcs {
-		names = append(names, s.Name())
-	}
-	defer func() {
-		// Each run builds its clients afresh (a reload may change them):
-		// close their connections.
-		for _, s := range srcs {
-			if c, ok := s.(io.Closer); ok {
-				_ = c.Close()
-			}
-		}
-	}()
-	eng := &asn.Engine{Sources: srcs, Timeout: sc.Timeout, Generator: "asfence " + d.opts.Version}
-	snap, err := eng.Run(ctx, cfg.TargetList)
-	if err != nil {
-		return snap, names, err
-	}
-	if len(srcs) == 0 {
-		return snap, names, errors.New("no sources configured: nothing to resolve from")
-	}
-	return snap, names, nil
+	return snap, names, err
 }
 
 // sourceStatus lists every source asked, failed ones once per failure.
