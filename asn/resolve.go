@@ -153,6 +153,7 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 			}
 			facts, err := r.Resolve(ctx, t, slices.Clone(asns))
 			return true, func() {
+				m.facts = slices.Grow(m.facts, len(facts.Prefixes))
 				for _, f := range facts.ASNs {
 					m.annotateASN(f)
 				}
@@ -289,16 +290,26 @@ func (m *merger) result() TargetResult {
 		keys[i] = keyOf(f.Prefix, i)
 	}
 	slices.SortFunc(keys, compareKeys)
-	for j, k := range keys {
-		f := m.facts[k.i]
-		if j == 0 || compareKeys(keys[j-1], prefixKey{hi: k.hi, lo: k.lo, meta: k.meta, i: keys[j-1].i}) != 0 {
-			r.Prefixes = append(r.Prefixes, Prefix{Prefix: f.Prefix})
+	// Facts of one prefix are now adjacent: every entry's origins and
+	// evidence are sub-slices of two shared arrays (two allocations rather
+	// than two per prefix).
+	origins := make([]uint32, 0, len(keys))
+	evidence := make([]Evidence, 0, len(keys))
+	r.Prefixes = make([]Prefix, 0, len(keys))
+	for j := 0; j < len(keys); {
+		k := keys[j]
+		p := Prefix{Prefix: m.facts[k.i].Prefix}
+		o0, e0 := len(origins), len(evidence)
+		for ; j < len(keys) && keys[j].hi == k.hi && keys[j].lo == k.lo && keys[j].meta == k.meta; j++ {
+			f := &m.facts[keys[j].i]
+			if f.Origin != 0 {
+				origins = append(origins, f.Origin)
+			}
+			evidence = append(evidence, f.Evidence)
 		}
-		e := &r.Prefixes[len(r.Prefixes)-1]
-		if f.Origin != 0 {
-			e.Origins = append(e.Origins, f.Origin)
-		}
-		e.Evidence = append(e.Evidence, f.Evidence)
+		p.Origins = origins[o0:len(origins):len(origins)]
+		p.Evidence = evidence[e0:len(evidence):len(evidence)]
+		r.Prefixes = append(r.Prefixes, p)
 	}
 	return r
 }
