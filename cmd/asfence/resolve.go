@@ -98,6 +98,7 @@ Exit status: 0 ok, 1 all sources failed or I/O error, 2 bad usage or config.`,
 			if format != "text" && format != "json" {
 				return usagef("--format must be text or json, not %q", format)
 			}
+			oneShotGC()
 			s, _, err := a.snapshot(cmd.Context(), &f)
 			if s == nil {
 				return err
