@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -266,12 +267,15 @@ type rawPrefix struct {
 // in errors (a file name, or "embedded snapshot").
 func DecodeSnapshot(name string, data []byte) (*Snapshot, error) {
 	var raw rawSnapshot
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, describeJSONError(data, err))
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%s: empty document", name)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%s: trailing data after the JSON document", name)
+	if err := json.Unmarshal(data, &raw); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
+			return nil, fmt.Errorf("%s: line %d: trailing data after the JSON document", name, lineOf(data, se.Offset))
+		}
+		return nil, fmt.Errorf("%s: %s", name, describeJSONError(data, err))
 	}
 	bad := func(path, format string, args ...any) error {
 		return fmt.Errorf("%s: %s: %s", name, path, fmt.Sprintf(format, args...))
@@ -292,35 +296,35 @@ func DecodeSnapshot(name string, data []byte) (*Snapshot, error) {
 		seen[rt.Name] = true
 		t := TargetResult{Name: rt.Name, Description: rt.Description, ID: rt.ID}
 		for ai, ra := range rt.ASNs {
-			ap := fmt.Sprintf("%s.asns[%d]", tp, ai)
+			ap := func() string { return fmt.Sprintf("%s.asns[%d]", tp, ai) } // built only for errors
 			if ra.ASN == nil {
-				return nil, bad(ap+".asn", "missing")
+				return nil, bad(ap()+".asn", "missing")
 			}
 			a, err := checkASN(*ra.ASN)
 			if err != nil {
-				return nil, bad(ap+".asn", "%v", err)
+				return nil, bad(ap()+".asn", "%v", err)
 			}
 			if err := checkEvidence(ra.Evidence); err != nil {
-				return nil, bad(ap+".evidence", "%v", err)
+				return nil, bad(ap()+".evidence", "%v", err)
 			}
 			t.ASNs = append(t.ASNs, ASN{ASN: a, Name: ra.Name, NameOnly: ra.NameOnly, Evidence: ra.Evidence})
 		}
 		for pi, rp := range rt.Prefixes {
-			pp := fmt.Sprintf("%s.prefixes[%d]", tp, pi)
+			pp := func() string { return fmt.Sprintf("%s.prefixes[%d]", tp, pi) } // built only for errors
 			p, err := ParsePrefix(rp.Prefix)
 			if err != nil {
-				return nil, bad(pp+".prefix", "%v", err)
+				return nil, bad(pp()+".prefix", "%v", err)
 			}
 			var origins []uint32
 			for oi, o := range rp.Origins {
 				a, err := checkASN(o)
 				if err != nil {
-					return nil, bad(fmt.Sprintf("%s.origins[%d]", pp, oi), "%v", err)
+					return nil, bad(fmt.Sprintf("%s.origins[%d]", pp(), oi), "%v", err)
 				}
 				origins = append(origins, a)
 			}
 			if err := checkEvidence(rp.Evidence); err != nil {
-				return nil, bad(pp+".evidence", "%v", err)
+				return nil, bad(pp()+".evidence", "%v", err)
 			}
 			t.Prefixes = append(t.Prefixes, Prefix{Prefix: p, Origins: origins, Evidence: rp.Evidence})
 		}
@@ -337,7 +341,13 @@ func ReadSnapshotFile(path string) (*Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxSnapshotBytes+1))
+	var data []byte
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() <= MaxSnapshotBytes {
+		data = make([]byte, 0, st.Size()+512) // one allocation instead of doubling
+	}
+	buf := bytes.NewBuffer(data)
+	_, err = buf.ReadFrom(io.LimitReader(f, MaxSnapshotBytes+1))
+	data = buf.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", path, err)
 	}
