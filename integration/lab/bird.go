@@ -17,10 +17,9 @@ import (
 
 // BIRD is a running BIRD 2 daemon.
 type BIRD struct {
-	cfg  Config
+	daemon
 	dir  string
 	sock string
-	proc *process
 }
 
 // BIRDDiscardStatics is BIRD config that makes the default RTBH next hops
@@ -40,7 +39,7 @@ func StartBIRD(t testing.TB, cfg Config) *BIRD {
 	Require(t, "bird", "birdc")
 	cfg.fill(t)
 	d := Dir(t)
-	b := &BIRD{cfg: cfg, dir: d, sock: filepath.Join(d, "bird.ctl")}
+	b := &BIRD{daemon: daemon{cfg: cfg}, dir: d, sock: filepath.Join(d, "bird.ctl")}
 	conf := filepath.Join(d, "bird.conf")
 	if err := os.WriteFile(conf, []byte(b.config()), 0o644); err != nil {
 		t.Fatalf("lab: %v", err)
@@ -113,18 +112,6 @@ func (b *BIRD) config() string {
 
 // Name implements Peer.
 func (b *BIRD) Name() string { return "bird" }
-
-// Addr implements Peer.
-func (b *BIRD) Addr() netip.Addr { return b.cfg.Addr }
-
-// Port implements Peer.
-func (b *BIRD) Port() int { return b.cfg.Port }
-
-// Stop implements Peer.
-func (b *BIRD) Stop() { b.proc.stop() }
-
-// Log implements Peer.
-func (b *BIRD) Log() string { return b.proc.log() }
 
 // Socket is the control socket (for birdc -s).
 func (b *BIRD) Socket() string { return b.sock }

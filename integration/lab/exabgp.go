@@ -18,10 +18,9 @@ import (
 // writes every message it receives to a JSON-lines file, and the readers
 // replay that file (announce, withdraw, session up/down).
 type ExaBGP struct {
-	cfg     Config
+	daemon
 	dir     string
 	updates string
-	proc    *process
 }
 
 const exabgpDump = `#!/usr/bin/python3
@@ -39,7 +38,7 @@ func StartExaBGP(t testing.TB, cfg Config) *ExaBGP {
 	Require(t, "exabgp")
 	cfg.fill(t)
 	d := Dir(t)
-	e := &ExaBGP{cfg: cfg, dir: d, updates: filepath.Join(d, "updates.jsonl")}
+	e := &ExaBGP{daemon: daemon{cfg: cfg}, dir: d, updates: filepath.Join(d, "updates.jsonl")}
 	if err := os.WriteFile(filepath.Join(d, "dump.py"), []byte(exabgpDump), 0o755); err != nil {
 		t.Fatalf("lab: %v", err)
 	}
@@ -100,18 +99,6 @@ func (e *ExaBGP) config() string {
 
 // Name implements Peer.
 func (e *ExaBGP) Name() string { return "exabgp" }
-
-// Addr implements Peer.
-func (e *ExaBGP) Addr() netip.Addr { return e.cfg.Addr }
-
-// Port implements Peer.
-func (e *ExaBGP) Port() int { return e.cfg.Port }
-
-// Stop implements Peer.
-func (e *ExaBGP) Stop() { e.proc.stop() }
-
-// Log implements Peer.
-func (e *ExaBGP) Log() string { return e.proc.log() }
 
 // UpdatesFile is the JSON-lines file of received messages.
 func (e *ExaBGP) UpdatesFile() string { return e.updates }

@@ -18,9 +18,8 @@ const FRRBgpd = "/usr/lib/frr/bgpd"
 // FRR is a running FRR bgpd (without zebra: nothing reaches the kernel and
 // every next hop counts as reachable).
 type FRR struct {
-	cfg  Config
-	dir  string
-	proc *process
+	daemon
+	dir string
 }
 
 // StartFRR starts FRR's bgpd with one neighbor per session. Extra goes
@@ -32,7 +31,7 @@ func StartFRR(t testing.TB, cfg Config) *FRR {
 	Require(t, FRRBgpd, "vtysh")
 	cfg.fill(t)
 	d := Dir(t)
-	f := &FRR{cfg: cfg, dir: d}
+	f := &FRR{daemon: daemon{cfg: cfg}, dir: d}
 	conf := filepath.Join(d, "bgpd.conf")
 	if err := os.WriteFile(conf, []byte(f.config()), 0o644); err != nil {
 		t.Fatalf("lab: %v", err)
@@ -113,18 +112,6 @@ func (f *FRR) config() string {
 
 // Name implements Peer.
 func (f *FRR) Name() string { return "frr" }
-
-// Addr implements Peer.
-func (f *FRR) Addr() netip.Addr { return f.cfg.Addr }
-
-// Port implements Peer.
-func (f *FRR) Port() int { return f.cfg.Port }
-
-// Stop implements Peer.
-func (f *FRR) Stop() { f.proc.stop() }
-
-// Log implements Peer.
-func (f *FRR) Log() string { return f.proc.log() }
 
 // VtyDir is the directory of the vty socket (vtysh --vty_socket DIR).
 func (f *FRR) VtyDir() string { return f.dir }

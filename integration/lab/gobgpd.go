@@ -17,10 +17,9 @@ import (
 // GoBGPd is a running gobgpd (the Debian package, an older GoBGP than the
 // library asfence embeds), read through its own gobgp CLI.
 type GoBGPd struct {
-	cfg     Config
+	daemon
 	dir     string
 	apiPort int
-	proc    *process
 }
 
 // StartGoBGPd starts gobgpd with one neighbor per session; its gRPC API
@@ -30,7 +29,7 @@ func StartGoBGPd(t testing.TB, cfg Config) *GoBGPd {
 	Require(t, "gobgpd", "gobgp")
 	cfg.fill(t)
 	d := Dir(t)
-	g := &GoBGPd{cfg: cfg, dir: d, apiPort: 50051}
+	g := &GoBGPd{daemon: daemon{cfg: cfg}, dir: d, apiPort: 50051}
 	if cfg.Netns == "" {
 		g.apiPort = FreePort(t, cfg.Addr)
 	}
@@ -77,18 +76,6 @@ func (g *GoBGPd) config() string {
 
 // Name implements Peer.
 func (g *GoBGPd) Name() string { return "gobgpd" }
-
-// Addr implements Peer.
-func (g *GoBGPd) Addr() netip.Addr { return g.cfg.Addr }
-
-// Port implements Peer.
-func (g *GoBGPd) Port() int { return g.cfg.Port }
-
-// Stop implements Peer.
-func (g *GoBGPd) Stop() { g.proc.stop() }
-
-// Log implements Peer.
-func (g *GoBGPd) Log() string { return g.proc.log() }
 
 // Cmd runs the gobgp CLI against this daemon.
 func (g *GoBGPd) Cmd(ctx context.Context, args ...string) (string, error) {

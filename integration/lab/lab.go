@@ -363,6 +363,25 @@ func tail(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
+// daemon is what every started routing daemon shares: its config and its
+// process (Addr, Port, Stop and Log of the Peer interface).
+type daemon struct {
+	cfg  Config
+	proc *process
+}
+
+// Addr implements Peer.
+func (d *daemon) Addr() netip.Addr { return d.cfg.Addr }
+
+// Port implements Peer.
+func (d *daemon) Port() int { return d.cfg.Port }
+
+// Stop implements Peer.
+func (d *daemon) Stop() { d.proc.stop() }
+
+// Log implements Peer.
+func (d *daemon) Log() string { return d.proc.log() }
+
 // process is a daemon started by the lab.
 type process struct {
 	name    string

@@ -17,10 +17,9 @@ const OpenBGPDBgpd = "/usr/sbin/bgpd"
 
 // OpenBGPD is a running OpenBGPD (portable 7.x: unicast only, no FlowSpec).
 type OpenBGPD struct {
-	cfg  Config
+	daemon
 	dir  string
 	sock string
-	proc *process
 }
 
 // StartOpenBGPD starts OpenBGPD with one neighbor per session; FlowSpec
@@ -36,7 +35,7 @@ func StartOpenBGPD(t testing.TB, cfg Config) *OpenBGPD {
 		t.Fatalf("lab: %v", err)
 	}
 	d := Dir(t)
-	o := &OpenBGPD{cfg: cfg, dir: d, sock: filepath.Join(d, "bgpd.sock")}
+	o := &OpenBGPD{daemon: daemon{cfg: cfg}, dir: d, sock: filepath.Join(d, "bgpd.sock")}
 	conf := filepath.Join(d, "bgpd.conf")
 	if err := os.WriteFile(conf, []byte(o.config()), 0o600); err != nil {
 		t.Fatalf("lab: %v", err)
@@ -91,18 +90,6 @@ func (o *OpenBGPD) config() string {
 
 // Name implements Peer.
 func (o *OpenBGPD) Name() string { return "openbgpd" }
-
-// Addr implements Peer.
-func (o *OpenBGPD) Addr() netip.Addr { return o.cfg.Addr }
-
-// Port implements Peer.
-func (o *OpenBGPD) Port() int { return o.cfg.Port }
-
-// Stop implements Peer.
-func (o *OpenBGPD) Stop() { o.proc.stop() }
-
-// Log implements Peer.
-func (o *OpenBGPD) Log() string { return o.proc.log() }
 
 // Cmd runs bgpctl against this daemon.
 func (o *OpenBGPD) Cmd(ctx context.Context, args ...string) (string, error) {
