@@ -43,6 +43,9 @@ func TestDaemonGuardHoldApproveReject(t *testing.T) {
 		t.Fatalf("first run: %+v", first)
 	}
 	old := l.applied()
+	if intentSize(old) == 0 {
+		t.Fatal("the API shows no applied set after the first applied run")
+	}
 	l.holds(old)
 	ctx := context.Background()
 	sess, err := l.bird.Session(ctx, l.addr)

@@ -306,10 +306,14 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	if !approval {
 		r.Outcome, r.End = store.Applied, d.opts.Now().UTC()
 	}
+	// The peers hold the new set now: show it before the run's record
+	// becomes visible, so that whoever sees the run applied also sees its
+	// set. (If the commit fails, the pending record is completed at the
+	// next start, as after a crash.)
+	d.setApplied(state)
 	if err := d.st.CommitApply(r, detail); err != nil {
 		return err
 	}
-	d.setApplied(state)
 	d.setReady()
 	return nil
 }
