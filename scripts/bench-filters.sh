@@ -4,7 +4,7 @@
 # from the same test IRRd server, in the same run.
 #
 # Dataset: the real 2002 RIPE RIS table
-# (${SHARED}/data/mrt/ripe-ris-bview.20020722.2337.gz.bgpdump-m.txt.gz),
+# (integration/testdata/ris/bview.20020722.2337.bgpdump-m.txt.gz),
 # turned into route objects and AS-BENCH by asfence-irrd -gen-bgpdump (see
 # scripts/bench-irr.sh), served by asfence-irrd. asfence resolves AS-BENCH
 # once into a snapshot (about 112k prefixes); the policy keeps everything
@@ -16,16 +16,15 @@
 #
 # Run from the repository root after `make build`.
 set -euo pipefail
-SHARED=${SHARED:-../shared}
 BIN=${BIN:-bin/asfence}
 RUNS=${RUNS:-5}
-INPUT=$SHARED/data/mrt/ripe-ris-bview.20020722.2337.gz.bgpdump-m.txt.gz
+INPUT=${INPUT:-integration/testdata/ris/bview.20020722.2337.bgpdump-m.txt.gz}
 
 for t in bgpq4 go awk; do
   command -v "$t" >/dev/null || { echo "bench-filters: $t not found" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "bench-filters: $BIN missing: run make build first" >&2; exit 1; }
-[ -r "$INPUT" ] || { echo "bench-filters: $INPUT not readable (set SHARED)" >&2; exit 1; }
+[ -r "$INPUT" ] || { echo "bench-filters: $INPUT not readable " >&2; exit 1; }
 
 tmp=$(mktemp -d)
 pid=""

@@ -3,7 +3,7 @@
 # from the same test IRRd server (asfence-irrd), in the same run.
 #
 # Dataset: built at run time from the real 2002 RIPE RIS table
-# (${SHARED}/data/mrt/ripe-ris-bview.20020722.2337.gz.bgpdump-m.txt.gz,
+# (integration/testdata/ris/bview.20020722.2337.bgpdump-m.txt.gz,
 # bgpdump -m lines): one route object per distinct (prefix, origin) pair and
 # AS-BENCH holding every origin through nested sets (see
 # cmd/asfence-irrd/gen.go). Routes whose AS path ends in an AS_SET ({...})
@@ -19,16 +19,15 @@
 #
 # Run from the repository root after `make build`.
 set -euo pipefail
-SHARED=${SHARED:-../shared}
 BIN=${BIN:-bin/asfence}
 RUNS=${RUNS:-5}
-INPUT=$SHARED/data/mrt/ripe-ris-bview.20020722.2337.gz.bgpdump-m.txt.gz
+INPUT=${INPUT:-integration/testdata/ris/bview.20020722.2337.bgpdump-m.txt.gz}
 
 for t in bgpq4 jq go; do
   command -v "$t" >/dev/null || { echo "bench-irr: $t not found" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "bench-irr: $BIN missing: run make build first" >&2; exit 1; }
-[ -r "$INPUT" ] || { echo "bench-irr: $INPUT not readable (set SHARED)" >&2; exit 1; }
+[ -r "$INPUT" ] || { echo "bench-irr: $INPUT not readable " >&2; exit 1; }
 
 tmp=$(mktemp -d)
 pids=()
