@@ -9,8 +9,8 @@ import (
 	"github.com/asfence/asfence/internal/check"
 )
 
-// FileFormats are the formats a `files:` entry may have.
-var FileFormats = []string{"ipverse", "cidr", "rpsl", "asnames"}
+// fileFormats are the formats a `files:` entry may have.
+var fileFormats = []string{"ipverse", "cidr", "rpsl", "asnames"}
 
 // Validate checks the sources block without touching the network or files.
 func Validate(c *Config, path string, targets []string, p *check.Problems) {
@@ -60,8 +60,8 @@ func Validate(c *Config, path string, targets []string, p *check.Problems) {
 	}
 	for i, f := range c.Files {
 		fp := check.Join(path, "files", i)
-		if !slices.Contains(FileFormats, f.Format) {
-			p.Add(check.Join(fp, "format"), "unknown format %q (use %s)", f.Format, strings.Join(FileFormats, ", "))
+		if !slices.Contains(fileFormats, f.Format) {
+			p.Add(check.Join(fp, "format"), "unknown format %q (use %s)", f.Format, strings.Join(fileFormats, ", "))
 		}
 		if f.Path == "" {
 			p.Add(check.Join(fp, "path"), "missing")
