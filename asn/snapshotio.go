@@ -28,6 +28,7 @@ func (s *Snapshot) Encode(w io.Writer) error {
 	s.Normalize()
 	bw := bufio.NewWriterSize(w, 256<<10)
 	b := make([]byte, 0, 4096)
+	var ew evidenceWriter
 	flush := func() error {
 		_, err := bw.Write(b)
 		b = b[:0]
@@ -98,7 +99,7 @@ func (s *Snapshot) Encode(w io.Writer) error {
 			if a.NameOnly {
 				b = append(b, `,"name_only":true`...)
 			}
-			b = appendEvidence(b, a.Evidence)
+			b = ew.append(b, a.Evidence)
 			b = append(b, '}')
 		}
 		b = appendClose(b, len(t.ASNs), "      ", ']')
@@ -115,7 +116,7 @@ func (s *Snapshot) Encode(w io.Writer) error {
 				b = strconv.AppendUint(b, uint64(o), 10)
 			}
 			b = append(b, ']')
-			b = appendEvidence(b, p.Evidence)
+			b = ew.append(b, p.Evidence)
 			b = append(b, '}')
 			if len(b) > 64<<10 {
 				if err := flush(); err != nil {
@@ -153,20 +154,39 @@ func appendClose(b []byte, n int, indent string, c byte) []byte {
 	return append(b, c)
 }
 
-func appendEvidence(b []byte, ev []Evidence) []byte {
+// evidenceWriter remembers the last source, detail and time it wrote: in
+// large snapshots consecutive entries mostly repeat them (one registry, one
+// detail per origin), and escaping or formatting them again was most of the
+// encoding time.
+type evidenceWriter struct {
+	source, detail string
+	seen           time.Time
+	src, det, tim  []byte
+}
+
+func (w *evidenceWriter) append(b []byte, ev []Evidence) []byte {
 	b = append(b, `,"evidence":[`...)
 	for i, e := range ev {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		if w.src == nil || e.Source != w.source {
+			w.source, w.src = e.Source, appendString(w.src[:0], e.Source)
+		}
 		b = append(b, `{"source":`...)
-		b = appendString(b, e.Source)
+		b = append(b, w.src...)
 		if e.Detail != "" {
+			if w.det == nil || e.Detail != w.detail {
+				w.detail, w.det = e.Detail, appendString(w.det[:0], e.Detail)
+			}
 			b = append(b, `,"detail":`...)
-			b = appendString(b, e.Detail)
+			b = append(b, w.det...)
+		}
+		if w.tim == nil || !e.Seen.Equal(w.seen) || e.Seen.Location() != w.seen.Location() {
+			w.seen, w.tim = e.Seen, appendTime(w.tim[:0], e.Seen)
 		}
 		b = append(b, `,"seen":`...)
-		b = appendTime(b, e.Seen)
+		b = append(b, w.tim...)
 		b = append(b, '}')
 	}
 	return append(b, ']')
@@ -178,6 +198,15 @@ func appendTime(b []byte, t time.Time) []byte {
 	return append(b, '"')
 }
 
+// safeJSON marks the ASCII bytes encoding/json writes as they are (it
+// escapes control characters, '"', '\\' and, HTML-safe, '<', '>', '&').
+var safeJSON = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string with the same escaping as
 // encoding/json (HTML-safe, invalid UTF-8 replaced).
 func appendString(b []byte, s string) []byte {
@@ -186,7 +215,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if safeJSON[c] {
 				i++
 				continue
 			}
