@@ -3,7 +3,7 @@
 # Each scripts/bench-<area>.sh prints markdown table rows; this prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export echo "| what | asfence | reference | ratio / notes |"
+echo "| what | asfence | reference | ratio / notes |"
 echo "|---|---|---|---|"
 status=0
 for s in scripts/bench-*.sh; do
