@@ -59,6 +59,11 @@ pid=$!
 stop() {
 	kill -TERM "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
+	if [ -n "${bird_pid:-}" ]; then
+		kill -TERM "$bird_pid" 2>/dev/null || true
+		wait "$bird_pid" 2>/dev/null || true
+		rm -rf "$bdir"
+	fi
 }
 trap stop EXIT INT TERM
 
@@ -75,10 +80,51 @@ for _ in $(seq 1 300); do
 	sleep 0.2
 done
 
+# A router to show the routes arriving: BIRD as the iBGP peer at 127.0.0.2
+# (when it is installed; make test installs it), with the discard next hops
+# as static blackholes as an edge router would have them.
+bird_pid=""
+if command -v bird >/dev/null 2>&1 && command -v birdc >/dev/null 2>&1; then
+	bdir=$(mktemp -d /tmp/asfence-demo-bird.XXXXXX) # short: BIRD's socket path is limited
+	cat >"$bdir/bird.conf" <<EOF
+router id 127.0.0.2;
+protocol device { }
+protocol static discard4 { ipv4; route 192.0.2.1/32 blackhole; }
+protocol static discard6 { ipv6; route 100::1/128 blackhole; }
+flow4 table flowtab4;
+flow6 table flowtab6;
+protocol bgp asfence {
+  local 127.0.0.2 as 65001;
+  neighbor 127.0.0.1 port $bgp_port as 65001;
+  multihop;
+  ipv4 { import where (65535, 666) ~ bgp_community; export none; };
+  ipv6 { import where (65535, 666) ~ bgp_community; export none; };
+  flow4 { table flowtab4; import all; export none; };
+  flow6 { table flowtab6; import all; export none; };
+}
+EOF
+	bird -f -c "$bdir/bird.conf" -s "$bdir/bird.ctl" >"$out/bird.log" 2>&1 &
+	bird_pid=$!
+	for _ in $(seq 1 150); do
+		n=$(birdc -s "$bdir/bird.ctl" show route table flowtab4 count 2>/dev/null | sed -n 's/^\([0-9]*\) of .*/\1/p' || true)
+		[ -n "$n" ] && [ "$n" -gt 0 ] && break
+		sleep 0.2
+	done
+fi
+
 echo
 "$bin" history --config "$cfg" --limit 5
 echo
 "$bin" peers --config "$cfg"
+if [ -n "$bird_pid" ]; then
+	echo
+	echo "BIRD at 127.0.0.2 received (birdc -s $bdir/bird.ctl):"
+	for t in master4 master6 flowtab4 flowtab6; do
+		printf '  %-9s %s\n' "$t" "$(birdc -s "$bdir/bird.ctl" show route table $t protocol asfence count | sed -n 's/^\([0-9]* of [0-9]* routes\).*/\1/p')"
+	done
+	echo "  e.g.:"
+	birdc -s "$bdir/bird.ctl" show route table master4 protocol asfence all | sed -n '2,9p' | sed 's/^/    /'
+fi
 cat <<EOF
 
 asfence is running (pid $pid), on the embedded snapshot:
@@ -89,9 +135,8 @@ asfence is running (pid $pid), on the embedded snapshot:
   configs      $out/asfence-*  (previous versions in $out/previous/)
   log          $log
   state        $out/state
-  BGP          127.0.0.1:$bgp_port, AS65001, RTBH + FlowSpec for a peer at 127.0.0.2; with BIRD:
-                 protocol bgp asfence { local 127.0.0.2 as 65001; neighbor 127.0.0.1 port $bgp_port as 65001;
-                   ipv4 { import all; export none; }; ipv6 { import all; export none; }; }
+  BGP          127.0.0.1:$bgp_port, AS65001, RTBH + FlowSpec for an iBGP peer at 127.0.0.2
+               ${bird_pid:+(the demo BIRD: $bdir/bird.conf, birdc -s $bdir/bird.ctl)}
 EOF
 ls "$out" | sed 's/^/  /'
 
