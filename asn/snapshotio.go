@@ -295,17 +295,35 @@ type rawPrefix struct {
 // DecodeSnapshot parses and validates a Snapshot JSON document. name is used
 // in errors (a file name, or "embedded snapshot").
 func DecodeSnapshot(name string, data []byte) (*Snapshot, error) {
-	var raw rawSnapshot
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%s: empty document", name)
 	}
+	raw, ok := fastDecode(data)
+	if !ok {
+		var err error
+		if raw, err = slowDecode(name, data); err != nil {
+			return nil, err
+		}
+	}
+	return convertRaw(name, raw)
+}
+
+// slowDecode decodes with encoding/json: whatever fastDecode declines, and
+// the errors, with their lines.
+func slowDecode(name string, data []byte) (rawSnapshot, error) {
+	var raw rawSnapshot
 	if err := json.Unmarshal(data, &raw); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
-			return nil, fmt.Errorf("%s: line %d: trailing data after the JSON document", name, lineOf(data, se.Offset))
+			return rawSnapshot{}, fmt.Errorf("%s: line %d: trailing data after the JSON document", name, lineOf(data, se.Offset))
 		}
-		return nil, fmt.Errorf("%s: %s", name, describeJSONError(data, err))
+		return rawSnapshot{}, fmt.Errorf("%s: %s", name, describeJSONError(data, err))
 	}
+	return raw, nil
+}
+
+// convertRaw validates a decoded document and builds the Snapshot.
+func convertRaw(name string, raw rawSnapshot) (*Snapshot, error) {
 	bad := func(path, format string, args ...any) error {
 		return fmt.Errorf("%s: %s: %s", name, path, fmt.Sprintf(format, args...))
 	}
