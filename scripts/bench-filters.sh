@@ -128,6 +128,6 @@ for vendor in junos cisco-ios; do
     same="ENTRIES DIFFER (asfence $na, bgpq4 $nb)"; status=1
   fi
   rt=$(awk -v v="$vendor" '$1 == "BenchmarkRenderVendor/" v {print $2}' <<<"$single")
-  echo "| filters: $label, $nprefixes prefixes | ${ta} s (\`asfence generate --vendor $vendor --snapshot\`, most of it decoding the 40 MB snapshot; aggregation + render alone ${rt:-?} s) | ${tb} s (\`bgpq4 -A -R 32 ${bflags[*]}\`, incl. its IRR queries to the test IRRd) | $(ratio "$ta" "$tb") (render alone: $(ratio "${rt:-0}" "$tb")); $same |"
+  echo "| filters: $label, $nprefixes prefixes | ${ta} s (\`asfence generate --vendor $vendor --snapshot\`, incl. reading the 23 MB snapshot JSON and the policy; aggregation + render alone ${rt:-?} s) | ${tb} s (\`bgpq4 -A -R 32 ${bflags[*]}\`, incl. its IRR queries to the test IRRd) | $(ratio "$ta" "$tb") (render alone: $(ratio "${rt:-0}" "$tb")); $same |"
 done
 exit $status
