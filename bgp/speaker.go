@@ -123,6 +123,12 @@ func New(o Options) (*Speaker, error) {
 	}
 	s := &Speaker{opts: o, log: o.Log.WithField("component", "bgp"), cfg: o.Config}
 	s.glog = newGoBGPLogger(o.Log)
+	s.builder = newPathBuilder(o)
+	return s, nil
+}
+
+// newPathBuilder builds paths for validated options.
+func newPathBuilder(o Options) *pathBuilder {
 	b := &pathBuilder{
 		asn:       o.Config.ASN,
 		nextHop4:  cmpOr(o.Blackhole.NextHopV4, DefaultNextHopV4),
@@ -137,7 +143,7 @@ func New(o Options) (*Speaker, error) {
 	}
 	b.comms = []uint32{uint32(bgp.COMMUNITY_BLACKHOLE), uint32(bgp.COMMUNITY_NO_EXPORT)}
 	for _, c := range o.Blackhole.Communities {
-		v, _ := ParseCommunity(c) // validated above
+		v, _ := ParseCommunity(c) // validated by the caller
 		b.comms = append(b.comms, v)
 	}
 	slices.Sort(b.comms)
@@ -160,8 +166,47 @@ func New(o Options) (*Speaker, error) {
 	default:
 		b.flowEC = bgp.NewTrafficRateExtended(as16, 0) // discard
 	}
-	s.builder = b
-	return s, nil
+	return b
+}
+
+// UpdateAttributes applies new blackhole: and flowspec: blocks (config
+// reload): the paths whose attributes change (next hop, communities,
+// FlowSpec action) are replaced in place, one UPDATE each, and no session
+// is reset. If the new set cannot be built (e.g. over max_rules) nothing
+// changes.
+func (s *Speaker) UpdateAttributes(ctx context.Context, bh BlackholeConfig, fs FlowSpecConfig) (Counts, error) {
+	var p check.Problems
+	bh.Validate("blackhole", &p)
+	fs.Validate("flowspec", &p)
+	if !p.Empty() {
+		return Counts{}, fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sameAttributes(s.opts.Blackhole, bh) && s.opts.FlowSpec == fs {
+		return Counts{}, nil
+	}
+	oldOpts, oldBuilder := s.opts, s.builder
+	s.opts.Blackhole, s.opts.FlowSpec = bh, fs
+	s.builder = newPathBuilder(s.opts)
+	if !s.started || s.stopped {
+		return Counts{}, nil // used at the next Start
+	}
+	c, err := s.apply(ctx, s.last)
+	if err != nil {
+		s.opts, s.builder = oldOpts, oldBuilder
+		if _, rerr := s.apply(ctx, s.last); rerr != nil {
+			s.log.WithError(rerr).Error("bgp: restoring the previous attributes")
+		}
+		return c, err
+	}
+	s.log.WithFields(countFields(c)).Info("bgp: attributes updated")
+	return c, nil
+}
+
+func sameAttributes(a, b BlackholeConfig) bool {
+	return a.NextHopV4 == b.NextHopV4 && a.NextHopV6 == b.NextHopV6 &&
+		slices.Equal(a.Communities, b.Communities) && slices.Equal(a.LargeCommunities, b.LargeCommunities)
 }
 
 func cmpOr(a, b string) string {

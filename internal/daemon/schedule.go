@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -100,11 +99,8 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if (cfg.BGP == nil) != (old.BGP == nil) {
 		restart = append(restart, "bgp")
 	} else if cfg.BGP != nil && (cfg.BGP.ASN != old.BGP.ASN || cfg.BGP.RouterID != old.BGP.RouterID ||
-		cfg.BGP.Listen != old.BGP.Listen || !slices.Equal(cfg.Blackhole.Communities, old.Blackhole.Communities) ||
-		!slices.Equal(cfg.Blackhole.LargeCommunities, old.Blackhole.LargeCommunities) ||
-		cfg.Blackhole.NextHopV4 != old.Blackhole.NextHopV4 || cfg.Blackhole.NextHopV6 != old.Blackhole.NextHopV6 ||
-		cfg.FlowSpec != old.FlowSpec) {
-		restart = append(restart, "bgp (asn, router_id, listen), blackhole, flowspec")
+		cfg.BGP.Listen != old.BGP.Listen) {
+		restart = append(restart, "bgp (asn, router_id, listen)")
 	}
 	if len(restart) > 0 {
 		d.log.WithField("settings", restart).Warn("reload: these settings take effect at the next start only")
@@ -158,5 +154,5 @@ func (d *Daemon) updateSpeaker(ctx context.Context, cfg *config.Config) error {
 		d.speaker = sp
 		return nil
 	}
-	return d.speaker.UpdateNeighbors(ctx, cfg)
+	return d.speaker.Reconfigure(ctx, cfg)
 }

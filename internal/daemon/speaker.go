@@ -17,7 +17,9 @@ type Speaker interface {
 	// map counts routes added and withdrawn.
 	Apply(ctx context.Context, in *filters.Intent) (map[string]int, error)
 	Peers(ctx context.Context) ([]api.Peer, error)
-	UpdateNeighbors(ctx context.Context, cfg *config.Config) error
+	// Reconfigure applies a reloaded config's bgp:, blackhole: and flowspec:
+	// blocks without resetting sessions that did not change.
+	Reconfigure(ctx context.Context, cfg *config.Config) error
 	// Stop ends the sessions; graceful keeps the routes on the peers
 	// (graceful restart) until the daemon is back.
 	Stop(ctx context.Context, graceful bool) error

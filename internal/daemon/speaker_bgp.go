@@ -74,8 +74,12 @@ func (b bgpSpeaker) Peers(ctx context.Context) ([]api.Peer, error) {
 	return out, nil
 }
 
-func (b bgpSpeaker) UpdateNeighbors(ctx context.Context, cfg *config.Config) error {
-	return b.s.UpdateNeighbors(ctx, *cfg.BGP)
+func (b bgpSpeaker) Reconfigure(ctx context.Context, cfg *config.Config) error {
+	if err := b.s.UpdateNeighbors(ctx, *cfg.BGP); err != nil {
+		return err
+	}
+	_, err := b.s.UpdateAttributes(ctx, cfg.Blackhole, cfg.FlowSpec)
+	return err
 }
 
 func (b bgpSpeaker) Stop(ctx context.Context, graceful bool) error { return b.s.Stop(ctx, graceful) }
