@@ -37,9 +37,6 @@ type ClabNode struct {
 	proc *process
 }
 
-// Path translates a container path of the node to the path used here.
-func (n *ClabNode) Path(p string) string { return n.translate(p) }
-
 func (n *ClabNode) translate(s string) string {
 	if s == "/run" || s == "/var/run" {
 		return n.Dir
