@@ -49,16 +49,10 @@ func StartBIRD(t testing.TB, cfg Config) *BIRD {
 	}
 	cmd := command(cfg.Netns, "bird", "-f", "-c", conf, "-s", b.sock, "-P", filepath.Join(d, "bird.pid"))
 	b.proc = start(t, "bird", cmd, filepath.Join(d, "bird.log"))
-	err := Eventually(context.Background(), 15*time.Second, func(ctx context.Context) error {
-		if ok, err := b.proc.exited(); ok {
-			return fmt.Errorf("bird exited: %v", err)
-		}
+	b.waitReady(t, "bird", 15*time.Second, func(ctx context.Context) error {
 		_, err := b.Cmd(ctx, "show", "status")
 		return err
 	})
-	if err != nil {
-		t.Fatalf("lab: bird did not start: %v\n%s", err, b.Log())
-	}
 	return b
 }
 

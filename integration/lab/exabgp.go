@@ -57,18 +57,12 @@ func StartExaBGP(t testing.TB, cfg Config) *ExaBGP {
 		"exabgp", conf)
 	e.proc = start(t, "exabgp", cmd, filepath.Join(d, "exabgp.log"))
 	// ExaBGP has no control channel here: wait until it has bound its port.
-	err := Eventually(context.Background(), 20*time.Second, func(ctx context.Context) error {
-		if ok, err := e.proc.exited(); ok {
-			return fmt.Errorf("exabgp exited: %v", err)
-		}
+	e.waitReady(t, "exabgp", 20*time.Second, func(ctx context.Context) error {
 		if _, err := os.Stat(filepath.Join(d, "exabgp.pid")); err != nil {
 			return fmt.Errorf("exabgp: no pid file yet")
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("lab: exabgp did not start: %v\n%s", err, e.Log())
-	}
 	return e
 }
 

@@ -43,19 +43,13 @@ func StartFRR(t testing.TB, cfg Config) *FRR {
 	}
 	cmd := command(cfg.Netns, FRRBgpd, args...)
 	f.proc = start(t, "frr", cmd, filepath.Join(d, "bgpd.log"))
-	err := Eventually(context.Background(), 15*time.Second, func(ctx context.Context) error {
-		if ok, err := f.proc.exited(); ok {
-			return fmt.Errorf("frr bgpd exited: %v", err)
-		}
+	f.waitReady(t, "frr", 15*time.Second, func(ctx context.Context) error {
 		out, err := f.Cmd(ctx, "show bgp summary json")
 		if err == nil && !strings.Contains(out, "{") {
 			err = fmt.Errorf("frr: not ready: %q", out)
 		}
 		return err
 	})
-	if err != nil {
-		t.Fatalf("lab: frr did not start: %v\n%s", err, f.Log())
-	}
 	return f
 }
 

@@ -39,16 +39,10 @@ func StartGoBGPd(t testing.TB, cfg Config) *GoBGPd {
 	}
 	cmd := command(cfg.Netns, "gobgpd", "-f", conf, "-p", "--api-hosts", netip.AddrPortFrom(cfg.Addr, uint16(g.apiPort)).String(), "--pprof-disable")
 	g.proc = start(t, "gobgpd", cmd, filepath.Join(d, "gobgpd.log"))
-	err := Eventually(context.Background(), 15*time.Second, func(ctx context.Context) error {
-		if ok, err := g.proc.exited(); ok {
-			return fmt.Errorf("gobgpd exited: %v", err)
-		}
+	g.waitReady(t, "gobgpd", 15*time.Second, func(ctx context.Context) error {
 		_, err := g.Cmd(ctx, "global")
 		return err
 	})
-	if err != nil {
-		t.Fatalf("lab: gobgpd did not start: %v\n%s", err, g.Log())
-	}
 	return g
 }
 

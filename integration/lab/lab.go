@@ -382,6 +382,21 @@ func (d *daemon) Stop() { d.proc.stop() }
 // Log implements Peer.
 func (d *daemon) Log() string { return d.proc.log() }
 
+// waitReady polls probe (the daemon's own CLI answering, say) until it
+// succeeds, failing the test if the daemon exits or the timeout passes.
+func (d *daemon) waitReady(t testing.TB, name string, timeout time.Duration, probe func(ctx context.Context) error) {
+	t.Helper()
+	err := Eventually(context.Background(), timeout, func(ctx context.Context) error {
+		if ok, err := d.proc.exited(); ok {
+			return fmt.Errorf("%s exited: %v", name, err)
+		}
+		return probe(ctx)
+	})
+	if err != nil {
+		t.Fatalf("lab: %s did not start: %v\n%s", name, err, d.Log())
+	}
+}
+
 // process is a daemon started by the lab.
 type process struct {
 	name    string

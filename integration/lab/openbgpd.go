@@ -45,16 +45,10 @@ func StartOpenBGPD(t testing.TB, cfg Config) *OpenBGPD {
 	}
 	cmd := command(cfg.Netns, OpenBGPDBgpd, "-d", "-f", conf)
 	o.proc = start(t, "openbgpd", cmd, filepath.Join(d, "bgpd.log"))
-	err := Eventually(context.Background(), 15*time.Second, func(ctx context.Context) error {
-		if ok, err := o.proc.exited(); ok {
-			return fmt.Errorf("openbgpd exited: %v", err)
-		}
+	o.waitReady(t, "openbgpd", 15*time.Second, func(ctx context.Context) error {
 		_, err := o.Cmd(ctx, "show")
 		return err
 	})
-	if err != nil {
-		t.Fatalf("lab: openbgpd did not start: %v\n%s", err, o.Log())
-	}
 	return o
 }
 
