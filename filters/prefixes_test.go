@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/asfence/asfence/internal/prefixtest"
 )
 
 // Property tests of the prefix algebra against brute-force oracles, on
@@ -17,7 +19,7 @@ func genSet(r *rand.Rand, base netip.Prefix, n, maxLen int) []netip.Prefix {
 	var out []netip.Prefix
 	randIn := func() netip.Prefix {
 		l := base.Bits() + r.IntN(maxLen-base.Bits()+1)
-		return netip.PrefixFrom(randAddr(r, base), l).Masked()
+		return netip.PrefixFrom(prefixtest.RandomIn(r, base), l).Masked()
 	}
 	for len(out) < n {
 		if len(out) == 0 || r.IntN(3) == 0 {
@@ -29,11 +31,11 @@ func genSet(r *rand.Rand, base netip.Prefix, n, maxLen int) []netip.Prefix {
 		case 0: // a more-specific
 			if p.Bits() < maxLen {
 				l := p.Bits() + 1 + r.IntN(maxLen-p.Bits())
-				out = append(out, netip.PrefixFrom(randAddr(r, p), l).Masked())
+				out = append(out, netip.PrefixFrom(prefixtest.RandomIn(r, p), l).Masked())
 			}
 		case 1: // the sibling
 			if p.Bits() > base.Bits() {
-				out = append(out, sibling(p))
+				out = append(out, prefixtest.Sibling(p))
 			}
 		case 2: // the next prefix of the same length (adjacent, maybe not a sibling)
 			if next, ok := nextPrefix(p); ok && base.Contains(next.Addr()) {
@@ -48,58 +50,8 @@ func genSet(r *rand.Rand, base netip.Prefix, n, maxLen int) []netip.Prefix {
 	return out
 }
 
-// randAddr is a random address inside p.
-func randAddr(r *rand.Rand, p netip.Prefix) netip.Addr {
-	b := p.Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 96
-	}
-	for bit := p.Bits() + off; bit < 128; bit++ {
-		if r.IntN(2) == 1 {
-			b[bit/8] |= 0x80 >> (bit % 8)
-		}
-	}
-	a := netip.AddrFrom16(b)
-	if p.Addr().Is4() {
-		a = a.Unmap()
-	}
-	return a
-}
-
-func sibling(p netip.Prefix) netip.Prefix {
-	b := p.Addr().As16()
-	bit := p.Bits() - 1
-	if p.Addr().Is4() {
-		bit += 96
-	}
-	b[bit/8] ^= 0x80 >> (bit % 8)
-	a := netip.AddrFrom16(b)
-	if p.Addr().Is4() {
-		a = a.Unmap()
-	}
-	return netip.PrefixFrom(a, p.Bits())
-}
-
-// lastAddr is the highest address of p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 96
-	}
-	for bit := p.Bits() + off; bit < 128; bit++ {
-		b[bit/8] |= 0x80 >> (bit % 8)
-	}
-	a := netip.AddrFrom16(b)
-	if p.Addr().Is4() {
-		a = a.Unmap()
-	}
-	return a
-}
-
 func nextPrefix(p netip.Prefix) (netip.Prefix, bool) {
-	a := lastAddr(p).Next()
+	a := prefixtest.LastAddr(p).Next()
 	if !a.IsValid() {
 		return netip.Prefix{}, false
 	}
@@ -112,7 +64,7 @@ func probeAddrs(r *rand.Rand, base netip.Prefix, sets ...[]netip.Prefix) []netip
 	var out []netip.Addr
 	for _, s := range sets {
 		for _, p := range s {
-			first, last := p.Addr(), lastAddr(p)
+			first, last := p.Addr(), prefixtest.LastAddr(p)
 			out = append(out, first, last)
 			if a := first.Prev(); a.IsValid() {
 				out = append(out, a)
@@ -123,7 +75,7 @@ func probeAddrs(r *rand.Rand, base netip.Prefix, sets ...[]netip.Prefix) []netip
 		}
 	}
 	for range 500 {
-		out = append(out, randAddr(r, base))
+		out = append(out, prefixtest.RandomIn(r, base))
 	}
 	return out
 }
@@ -201,7 +153,7 @@ func probeRoutes(r *rand.Rand, base netip.Prefix, in []netip.Prefix) []netip.Pre
 	for _, p := range in {
 		max := p.Addr().BitLen()
 		out = append(out, p,
-			netip.PrefixFrom(p.Addr(), max), netip.PrefixFrom(lastAddr(p), max))
+			netip.PrefixFrom(p.Addr(), max), netip.PrefixFrom(prefixtest.LastAddr(p), max))
 		if p.Bits() > 0 {
 			out = append(out, netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked())
 		}
@@ -212,7 +164,7 @@ func probeRoutes(r *rand.Rand, base netip.Prefix, in []netip.Prefix) []netip.Pre
 	}
 	for range 500 {
 		l := base.Bits() + r.IntN(base.Addr().BitLen()-base.Bits()+1)
-		out = append(out, netip.PrefixFrom(randAddr(r, base), l).Masked())
+		out = append(out, netip.PrefixFrom(prefixtest.RandomIn(r, base), l).Masked())
 	}
 	return out
 }

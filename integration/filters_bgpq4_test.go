@@ -21,6 +21,7 @@ import (
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/internal/prefixtest"
 )
 
 // The prefix-list part of every vendor output bgpq4 also writes is
@@ -264,40 +265,22 @@ func probeRoutes(routes []corpusRoute, v6 bool) []netip.Prefix {
 			continue
 		}
 		maxLen := p.Addr().BitLen()
-		out = append(out, p, netip.PrefixFrom(p.Addr(), maxLen), netip.PrefixFrom(fltLastAddr(p), maxLen))
+		out = append(out, p, netip.PrefixFrom(p.Addr(), maxLen), netip.PrefixFrom(prefixtest.LastAddr(p), maxLen))
 		if p.Bits() > 0 {
 			out = append(out, netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked())
 		}
 		if p.Bits() < maxLen {
 			out = append(out, netip.PrefixFrom(p.Addr(), p.Bits()+1))
-			out = append(out, netip.PrefixFrom(fltLastAddr(p), p.Bits()+1).Masked())
+			out = append(out, netip.PrefixFrom(prefixtest.LastAddr(p), p.Bits()+1).Masked())
 		}
 		for range 20 {
 			l := p.Bits() + r.IntN(maxLen-p.Bits()+1)
-			out = append(out, netip.PrefixFrom(fltRandomIn(r, p), l).Masked())
+			out = append(out, netip.PrefixFrom(prefixtest.RandomIn(r, p), l).Masked())
 			around := netip.PrefixFrom(p.Addr(), max(p.Bits()-4, 0)).Masked()
-			out = append(out, netip.PrefixFrom(fltRandomIn(r, around), l).Masked())
+			out = append(out, netip.PrefixFrom(prefixtest.RandomIn(r, around), l).Masked())
 		}
 	}
 	return out
-}
-
-func fltRandomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
-	b := p.Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 96
-	}
-	for bit := p.Bits() + off; bit < 128; bit++ {
-		if r.IntN(2) == 1 {
-			b[bit/8] |= 0x80 >> (bit % 8)
-		}
-	}
-	a := netip.AddrFrom16(b)
-	if p.Addr().Is4() {
-		a = a.Unmap()
-	}
-	return a
 }
 
 func fltMatches(rs []filters.Range, route netip.Prefix) bool {

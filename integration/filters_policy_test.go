@@ -19,6 +19,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/internal/prefixtest"
 )
 
 // offer is a route the feeder announces, with what the generated policy
@@ -79,11 +80,11 @@ func fltOffers(t *testing.T, in *filters.Intent) []fltOffer {
 		return lab.Route{Family: lab.IPv6Unicast, Prefix: p, ASPath: path}
 	}
 	parent := netip.PrefixFrom(e4.Prefix.Addr(), e4.Prefix.Bits()-1).Masked()
-	after := netip.PrefixFrom(fltLastAddr(e4.Prefix).Next(), e4.Prefix.Bits())
+	after := netip.PrefixFrom(prefixtest.LastAddr(e4.Prefix).Next(), e4.Prefix.Bits())
 	list := []fltOffer{
 		{r4(e4.Prefix, 3356), true, "target prefix"},
 		{r4(netip.PrefixFrom(e4.Prefix.Addr(), 24), 3356), true, "more-specific /24 of a target prefix"},
-		{r4(netip.PrefixFrom(fltLastAddr(e4.Prefix), 32), 3356), true, "host route at the end of a target prefix"},
+		{r4(netip.PrefixFrom(prefixtest.LastAddr(e4.Prefix), 32), 3356), true, "host route at the end of a target prefix"},
 		{r4(parent, 3356), false, "less-specific covering a target prefix"},
 		{r4(after, 3356), false, "prefix right after a target prefix"},
 		{r4(netip.MustParsePrefix("20.0.1.0/24"), 3356, origin), true, "originated by a target ASN"},
@@ -132,22 +133,6 @@ func fltRandomSub(r *rand.Rand, p netip.Prefix, bits int) netip.Prefix {
 	}
 	a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 	return netip.PrefixFrom(a, bits).Masked()
-}
-
-func fltLastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 96
-	}
-	for bit := p.Bits() + off; bit < 128; bit++ {
-		b[bit/8] |= 0x80 >> (bit % 8)
-	}
-	a := netip.AddrFrom16(b)
-	if p.Addr().Is4() {
-		a = a.Unmap()
-	}
-	return a
 }
 
 // fltAccepted lists the prefixes a set of offers leaves after the policy (or
