@@ -11,7 +11,7 @@
 # (allow_bogons, min_length 1) so that asfence and bgpq4 get the same input.
 # Times are wall-clock medians of RUNS runs after one warm-up run; Go
 # benchmarks report their mean. bgpq4's time includes its IRR queries to the
-# local server; asfence's "generate" time includes reading the 40 MB
+# local server; asfence's "generate" time includes reading the 23 MB
 # snapshot JSON, the policy and the aggregation.
 #
 # Run from the repository root after `make build`.
@@ -20,32 +20,10 @@ BIN=${BIN:-bin/asfence}
 RUNS=${RUNS:-5}
 INPUT=${INPUT:-integration/testdata/ris/bview.20020722.2337.bgpdump-m.txt.gz}
 
-for t in bgpq4 go awk; do
-  command -v "$t" >/dev/null || { echo "bench-filters: $t not found" >&2; exit 1; }
-done
-[ -x "$BIN" ] || { echo "bench-filters: $BIN missing: run make build first" >&2; exit 1; }
-[ -r "$INPUT" ] || { echo "bench-filters: $INPUT not readable " >&2; exit 1; }
-
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-go build -o "$tmp/asfence-irrd" ./cmd/asfence-irrd
-"$tmp/asfence-irrd" -gen-bgpdump "$INPUT" -gen-out "$tmp/bench.rpsl" 2>"$tmp/gen.log"
-"$tmp/asfence-irrd" -listen 127.0.0.1:0 -addr-file "$tmp/addr" "$tmp/bench.rpsl" 2>"$tmp/server.log" &
-pid=$!
-deadline=$((SECONDS + 60))
-until [ -s "$tmp/addr" ]; do
-  if ! kill -0 "$pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-    echo "bench-filters: asfence-irrd did not start" >&2; cat "$tmp/server.log" >&2; exit 1
-  fi
-  sleep 0.05
-done
-addr=$(cat "$tmp/addr")
+BENCH_NAME=bench-filters
+# shellcheck source=scripts/lib-irrd.sh
+. scripts/lib-irrd.sh bgpq4 go awk
+start_server bench
 
 cat >"$tmp/bench.yaml" <<EOF
 targets:

@@ -23,39 +23,9 @@ BIN=${BIN:-bin/asfence}
 RUNS=${RUNS:-5}
 INPUT=${INPUT:-integration/testdata/ris/bview.20020722.2337.bgpdump-m.txt.gz}
 
-for t in bgpq4 jq go; do
-  command -v "$t" >/dev/null || { echo "bench-irr: $t not found" >&2; exit 1; }
-done
-[ -x "$BIN" ] || { echo "bench-irr: $BIN missing: run make build first" >&2; exit 1; }
-[ -r "$INPUT" ] || { echo "bench-irr: $INPUT not readable " >&2; exit 1; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-go build -o "$tmp/asfence-irrd" ./cmd/asfence-irrd
-"$tmp/asfence-irrd" -gen-bgpdump "$INPUT" -gen-out "$tmp/bench.rpsl" 2>"$tmp/gen.log"
-gen=$(sed 's/^asfence-irrd: wrote [^:]*: //' "$tmp/gen.log")
-
-# start_server NAME [FLAGS...]: serves the dataset on a free port; sets $addr.
-start_server() {
-  local name=$1; shift
-  "$tmp/asfence-irrd" -listen 127.0.0.1:0 -addr-file "$tmp/$name.addr" "$@" "$tmp/bench.rpsl" 2>"$tmp/$name.log" &
-  pids+=($!)
-  local deadline=$((SECONDS + 60))
-  until [ -s "$tmp/$name.addr" ]; do
-    if ! kill -0 "${pids[-1]}" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-      echo "bench-irr: server $name did not start" >&2; cat "$tmp/$name.log" >&2; exit 1
-    fi
-    sleep 0.05
-  done
-  addr=$(cat "$tmp/$name.addr")
-}
+BENCH_NAME=bench-irr
+# shellcheck source=scripts/lib-irrd.sh
+. scripts/lib-irrd.sh bgpq4 jq go
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m/1e9}'; }
