@@ -25,7 +25,7 @@ import (
 )
 
 func (a *app) runCmd() *cobra.Command {
-	var cfgPath, snapshot string
+	var cfgPath, snapshot, stateDir, outputDir string
 	var offline bool
 	c := &cobra.Command{
 		Use:   "run --config FILE",
@@ -57,7 +57,8 @@ usage or config.`,
 				}
 			}
 			log := daemon.NewLogger(cfg.Log, a.stderr)
-			d, err := daemon.New(daemon.Options{Config: cfg, Offline: offline, Snapshot: snapshot, Version: a.version, Log: log})
+			d, err := daemon.New(daemon.Options{Config: cfg, Offline: offline, Snapshot: snapshot, Version: a.version, Log: log,
+				StateDir: stateDir, OutputDir: outputDir})
 			if err != nil {
 				return err
 			}
@@ -87,6 +88,8 @@ usage or config.`,
 	c.Flags().StringVar(&cfgPath, "config", "", "config file (required)")
 	c.Flags().BoolVar(&offline, "offline", false, "resolve from the embedded snapshot only (no registry queries)")
 	c.Flags().StringVar(&snapshot, "snapshot", "", "resolve from this Snapshot JSON file, read at every run (implies --offline)")
+	c.Flags().StringVar(&stateDir, "state-dir", "", "state directory (overrides the config's state_dir)")
+	c.Flags().StringVar(&outputDir, "output-dir", "", "directory for the vendor files (overrides the config's output_dir)")
 	return c
 }
 
@@ -567,8 +570,70 @@ func (a *app) peersCmd() *cobra.Command {
 	return c
 }
 
-// addDaemonClientCmds adds the commands that read the daemon's state
-// (history, show, approve, reject, peers).
+func (a *app) triggerCmd() *cobra.Command {
+	var f clientFlags
+	var wait bool
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "trigger",
+		Short: "Start a run now on the running daemon (instead of waiting for the schedule)",
+		Long: `Start a run now on the running daemon, through its API.
+
+With --wait it waits for the run to finish and prints its outcome; the exit
+status is then 1 when the run failed (the announced set stays).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := f.resolve()
+			if err != nil {
+				return err
+			}
+			if t.client == nil {
+				return usagef("the API is off (api.listen: off): trigger needs the running daemon's API")
+			}
+			ctx := cmd.Context()
+			r, err := t.client.Trigger(ctx, currentUser())
+			if err != nil {
+				return err
+			}
+			if !wait {
+				fmt.Fprintf(a.stdout, "run %d started\n", r.ID)
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			for r.Outcome == store.Running {
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("run %d: still running after %s (asfence show %d)", r.ID, timeout, r.ID)
+				case <-time.After(200 * time.Millisecond):
+				}
+				if r, _, err = t.client.Run(ctx, r.ID); err != nil {
+					return fmt.Errorf("run: %w", err)
+				}
+			}
+			fmt.Fprintf(a.stdout, "run %d %s (+%d -%d prefixes)", r.ID, r.Outcome, r.Diff.Added, r.Diff.Removed)
+			if r.Error != "" {
+				fmt.Fprintf(a.stdout, ": %s", r.Error)
+			}
+			fmt.Fprintln(a.stdout)
+			if r.Outcome == store.Failed {
+				return errRunFailed
+			}
+			return nil
+		},
+	}
+	f.register(c, false)
+	c.Flags().BoolVar(&wait, "wait", false, "wait for the run to finish and print its outcome")
+	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: give up after this long")
+	return c
+}
+
+// errRunFailed is a triggered run that failed: exit status 1, its error
+// already printed.
+var errRunFailed = errors.New("the run failed")
+
+// addDaemonClientCmds adds the commands that read or drive the daemon's
+// state (history, show, approve, reject, peers, trigger).
 func (a *app) addDaemonClientCmds(root *cobra.Command) {
-	root.AddCommand(a.historyCmd(), a.showCmd(), a.decideCmd(true), a.decideCmd(false), a.peersCmd())
+	root.AddCommand(a.historyCmd(), a.showCmd(), a.decideCmd(true), a.decideCmd(false), a.peersCmd(), a.triggerCmd())
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
 )
 
@@ -104,14 +103,14 @@ func TestDaemonCommands(t *testing.T) {
 		t.Fatalf("run 1: %+v", r)
 	}
 	writeSnap(t, snap, true)
-	c := &api.Client{Base: "http://" + listen}
-	if _, err := c.Trigger(ctx, "test"); err != nil {
-		t.Fatal(err)
+	code, out, stderr := runCLI(t, "trigger", "--wait", "--config", cfg)
+	if code != 0 || !strings.HasPrefix(out, "run 2 held (+0 -") {
+		t.Fatalf("trigger --wait: exit %d: %s%s", code, out, stderr)
 	}
 	if r := waitFor(2); r.Outcome != store.Held {
 		t.Fatalf("run 2: %+v", r)
 	}
-	code, out, _ := runCLI(t, "show", "2", "--config", cfg)
+	code, out, _ = runCLI(t, "show", "2", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "run 2 (api): held") || !strings.Contains(out, "WAITING FOR APPROVAL") || !strings.Contains(out, "  - ") {
 		t.Fatalf("show (API): exit %d\n%s", code, out)
 	}
@@ -141,7 +140,7 @@ func TestDaemonCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "WAITING FOR APPROVAL") || !strings.Contains(out, "tencent: would withdraw") {
 		t.Fatalf("history text: exit %d\n%s", code, out)
 	}
-	code, out, stderr := runCLI(t, "approve", "2", "--config", cfg)
+	code, out, stderr = runCLI(t, "approve", "2", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "approved: the daemon announces it at its next start") {
 		t.Fatalf("offline approve: exit %d\n%s%s", code, out, stderr)
 	}

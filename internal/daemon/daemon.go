@@ -71,6 +71,9 @@ type Options struct {
 	Snapshot string
 	Version  string
 	Log      *logrus.Logger
+	// StateDir and OutputDir, when set, override the config's state_dir
+	// and output_dir, also after a reload (command-line flags).
+	StateDir, OutputDir string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -113,6 +116,21 @@ type Daemon struct {
 	wg        sync.WaitGroup
 }
 
+// override applies the command-line directories to a loaded config.
+func (o Options) override(c *config.Config) *config.Config {
+	if o.StateDir == "" && o.OutputDir == "" {
+		return c
+	}
+	cp := *c
+	if o.StateDir != "" {
+		cp.StateDir = o.StateDir
+	}
+	if o.OutputDir != "" {
+		cp.OutputDir = o.OutputDir
+	}
+	return &cp
+}
+
 // New opens the state store and prepares the daemon. A damaged store is a
 // *store.CorruptError; it is never overwritten.
 func New(o Options) (*Daemon, error) {
@@ -125,6 +143,7 @@ func New(o Options) (*Daemon, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	o.Config = o.override(o.Config)
 	d := &Daemon{
 		opts: o,
 		log:  logrus.NewEntry(o.Log),

@@ -77,6 +77,9 @@ func (d *Daemon) startSchedule(cfg *config.Config) error {
 func (d *Daemon) Reload(ctx context.Context) error {
 	old := d.config()
 	cfg, err := config.Load(old.Path)
+	if err == nil {
+		cfg = d.opts.override(cfg)
+	}
 	if err != nil {
 		d.m.Reload(err)
 		var ce *config.Error
