@@ -3,7 +3,7 @@
 // both work against it). It can also generate the IRR benchmark dataset
 // from a bgpdump -m table dump.
 //
-//	asfence-irrd -listen 127.0.0.1:4343 FILE.rpsl...
+//	asfence-irrd -listen 127.0.0.1:4343 FILE.rpsl...   (SIGHUP: read the files again)
 //	asfence-irrd -gen-bgpdump TABLE.txt.gz -gen-out bench.rpsl [-gen-set AS-BENCH] [-gen-source BENCH]
 package main
 
@@ -87,6 +87,11 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		return err
 	}
 	defer srv.Close()
+	// SIGHUP reads the files again (a lab changing its registry data); a
+	// file that does not load leaves the served data as it was.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fmt.Fprintf(log, "asfence-irrd: serving %d route, %d route6, %d as-set, %d aut-num objects (sources %s) on %s\n",
 		idx.Count("route"), idx.Count("route6"), idx.Count("as-set"), idx.Count("aut-num"), strings.Join(idx.Sources(), ","), srv.Addr())
 	if *addrFile != "" {
@@ -98,6 +103,19 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			return err
 		}
 	}
-	<-ctx.Done()
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			idx, err := irr.LoadFiles(fs.Args()...)
+			if err != nil {
+				fmt.Fprintf(log, "asfence-irrd: reload rejected, still serving the previous data: %v\n", err)
+				continue
+			}
+			_ = srv.SetIndex(idx)
+			fmt.Fprintf(log, "asfence-irrd: reloaded: %d route, %d route6, %d as-set, %d aut-num objects\n",
+				idx.Count("route"), idx.Count("route6"), idx.Count("as-set"), idx.Count("aut-num"))
+		}
+	}
 }

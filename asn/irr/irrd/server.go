@@ -61,7 +61,7 @@ type Stats struct {
 
 // Server is a running IRRd-protocol server.
 type Server struct {
-	idx  *irr.Index
+	idx  atomic.Pointer[irr.Index]
 	opts Options
 	ln   net.Listener
 	quit chan struct{}
@@ -94,7 +94,8 @@ func Listen(addr string, idx *irr.Index, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("irrd: %w", err)
 	}
-	s := &Server{idx: idx, opts: o, ln: ln, quit: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s := &Server{opts: o, ln: ln, quit: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s.idx.Store(idx)
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -102,6 +103,17 @@ func Listen(addr string, idx *irr.Index, o Options) (*Server, error) {
 
 // Addr is the listening address (host:port).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// SetIndex replaces the data served, as an IRRd does when its database
+// changes: each query is answered from one index, old or new. The valid
+// sources stay those set at Listen.
+func (s *Server) SetIndex(idx *irr.Index) error {
+	if idx == nil {
+		return errors.New("irrd: nil index")
+	}
+	s.idx.Store(idx)
+	return nil
+}
 
 // SetFaults changes the injected faults; they apply to answers from now on.
 func (s *Server) SetFaults(f Faults) {
@@ -311,7 +323,7 @@ func (ss *session) handle(q string) bool {
 		var members []string
 		if recursive {
 			members = ss.recursiveASNs(name)
-		} else if set, ok := ss.s.idx.Set(name, ss.sources); ok {
+		} else if set, ok := ss.s.idx.Load().Set(name, ss.sources); ok {
 			members = sortedUnique(set.Members)
 			members = slices.DeleteFunc(members, func(m string) bool { return m == strings.ToUpper(name) })
 		}
@@ -359,12 +371,13 @@ func (ss *session) prefixes(asns []uint32, v4, v6 bool) bool {
 	b := ss.buf[:0]
 	clear(ss.seenPfx)
 	multi := len(asns) > 1 || len(ss.sources) > 1
+	idx := ss.s.idx.Load() // one index for the whole answer
 	for _, a := range asns {
 		for _, fam := range [2]bool{false, true} {
 			if fam && !v6 || !fam && !v4 {
 				continue
 			}
-			for _, r := range ss.s.idx.Routes(a, fam, ss.sources) {
+			for _, r := range idx.Routes(a, fam, ss.sources) {
 				if multi {
 					if _, dup := ss.seenPfx[r.Prefix]; dup {
 						continue
@@ -393,8 +406,9 @@ func (ss *session) recursiveASNs(name string) []string {
 	seen := map[string]bool{name: true}
 	queue := []string{name}
 	asns := map[string]bool{}
+	idx := ss.s.idx.Load() // one index for the whole answer
 	for len(queue) > 0 {
-		set, ok := ss.s.idx.Set(queue[0], ss.sources)
+		set, ok := idx.Set(queue[0], ss.sources)
 		queue = queue[1:]
 		if !ok {
 			continue
