@@ -36,15 +36,18 @@ type Config struct {
 	FlowSpec  bgp.FlowSpecConfig   `yaml:"flowspec"`
 
 	// Daemon settings.
-	Schedule     string        `yaml:"schedule"`
-	Jitter       time.Duration `yaml:"jitter"`
-	StateDir     string        `yaml:"state_dir"`
-	OutputDir    string        `yaml:"output_dir"`
-	TemplatesDir string        `yaml:"templates_dir"`
-	Retention    Retention     `yaml:"retention"`
-	Guard        Guard         `yaml:"guard"`
-	API          API           `yaml:"api"`
-	Log          Log           `yaml:"log"`
+	Schedule string        `yaml:"schedule"`
+	Jitter   time.Duration `yaml:"jitter"`
+	// RetryAfter is the delay before a failed run is retried (nil: the
+	// default; 0: no retries).
+	RetryAfter   *time.Duration `yaml:"retry_after"`
+	StateDir     string         `yaml:"state_dir"`
+	OutputDir    string         `yaml:"output_dir"`
+	TemplatesDir string         `yaml:"templates_dir"`
+	Retention    Retention      `yaml:"retention"`
+	Guard        Guard          `yaml:"guard"`
+	API          API            `yaml:"api"`
+	Log          Log            `yaml:"log"`
 
 	// Derived on load.
 	Path        string         `yaml:"-"`
@@ -212,6 +215,9 @@ func (c *Config) validate(p *check.Problems) {
 	}
 	if c.Jitter < 0 {
 		p.Add("jitter", "must not be negative")
+	}
+	if c.RetryAfter != nil && *c.RetryAfter < 0 {
+		p.Add("retry_after", "must not be negative (0 turns retries off)")
 	}
 	if c.Retention.Runs < 0 {
 		p.Add(check.Join("retention", "runs"), "must not be negative")

@@ -50,6 +50,31 @@ func OutputDir(c *config.Config) string {
 	return filepath.Join(StateDir(c), "out")
 }
 
+// DefaultRetryAfter is the first retry delay after a failed run; it
+// doubles with each failure in a row, up to MaxRetryDelay.
+const (
+	DefaultRetryAfter = time.Minute
+	MaxRetryDelay     = 30 * time.Minute
+)
+
+// RetryAfter is the configured first retry delay (0: no retries).
+func RetryAfter(c *config.Config) time.Duration {
+	if c.RetryAfter == nil {
+		return DefaultRetryAfter
+	}
+	return *c.RetryAfter
+}
+
+// retryDelay is the wait before retrying after failures failed runs in a
+// row.
+func retryDelay(base time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < MaxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, MaxRetryDelay)
+}
+
 // APIListen is the configured API address ("" when the API is off).
 func APIListen(c *config.Config) string {
 	switch c.API.Listen {
@@ -97,7 +122,9 @@ type Daemon struct {
 	running     uint64
 	applied     *store.State
 	lastSuccess time.Time
-	started     time.Time
+	// failures counts failed runs in a row (retries back off by it).
+	failures int
+	started  time.Time
 
 	ready atomic.Bool
 	// spMu guards speaker and bgpStarted: the speaker is started by the

@@ -356,6 +356,50 @@ func TestSnapshotFailureChangesNothing(t *testing.T) {
 	}
 }
 
+// A failed run is retried before the schedule comes round: the first run
+// fails (broken snapshot), the file is mended, and the retry applies.
+func TestFailedRunIsRetried(t *testing.T) {
+	h := newHarness(t, "retry_after: 200ms\n")
+	if err := os.WriteFile(h.snap, []byte(`{"targets": [`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if r := h.wait(1); r.Outcome != store.Failed {
+		t.Fatalf("run 1 = %+v", r)
+	}
+	writeSnapshot(t, h.snap, embedded(t))
+	var r *store.Run
+	for id := uint64(2); ; id++ {
+		r = h.wait(id)
+		if r.Trigger != TriggerRetry {
+			t.Fatalf("run %d = %+v, want a retry", id, r)
+		}
+		if r.Outcome != store.Failed {
+			break
+		}
+		if id > 10 {
+			t.Fatal("no successful retry")
+		}
+	}
+	if r.Outcome != store.Applied {
+		t.Fatalf("retry = %+v", r)
+	}
+	if !strings.Contains(h.logs.String(), "retrying the failed run") {
+		t.Fatalf("no retry in the log:\n%s", h.logs.String())
+	}
+}
+
+func TestRetryDelayBacksOff(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want time.Duration
+	}{{1, time.Minute}, {2, 2 * time.Minute}, {3, 4 * time.Minute}, {6, MaxRetryDelay}, {100, MaxRetryDelay}} {
+		if got := retryDelay(time.Minute, c.n); got != c.want {
+			t.Errorf("retryDelay(1m, %d) = %s, want %s", c.n, got, c.want)
+		}
+	}
+}
+
 func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 	h := newHarness(t, "")
 	h.start()

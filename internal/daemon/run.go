@@ -20,6 +20,7 @@ import (
 // Triggers recorded in runs.
 const (
 	TriggerStartup  = "startup"
+	TriggerRetry    = "retry"
 	TriggerSchedule = "schedule"
 	TriggerReload   = "reload"
 	TriggerAPI      = "api"
@@ -134,7 +135,11 @@ func (d *Daemon) done(r *store.Run) {
 	d.running = 0
 	if r.Outcome != store.Failed {
 		d.lastSuccess = r.End
+		d.failures = 0
+	} else {
+		d.failures++
 	}
+	failures := d.failures
 	if d.applied != nil {
 		d.m.Applied(store.Count(d.applied.Intent))
 	}
@@ -150,6 +155,39 @@ func (d *Daemon) done(r *store.Run) {
 		d.log.WithField("deleted", n).Debug("pruned old runs")
 	}
 	d.logSummary(r)
+	if failures > 0 {
+		d.scheduleRetry(failures)
+	}
+}
+
+// scheduleRetry runs again after a failed run (the registries may be back,
+// a lab's registry may have started after asfence), sooner than the
+// schedule would. A later run that ends the series of failures, or
+// another failure scheduling its own retry, makes this one moot.
+func (d *Daemon) scheduleRetry(failures int) {
+	base := RetryAfter(d.config())
+	if base <= 0 {
+		return
+	}
+	delay := retryDelay(base, failures)
+	d.log.WithFields(logrus.Fields{"in": delay.String(), "failures": failures}).Info("retrying the failed run")
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-d.runCtx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		current := d.failures == failures
+		d.mu.Unlock()
+		if current {
+			d.goRun(TriggerRetry)
+		}
+	}()
 }
 
 // logSummary is the one line every run logs.
