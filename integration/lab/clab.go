@@ -1,55 +1,60 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 )
 
 // Topology is a containerlab topology file brought up without Docker: one
 // network namespace per node, one veth pair per link (with the interface
-// names of the file), each node's exec commands run inside its namespace
-// and its cmd started there. Container paths named by a node's binds point
-// at the files next to the topology; other paths under /run and /var/run
-// go to a per-node directory. What a user deploys with containerlab is thus
-// exactly what the tests run.
+// names of the file), each node's sysctls set and exec commands run inside
+// its namespace, and its cmd started there. What a user deploys with
+// containerlab is thus exactly what the tests run.
+//
+// The directory holding the file is copied first, so a test may change a
+// node's files (registry data, say) without touching the repository or
+// other labs. Container paths named by a node's binds point at the copied
+// files; /run, /var/run and /var/lib go to a per-node directory, as each
+// container has its own. The file may use only what can be built this way:
+// kind linux nodes with image, binds, env, sysctls, exec and cmd, and
+// point-to-point links; anything else fails the test.
 type Topology struct {
-	Name  string
+	Name string
+	// Dir is the copy of the topology's directory.
+	Dir   string
 	Nodes map[string]*ClabNode
 }
 
-// ClabNode is one running node.
+// ClabNode is one node.
 type ClabNode struct {
 	Name  string
 	Netns string
-	// Dir replaces the container's /run.
+	// Dir holds the node's private /run (Dir/run) and /var/lib.
 	Dir string
-	// Cmd is the node's command as started (paths translated).
-	Cmd  []string
-	tr   *strings.Replacer
-	proc *process
-}
+	// Cmd is the node's command (paths translated, commands substituted).
+	Cmd []string
 
-func (n *ClabNode) translate(s string) string {
-	if s == "/run" || s == "/var/run" {
-		return n.Dir
-	}
-	return n.tr.Replace(s)
-}
-
-// Log returns the node's output so far.
-func (n *ClabNode) Log() string {
-	if n.proc == nil {
-		return ""
-	}
-	return n.proc.log()
+	t     testing.TB
+	root  string // the lab's directory: paths under it are host paths already
+	env   []string
+	binds [][2]string // container path, host path
+	proc  *process
+	runs  int
 }
 
 type clabFile struct {
@@ -64,17 +69,66 @@ type clabFile struct {
 }
 
 type clabNodeDef struct {
-	Kind  string   `yaml:"kind"`
-	Image string   `yaml:"image"`
-	Binds []string `yaml:"binds"`
-	Exec  []string `yaml:"exec"`
-	Cmd   string   `yaml:"cmd"`
+	Kind    string            `yaml:"kind"`
+	Image   string            `yaml:"image"`
+	Binds   []string          `yaml:"binds"`
+	Env     map[string]string `yaml:"env"`
+	Sysctls map[string]string `yaml:"sysctls"`
+	Exec    []string          `yaml:"exec"`
+	Cmd     string            `yaml:"cmd"`
+}
+
+// ParseClab reads a topology file, refusing what Containerlab cannot build.
+func ParseClab(data []byte, file string) (*clabFile, error) {
+	var cf clabFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // a key the harness does not build is an error
+	if err := dec.Decode(&cf); err != nil {
+		return nil, fmt.Errorf("%s: %w (the namespace harness builds kind linux nodes with image, binds, env, sysctls, exec and cmd, and links)", file, err)
+	}
+	if cf.Name == "" || len(cf.Topology.Nodes) == 0 {
+		return nil, fmt.Errorf("%s: want a name and at least one node", file)
+	}
+	for name, def := range cf.Topology.Nodes {
+		kind := def.Kind
+		if kind == "" {
+			kind = cf.Topology.Defaults.Kind
+		}
+		if kind != "linux" {
+			return nil, fmt.Errorf("%s: node %s: kind %q (only linux nodes are built without Docker)", file, name, kind)
+		}
+		if _, err := shellSplit(def.Cmd); err != nil {
+			return nil, fmt.Errorf("%s: node %s: cmd: %w", file, name, err)
+		}
+		for _, e := range def.Exec {
+			if args, err := shellSplit(e); err != nil || len(args) == 0 {
+				return nil, fmt.Errorf("%s: node %s: exec %q: %v", file, name, e, err)
+			}
+		}
+		for _, b := range def.Binds {
+			if parts := strings.Split(b, ":"); len(parts) < 2 || len(parts) > 3 || !filepath.IsAbs(parts[1]) {
+				return nil, fmt.Errorf("%s: node %s: bind %q: want host:container[:mode] with an absolute container path", file, name, b)
+			}
+		}
+	}
+	for i, l := range cf.Topology.Links {
+		if len(l.Endpoints) != 2 {
+			return nil, fmt.Errorf("%s: links[%d]: want two endpoints", file, i)
+		}
+		for _, ep := range l.Endpoints {
+			node, ifname, ok := strings.Cut(ep, ":")
+			if _, known := cf.Topology.Nodes[node]; !ok || !known || ifname == "" {
+				return nil, fmt.Errorf("%s: links[%d]: endpoint %q: want node:interface of a node in the file", file, i, ep)
+			}
+		}
+	}
+	return &cf, nil
 }
 
 // Containerlab brings up the topology in file. commands maps a command name
 // used in a node's cmd (e.g. "asfence") to the binary to run for it here
 // (the one built by the test); other commands are taken from PATH, as in
-// the lab image.
+// the lab image. Everything is removed at cleanup, also when the test fails.
 func Containerlab(t testing.TB, file string, commands map[string]string) *Topology {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -84,53 +138,49 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
-	var cf clabFile
-	if err := yaml.Unmarshal(data, &cf); err != nil {
-		t.Fatalf("lab: %s: %v", file, err)
+	cf, err := ParseClab(data, file)
+	if err != nil {
+		t.Fatalf("lab: %v", err)
 	}
-	dir := filepath.Dir(file)
+	root := Dir(t)
+	topo := &Topology{Name: cf.Name, Dir: filepath.Join(root, "topology"), Nodes: map[string]*ClabNode{}}
+	if err := copyTree(filepath.Dir(file), topo.Dir); err != nil {
+		t.Fatalf("lab: copy %s: %v", filepath.Dir(file), err)
+	}
 	ctx := context.Background()
-	topo := &Topology{Name: cf.Name, Nodes: map[string]*ClabNode{}}
 	base := RandomName("cl")
 	names := make([]string, 0, len(cf.Topology.Nodes))
 	for name := range cf.Topology.Nodes {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	type started struct {
-		node *ClabNode
-		def  clabNodeDef
-	}
-	var nodes []started
+	defs := map[string]clabNodeDef{}
 	for i, name := range names {
 		def := cf.Topology.Nodes[name]
-		if def.Kind == "" {
-			def.Kind = cf.Topology.Defaults.Kind
+		if def.Image == "" {
+			def.Image = cf.Topology.Defaults.Image
 		}
-		if def.Kind != "linux" {
-			t.Fatalf("lab: %s: node %s: kind %q (only linux nodes are built without Docker)", file, name, def.Kind)
+		n := &ClabNode{Name: name, Netns: fmt.Sprintf("%s-%d", base, i), Dir: filepath.Join(root, "node-"+name), t: t, root: root}
+		for _, d := range []string{"run", "var/lib", "var/log"} {
+			if err := os.MkdirAll(filepath.Join(n.Dir, d), 0o755); err != nil {
+				t.Fatalf("lab: %v", err)
+			}
 		}
-		n := &ClabNode{Name: name, Netns: fmt.Sprintf("%s-%d", base, i)}
-		d, err := os.MkdirTemp("", "cl")
-		if err != nil {
-			t.Fatalf("lab: %v", err)
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-		n.Dir = d
-		var pairs []string
 		for _, b := range def.Binds {
 			parts := strings.Split(b, ":")
-			if len(parts) < 2 {
-				t.Fatalf("lab: %s: node %s: bind %q: want host:container[:mode]", file, name, b)
-			}
 			src := parts[0]
 			if !filepath.IsAbs(src) {
-				src = filepath.Join(dir, src)
+				src = filepath.Join(topo.Dir, src)
 			}
-			pairs = append(pairs, parts[1], src)
+			if _, err := os.Stat(src); err != nil {
+				t.Fatalf("lab: %s: node %s: bind %q: %v", file, name, b, err)
+			}
+			n.binds = append(n.binds, [2]string{filepath.Clean(parts[1]), src})
 		}
-		pairs = append(pairs, "/var/run/", d+"/", "/run/", d+"/", "/run ", d+" ")
-		n.tr = strings.NewReplacer(pairs...)
+		for k, v := range def.Env {
+			n.env = append(n.env, k+"="+v)
+		}
+		slices.Sort(n.env)
 		if _, err := run(ctx, "", "ip", "netns", "add", n.Netns); err != nil {
 			t.Fatalf("lab: %v", err)
 		}
@@ -140,20 +190,13 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 			t.Fatalf("lab: %v", err)
 		}
 		topo.Nodes[name] = n
-		nodes = append(nodes, started{n, def})
+		defs[name] = def
 	}
 	for i, l := range cf.Topology.Links {
-		if len(l.Endpoints) != 2 {
-			t.Fatalf("lab: %s: links[%d]: want two endpoints", file, i)
-		}
 		var ns, ifs [2]string
 		for j, ep := range l.Endpoints {
-			node, ifname, ok := strings.Cut(ep, ":")
-			n := topo.Nodes[node]
-			if !ok || n == nil {
-				t.Fatalf("lab: %s: links[%d]: bad endpoint %q", file, i, ep)
-			}
-			ns[j], ifs[j] = n.Netns, ifname
+			node, ifname, _ := strings.Cut(ep, ":")
+			ns[j], ifs[j] = topo.Nodes[node].Netns, ifname
 		}
 		if _, err := run(ctx, "", "ip", "link", "add", ifs[0], "netns", ns[0], "type", "veth", "peer", "name", ifs[1], "netns", ns[1]); err != nil {
 			t.Fatalf("lab: links[%d]: %v", i, err)
@@ -164,41 +207,273 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 			}
 		}
 	}
-	// containerlab runs exec after the container starts; addresses first
-	// here avoids a few failed connection attempts, nothing else changes.
-	for _, s := range nodes {
-		for _, e := range s.def.Exec {
-			args := strings.Fields(s.node.translate(e))
-			if len(args) > 0 && args[0] == "ip" && !slices.Contains(args, "nodad") && slices.Contains(args, "-6") {
-				args = append(args, "nodad") // a tentative address cannot be bound yet
-			}
-			if _, err := run(ctx, s.node.Netns, args[0], args[1:]...); err != nil {
-				t.Fatalf("lab: node %s: exec %q: %v", s.node.Name, e, err)
+	for _, name := range names {
+		n, def := topo.Nodes[name], defs[name]
+		keys := make([]string, 0, len(def.Sysctls))
+		for k := range def.Sysctls {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+			if _, err := run(ctx, n.Netns, "sh", "-c", fmt.Sprintf("echo %s > %s", def.Sysctls[k], path)); err != nil {
+				t.Fatalf("lab: node %s: sysctl %s: %v", name, k, err)
 			}
 		}
 	}
-	for _, s := range nodes {
-		if s.def.Cmd == "" {
+	// containerlab runs exec after the container starts; addresses first
+	// here avoids a few failed connection attempts, nothing else changes.
+	for _, name := range names {
+		n := topo.Nodes[name]
+		for _, e := range defs[name].Exec {
+			args, _ := shellSplit(e)
+			args = n.translateAll(args)
+			if args[0] == "ip" && !slices.Contains(args, "nodad") && slices.Contains(args, "-6") && slices.Contains(args, "add") {
+				args = append(args, "nodad") // a tentative address cannot be bound yet
+			}
+			cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Netns}, args...)...)
+			cmd.Env = append(os.Environ(), n.env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("lab: node %s: exec %q: %v: %s", name, e, err, out)
+			}
+		}
+	}
+	for _, name := range names {
+		n := topo.Nodes[name]
+		args, _ := shellSplit(defs[name].Cmd)
+		if len(args) == 0 {
 			continue
 		}
-		args := strings.Fields(s.node.translate(s.def.Cmd))
+		args = n.translateAll(args)
 		if bin, ok := commands[args[0]]; ok {
 			args[0] = bin
 		} else if p, err := exec.LookPath(args[0]); err == nil {
 			args[0] = p
 		}
-		s.node.Cmd = args
-		s.node.proc = start(t, "node "+s.node.Name, command(s.node.Netns, args[0], args[1:]...), filepath.Join(s.node.Dir, "node.log"))
+		n.Cmd = args
+		n.Start()
 	}
 	return topo
+}
+
+// translate maps a container path (or a shell snippet holding such paths)
+// to the host: binds first, then the node's private directories.
+func (n *ClabNode) translate(s string) string {
+	if strings.HasPrefix(s, n.root+"/") {
+		return s
+	}
+	switch s {
+	case "/run", "/var/run":
+		return filepath.Join(n.Dir, "run")
+	}
+	pairs := make([]string, 0, 2*len(n.binds)+8)
+	for _, b := range n.binds {
+		pairs = append(pairs, b[0], b[1])
+	}
+	run := filepath.Join(n.Dir, "run")
+	pairs = append(pairs, "/var/run/", run+"/", "/run/", run+"/", "/var/lib/", filepath.Join(n.Dir, "var/lib")+"/",
+		"/var/log/", filepath.Join(n.Dir, "var/log")+"/")
+	return strings.NewReplacer(pairs...).Replace(s)
+}
+
+func (n *ClabNode) translateAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = n.translate(a)
+	}
+	return out
+}
+
+// HostPath is where the node's container path is on this machine.
+func (n *ClabNode) HostPath(containerPath string) string { return n.translate(containerPath) }
+
+// Start starts the node's cmd (again, after Kill: a container restart).
+func (n *ClabNode) Start() {
+	n.t.Helper()
+	if n.proc != nil {
+		if ok, _ := n.proc.exited(); !ok {
+			n.t.Fatalf("lab: node %s: still running", n.Name)
+		}
+	}
+	n.runs++
+	cmd := command(n.Netns, n.Cmd[0], n.Cmd[1:]...)
+	cmd.Env = append(os.Environ(), n.env...)
+	n.proc = start(n.t, "node "+n.Name, cmd, filepath.Join(n.Dir, fmt.Sprintf("node-%d.log", n.runs)))
+}
+
+// Kill ends the node's cmd with SIGKILL (a crash) and waits for it.
+func (n *ClabNode) Kill() {
+	if n.proc == nil {
+		return
+	}
+	_ = n.proc.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.proc.done
+}
+
+// Signal sends sig to the node's cmd (docker kill -s).
+func (n *ClabNode) Signal(sig os.Signal) error {
+	if n.proc == nil {
+		return errors.New("no command")
+	}
+	return n.proc.cmd.Process.Signal(sig)
+}
+
+// Exited reports whether the node's cmd has ended, with its error.
+func (n *ClabNode) Exited() (bool, error) {
+	if n.proc == nil {
+		return true, nil
+	}
+	return n.proc.exited()
+}
+
+// Log returns the output of the node's cmd since its last start.
+func (n *ClabNode) Log() string {
+	if n.proc == nil {
+		return ""
+	}
+	return n.proc.log()
 }
 
 // Exec runs a command inside the node's namespace (like docker exec), with
 // the node's paths translated in every argument, and returns its output.
 func (n *ClabNode) Exec(ctx context.Context, name string, args ...string) (string, error) {
-	for i := range args {
-		args[i] = n.translate(args[i])
-	}
-	out, err := run(ctx, n.Netns, name, args...)
+	out, err := run(ctx, n.Netns, name, n.translateAll(args)...)
 	return string(out), err
+}
+
+// DialContext connects from inside the node's namespace (for clients in
+// the test process, e.g. an HTTP client for the node's API).
+func (n *ClabNode) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The socket keeps the namespace it was made in. The thread goes
+		// back to its own namespace before it is unlocked; were it left to
+		// end instead, children it had started (lab daemons, with
+		// Pdeathsig) would be killed with it.
+		runtime.LockOSThread()
+		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer unix.Close(self)
+		fd, err := unix.Open("/run/netns/"+n.Netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("netns %s: %w", n.Netns, err)}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("setns %s: %w", n.Netns, err)}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if unix.Setns(self, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		} // else the thread stays locked and ends with this goroutine
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+// copyTree copies the regular files and directories under src to dst.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, info.Mode().Perm()|0o444)
+	})
+}
+
+// shellSplit splits a command line as a POSIX shell would split words
+// (single and double quotes, backslash escapes; no expansions), as
+// containerlab does for cmd and exec.
+func shellSplit(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, fmt.Errorf("unterminated single quote in %q", s)
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, fmt.Errorf("unterminated double quote in %q", s)
+			}
+			inWord = true
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// BIRD reads the BIRD a node runs (control socket at the container path
+// sock) through the Peer readers: Routes, Count. Its protocols are the
+// node's own, so Session is not available.
+func (n *ClabNode) BIRD(sock string) *BIRD {
+	return &BIRD{daemon: daemon{proc: n.proc}, dir: n.Dir, sock: n.translate(sock)}
+}
+
+// FRR reads the FRR a node runs (vty sockets in the container directory
+// vtyDir) through the Peer readers.
+func (n *ClabNode) FRR(vtyDir string) *FRR {
+	return &FRR{daemon: daemon{proc: n.proc}, dir: n.translate(vtyDir)}
 }
