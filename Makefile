@@ -7,8 +7,8 @@ LDFLAGS   := -X main.Version=$(VERSION)
 # is reproducible (same inputs, same bytes).
 SNAPSHOT_AT ?= 2026-11-23T00:00:00Z
 # Packages the tests need: real routing daemons, config checkers, bgpq4.
-DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping jq
-TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping jq
+DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping netcat-openbsd jq
+TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping nc.openbsd jq
 
 .PHONY: all build run test test-unit integration bench lint snapshot deps clean
 
@@ -29,6 +29,8 @@ test: deps
 test-unit:
 	$(GO) test -count=1 -short ./...
 
+# The tests against real daemons only, including the end-to-end scenarios on
+# the containerlab topology built in network namespaces (make test runs them too).
 integration: deps
 	$(GO) test -count=1 -timeout 20m ./integration/...
 

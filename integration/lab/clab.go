@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,9 +127,11 @@ func ParseClab(data []byte, file string) (*clabFile, error) {
 }
 
 // Containerlab brings up the topology in file. commands maps a command name
-// used in a node's cmd (e.g. "asfence") to the binary to run for it here
-// (the one built by the test); other commands are taken from PATH, as in
-// the lab image. Everything is removed at cleanup, also when the test fails.
+// a node runs (e.g. "asfence") to the binary to run for it here (the one
+// built by the test): they are put first on every node's PATH, as the lab
+// image has them in /usr/local/bin; other commands come from this
+// machine's PATH. Everything is removed at cleanup, also when the test
+// fails.
 func Containerlab(t testing.TB, file string, commands map[string]string) *Topology {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -147,6 +150,16 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 	if err := copyTree(filepath.Dir(file), topo.Dir); err != nil {
 		t.Fatalf("lab: copy %s: %v", filepath.Dir(file), err)
 	}
+	binDir := filepath.Join(root, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	for name, bin := range commands {
+		if err := os.Symlink(bin, filepath.Join(binDir, name)); err != nil {
+			t.Fatalf("lab: %v", err)
+		}
+	}
+	pathEnv := "PATH=" + binDir + ":" + os.Getenv("PATH")
 	ctx := context.Background()
 	base := RandomName("cl")
 	names := make([]string, 0, len(cf.Topology.Nodes))
@@ -181,6 +194,7 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 			n.env = append(n.env, k+"="+v)
 		}
 		slices.Sort(n.env)
+		n.env = append(n.env, pathEnv)
 		if _, err := run(ctx, "", "ip", "netns", "add", n.Netns); err != nil {
 			t.Fatalf("lab: %v", err)
 		}
@@ -244,13 +258,7 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 		if len(args) == 0 {
 			continue
 		}
-		args = n.translateAll(args)
-		if bin, ok := commands[args[0]]; ok {
-			args[0] = bin
-		} else if p, err := exec.LookPath(args[0]); err == nil {
-			args[0] = p
-		}
-		n.Cmd = args
+		n.Cmd = n.translateAll(args)
 		n.Start()
 	}
 	return topo
@@ -308,6 +316,31 @@ func (n *ClabNode) Kill() {
 	}
 	_ = n.proc.cmd.Process.Signal(syscall.SIGKILL)
 	<-n.proc.done
+}
+
+// KillProcess sends SIGKILL to every process named comm in the node (a
+// crash of one program inside the container, as docker exec pkill -9 -x
+// would) and returns how many there were.
+func (n *ClabNode) KillProcess(ctx context.Context, comm string) (int, error) {
+	out, err := run(ctx, "", "ip", "netns", "pids", n.Netns)
+	if err != nil {
+		return 0, err
+	}
+	killed := 0
+	for _, f := range strings.Fields(string(out)) {
+		b, err := os.ReadFile("/proc/" + f + "/comm")
+		if err != nil || strings.TrimSpace(string(b)) != comm {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	return killed, nil
 }
 
 // Signal sends sig to the node's cmd (docker kill -s).
