@@ -316,6 +316,7 @@ func (n *ClabNode) Kill() {
 	}
 	_ = n.proc.cmd.Process.Signal(syscall.SIGKILL)
 	<-n.proc.done
+	forgetFRRTmp(n.proc.cmd.Process.Pid)
 }
 
 // KillProcess sends SIGKILL to every process named comm in the node (a
@@ -338,6 +339,7 @@ func (n *ClabNode) KillProcess(ctx context.Context, comm string) (int, error) {
 		}
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
 			killed++
+			forgetFRRTmp(pid)
 		}
 	}
 	return killed, nil

@@ -2,7 +2,13 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -59,8 +65,23 @@ func NewPair(t testing.TB) *Pair {
 // deleteNetns kills what still runs in the namespace, then deletes it.
 func deleteNetns(name string) {
 	ctx := context.Background()
-	if out, err := run(ctx, "", "ip", "netns", "pids", name); err == nil && len(out) > 0 {
-		_, _ = run(ctx, "", "sh", "-c", "ip netns pids "+name+" | xargs -r kill -9")
+	if out, err := run(ctx, "", "ip", "netns", "pids", name); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				forgetFRRTmp(pid)
+			}
+		}
 	}
 	_, _ = run(ctx, "", "ip", "netns", "del", name)
+}
+
+// forgetFRRTmp removes the crash-log directory an FRR daemon killed with
+// SIGKILL leaves behind (/var/tmp/frr/<daemon>.<pid>): a later FRR process
+// given the same pid, `bgpd -C` say, would fail on it.
+func forgetFRRTmp(pid int) {
+	dirs, _ := filepath.Glob(fmt.Sprintf("/var/tmp/frr/*.%d", pid))
+	for _, d := range dirs {
+		_ = os.RemoveAll(d)
+	}
 }
