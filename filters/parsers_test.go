@@ -49,6 +49,14 @@ func runTool(t *testing.T, name string, args ...string) (string, bool) {
 	if ctx.Err() != nil {
 		t.Fatalf("%s %v: timed out", name, args)
 	}
+	if cmd.Process != nil {
+		// FRR's dry run (-C) leaves /var/tmp/frr/<daemon>.<pid> behind; a
+		// later FRR process given the same pid would fail on it.
+		dirs, _ := filepath.Glob(fmt.Sprintf("/var/tmp/frr/*.%d", cmd.Process.Pid))
+		for _, d := range dirs {
+			os.RemoveAll(d)
+		}
+	}
 	return out.String(), err == nil
 }
 

@@ -75,7 +75,11 @@ func TestGenerateAllAcceptedByParsers(t *testing.T) {
 		{"nftables", []string{"unshare", "-n", "nft", "-c", "-f", file("nftables")}, false},
 	}
 	for _, c := range checks {
-		out, err := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...).CombinedOutput()
+		cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
+		out, err := cmd.CombinedOutput()
+		if cmd.Process != nil {
+			lab.ForgetFRRTmp(cmd.Process.Pid)
+		}
 		if err != nil || (c.silent && strings.TrimSpace(string(out)) != "") {
 			t.Errorf("%s: %s rejects the generated file: %v\n%s", c.vendor, c.argv[0], err, out)
 		}

@@ -82,6 +82,7 @@ type clabNodeDef struct {
 // ParseClab reads a topology file, refusing what Containerlab cannot build.
 func ParseClab(data []byte, file string) (*clabFile, error) {
 	var cf clabFile
+	data = []byte(expandEnv(string(data)))
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true) // a key the harness does not build is an error
 	if err := dec.Decode(&cf); err != nil {
@@ -316,7 +317,7 @@ func (n *ClabNode) Kill() {
 	}
 	_ = n.proc.cmd.Process.Signal(syscall.SIGKILL)
 	<-n.proc.done
-	forgetFRRTmp(n.proc.cmd.Process.Pid)
+	ForgetFRRTmp(n.proc.cmd.Process.Pid)
 }
 
 // KillProcess sends SIGKILL to every process named comm in the node (a
@@ -339,7 +340,7 @@ func (n *ClabNode) KillProcess(ctx context.Context, comm string) (int, error) {
 		}
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
 			killed++
-			forgetFRRTmp(pid)
+			ForgetFRRTmp(pid)
 		}
 	}
 	return killed, nil
@@ -447,6 +448,48 @@ func copyTree(src, dst string) error {
 		}
 		return os.WriteFile(target, b, info.Mode().Perm()|0o444)
 	})
+}
+
+// expandEnv expands environment variables in a topology file as
+// containerlab does before reading it: $VAR, ${VAR} and ${VAR:-default}
+// from the environment, and $$ for a literal $ (what a shell in a node's
+// cmd or exec must see as $).
+func expandEnv(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch c := s[i+1]; {
+		case c == '$':
+			b.WriteByte('$')
+			i++
+		case c == '{':
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
+			if v, ok := os.LookupEnv(name); ok && (v != "" || !hasDef) {
+				b.WriteString(v)
+			} else {
+				b.WriteString(def)
+			}
+			i += end
+		case c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
+			j := i + 1
+			for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			b.WriteString(os.Getenv(s[i+1 : j]))
+			i = j - 1
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
 }
 
 // shellSplit splits a command line as a POSIX shell would split words

@@ -36,6 +36,21 @@ func TestParseClab(t *testing.T) {
 	}
 }
 
+func TestExpandEnv(t *testing.T) {
+	t.Setenv("LAB_X", "x")
+	t.Setenv("LAB_EMPTY", "")
+	for in, want := range map[string]string{
+		"a $LAB_X ${LAB_X} b":                         "a x x b",
+		"$$i $$((i+1)) $$":                            "$i $((i+1)) $",
+		"${LAB_UNSET:-d} ${LAB_EMPTY:-d} ${LAB_X:-d}": "d d x",
+		"$LAB_UNSET. 5$ $1":                           ". 5$ $1",
+	} {
+		if got := expandEnv(in); got != want {
+			t.Errorf("expandEnv(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestShellSplit(t *testing.T) {
 	for in, want := range map[string][]string{
 		`ip addr add 10.0.0.1/30 dev eth1`:      {"ip", "addr", "add", "10.0.0.1/30", "dev", "eth1"},

@@ -466,7 +466,7 @@ func (p *process) stop() {
 		case <-time.After(5 * time.Second):
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			<-p.done
-			forgetFRRTmp(pgid)
+			ForgetFRRTmp(pgid)
 		}
 	})
 }

@@ -69,17 +69,17 @@ func deleteNetns(name string) {
 		for _, f := range strings.Fields(string(out)) {
 			if pid, err := strconv.Atoi(f); err == nil {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
-				forgetFRRTmp(pid)
+				ForgetFRRTmp(pid)
 			}
 		}
 	}
 	_, _ = run(ctx, "", "ip", "netns", "del", name)
 }
 
-// forgetFRRTmp removes the crash-log directory an FRR daemon killed with
-// SIGKILL leaves behind (/var/tmp/frr/<daemon>.<pid>): a later FRR process
-// given the same pid, `bgpd -C` say, would fail on it.
-func forgetFRRTmp(pid int) {
+// ForgetFRRTmp removes the directory an FRR process killed with SIGKILL, or
+// run as a dry run (-C), leaves behind (/var/tmp/frr/<daemon>.<pid>): a
+// later FRR process given the same pid would fail on it.
+func ForgetFRRTmp(pid int) {
 	dirs, _ := filepath.Glob(fmt.Sprintf("/var/tmp/frr/*.%d", pid))
 	for _, d := range dirs {
 		_ = os.RemoveAll(d)
