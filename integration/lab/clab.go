@@ -296,7 +296,7 @@ func (n *ClabNode) translateAll(args []string) []string {
 // HostPath is where the node's container path is on this machine.
 func (n *ClabNode) HostPath(containerPath string) string { return n.translate(containerPath) }
 
-// Start starts the node's cmd (again, after Kill: a container restart).
+// Start starts the node's cmd.
 func (n *ClabNode) Start() {
 	n.t.Helper()
 	if n.proc != nil {
@@ -308,16 +308,6 @@ func (n *ClabNode) Start() {
 	cmd := command(n.Netns, n.Cmd[0], n.Cmd[1:]...)
 	cmd.Env = append(os.Environ(), n.env...)
 	n.proc = start(n.t, "node "+n.Name, cmd, filepath.Join(n.Dir, fmt.Sprintf("node-%d.log", n.runs)))
-}
-
-// Kill ends the node's cmd with SIGKILL (a crash) and waits for it.
-func (n *ClabNode) Kill() {
-	if n.proc == nil {
-		return
-	}
-	_ = n.proc.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.proc.done
-	ForgetFRRTmp(n.proc.cmd.Process.Pid)
 }
 
 // KillProcess sends SIGKILL to every process named comm in the node (a
