@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"os"
@@ -216,7 +217,7 @@ func (l *clabLab) waitBlackholes(in *filters.Intent) {
 		if got, err = l.kernelBlackholes(ctx); err != nil {
 			return err
 		}
-		if !mapsEqual(got, want) {
+		if !maps.Equal(got, want) {
 			return fmt.Errorf("edge kernel: %d blackhole routes from BGP, want %d (missing %v, extra %v)",
 				len(got), len(want), firstKeys(want, got, 3), firstKeys(got, want, 3))
 		}
@@ -225,18 +226,6 @@ func (l *clabLab) waitBlackholes(in *filters.Intent) {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-}
-
-func mapsEqual(a, b map[netip.Prefix]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 // firstKeys lists up to n keys of a missing from b.
@@ -469,7 +458,7 @@ func TestLabRouteFilter(t *testing.T) {
 			if got, err = l.upstreamRoutes(ctx); err != nil {
 				return err
 			}
-			if !mapsEqual(got, want) {
+			if !maps.Equal(got, want) {
 				return fmt.Errorf("edge accepted %v from the upstream, want %v", got, want)
 			}
 			return nil

@@ -6,12 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/asfence/asfence/asn/irr"
+	"github.com/asfence/asfence/internal/syncbuf"
 )
 
 // TestServe runs the command as a user would, on a free port, and queries
@@ -86,7 +86,7 @@ func TestReload(t *testing.T) {
 	addrFile := filepath.Join(dir, "addr")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-addr-file", addrFile, data}, log) }()
 	var addr string
@@ -144,21 +144,4 @@ func TestReload(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

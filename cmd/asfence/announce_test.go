@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/internal/syncbuf"
 )
 
 func TestAnnounceUsage(t *testing.T) {
@@ -44,24 +43,6 @@ func TestAnnounceUsage(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errb, "bgp.neighbors[0].allow_ebgp") {
 		t.Errorf("eBGP RTBH without allow_ebgp: exit %d, %q", code, errb)
 	}
-}
-
-// syncBuffer is written by the logger while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestAnnounceToBIRD runs `asfence announce --offline` against a real BIRD
@@ -114,7 +95,7 @@ bgp:
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"announce", "--config", cfg, "--offline"}, &stdout, &stderr) }()
 
@@ -155,11 +136,11 @@ func TestHelperAnnounceProcess(t *testing.T) {
 }
 
 // announceProcess starts `asfence announce args...` as a child process.
-func announceProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
+func announceProcess(t *testing.T, args ...string) (*exec.Cmd, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAnnounceProcess$")
 	cmd.Env = append(os.Environ(), "ASFENCE_HELPER_ARGS="+strings.Join(append([]string{"announce"}, args...), "\x1f"))
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -169,7 +150,7 @@ func announceProcess(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 }
 
 // stopProcess sends SIGTERM and waits for exit status 0.
-func stopProcess(t *testing.T, cmd *exec.Cmd, out *syncBuffer) {
+func stopProcess(t *testing.T, cmd *exec.Cmd, out *syncbuf.Buffer) {
 	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -113,6 +113,18 @@ func (f *clientFlags) register(c *cobra.Command, format bool) {
 	}
 }
 
+// apiClient is the running daemon's API for a command that needs it.
+func (f *clientFlags) apiClient(command string) (*api.Client, error) {
+	t, err := f.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if t.client == nil {
+		return nil, usagef("the API is off (api.listen: off): %s needs the running daemon's API", command)
+	}
+	return t.client, nil
+}
+
 // target is where a client command reads from.
 type target struct {
 	stateDir string
@@ -527,14 +539,11 @@ func (a *app) peersCmd() *cobra.Command {
 		Short: "List the running daemon's BGP neighbors: state and routes sent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := f.resolve()
+			client, err := f.apiClient("peers")
 			if err != nil {
 				return err
 			}
-			if t.client == nil {
-				return usagef("the API is off (api.listen: off): peers needs the running daemon's API")
-			}
-			ps, err := t.client.Peers(cmd.Context())
+			ps, err := client.Peers(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -583,15 +592,12 @@ With --wait it waits for the run to finish and prints its outcome; the exit
 status is then 1 when the run failed (the announced set stays).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := f.resolve()
+			client, err := f.apiClient("trigger")
 			if err != nil {
 				return err
 			}
-			if t.client == nil {
-				return usagef("the API is off (api.listen: off): trigger needs the running daemon's API")
-			}
 			ctx := cmd.Context()
-			r, err := t.client.Trigger(ctx, currentUser())
+			r, err := client.Trigger(ctx, currentUser())
 			if err != nil {
 				return err
 			}
@@ -607,7 +613,7 @@ status is then 1 when the run failed (the announced set stays).`,
 					return fmt.Errorf("run %d: still running after %s (asfence show %d)", r.ID, timeout, r.ID)
 				case <-time.After(200 * time.Millisecond):
 				}
-				if r, _, err = t.client.Run(ctx, r.ID); err != nil {
+				if r, _, err = client.Run(ctx, r.ID); err != nil {
 					return fmt.Errorf("run: %w", err)
 				}
 			}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/internal/syncbuf"
 )
 
 // harness runs a daemon in-process that resolves from a snapshot file the
@@ -35,27 +35,9 @@ type harness struct {
 	cancel  context.CancelFunc
 	done    chan error
 	reload  chan struct{}
-	logs    *syncBuf
+	logs    *syncbuf.Buffer
 	// live resolves from the config's sources instead of the snapshot file.
 	live bool
-}
-
-// syncBuf collects log output; the test reads it while the daemon writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // halve drops every second prefix of a target (a registry that lost half).
@@ -99,7 +81,7 @@ func newHarness(t *testing.T, extraConfig string) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, cfgPath: filepath.Join(dir, "asfence.yaml"), snap: filepath.Join(dir, "snapshot.json"),
-		reload: make(chan struct{}, 1), done: make(chan error, 1), logs: &syncBuf{}}
+		reload: make(chan struct{}, 1), done: make(chan error, 1), logs: &syncbuf.Buffer{}}
 	writeSnapshot(t, h.snap, embedded(t))
 	cfgText := fmt.Sprintf("schedule: \"@every 1h\"\nstate_dir: %s\noutput_dir: %s\napi:\n  listen: 127.0.0.1:0\n%s",
 		filepath.Join(dir, "state"), filepath.Join(dir, "out"), extraConfig)
