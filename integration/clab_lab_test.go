@@ -129,24 +129,14 @@ func (l *clabLab) waitApplied(fn func(*store.Run) bool) *filters.Intent {
 // intent reads the applied Intent from the API.
 func (l *clabLab) intent() *filters.Intent {
 	l.t.Helper()
-	var ts struct {
-		Targets []api.Target `json:"targets"`
-	}
-	if err := l.getJSON("/api/v1/targets", &ts); err != nil {
+	in, err := readIntent(l.getJSON)
+	if err != nil {
 		l.t.Fatal(err)
 	}
-	var in filters.Intent
-	for _, tg := range ts.Targets {
-		var p api.Prefixes
-		if err := l.getJSON("/api/v1/prefixes?target="+tg.Name, &p); err != nil {
-			l.t.Fatal(err)
-		}
-		in.Targets = append(in.Targets, filters.TargetIntent{Name: tg.Name, ID: tg.ID, ASNs: tg.ASNs, Prefixes: p.Prefixes})
-	}
-	if intentSize(&in) == 0 {
+	if intentSize(in) == 0 {
 		l.t.Fatal("the applied Intent is empty")
 	}
-	return &in
+	return in
 }
 
 func (l *clabLab) getJSON(path string, v any) error {

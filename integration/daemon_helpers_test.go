@@ -218,26 +218,31 @@ func (l *daemonLab) waitRun(what string, timeout time.Duration, fn func(*store.R
 // hold it.
 func (l *daemonLab) applied() *filters.Intent {
 	l.t.Helper()
-	var in filters.Intent
-	for _, tgt := range l.targets() {
-		var p api.Prefixes
-		if err := apiGet(l.client.Base+"/api/v1/prefixes?target="+tgt.Name, &p); err != nil {
-			l.t.Fatal(err)
-		}
-		in.Targets = append(in.Targets, filters.TargetIntent{Name: tgt.Name, ID: tgt.ID, ASNs: tgt.ASNs, Prefixes: p.Prefixes})
-	}
-	return &in
-}
-
-func (l *daemonLab) targets() []api.Target {
-	l.t.Helper()
-	var out struct {
-		Targets []api.Target `json:"targets"`
-	}
-	if err := apiGet(l.client.Base+"/api/v1/targets", &out); err != nil {
+	in, err := readIntent(func(path string, v any) error { return apiGet(l.client.Base+path, v) })
+	if err != nil {
 		l.t.Fatal(err)
 	}
-	return out.Targets
+	return in
+}
+
+// readIntent reads the applied Intent through a daemon's API (get fetches
+// a path's JSON).
+func readIntent(get func(path string, v any) error) (*filters.Intent, error) {
+	var ts struct {
+		Targets []api.Target `json:"targets"`
+	}
+	if err := get("/api/v1/targets", &ts); err != nil {
+		return nil, err
+	}
+	var in filters.Intent
+	for _, tg := range ts.Targets {
+		var p api.Prefixes
+		if err := get("/api/v1/prefixes?target="+tg.Name, &p); err != nil {
+			return nil, err
+		}
+		in.Targets = append(in.Targets, filters.TargetIntent{Name: tg.Name, ID: tg.ID, ASNs: tg.ASNs, Prefixes: p.Prefixes})
+	}
+	return &in, nil
 }
 
 // holds checks that BIRD holds exactly the RTBH routes of in, with their
