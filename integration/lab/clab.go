@@ -23,8 +23,8 @@ import (
 
 // Topology is a containerlab topology file brought up without Docker: one
 // network namespace per node, one veth pair per link (with the interface
-// names of the file), each node's sysctls set and exec commands run inside
-// its namespace, and its cmd started there. What a user deploys with
+// names of the file), each node's sysctls set, its cmd started and its exec
+// commands run inside its namespace, in containerlab's order. What a user deploys with
 // containerlab is thus exactly what the tests run.
 //
 // The directory holding the file is copied first, so a test may change a
@@ -207,6 +207,32 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 		topo.Nodes[name] = n
 		defs[name] = def
 	}
+	for _, name := range names {
+		n, def := topo.Nodes[name], defs[name]
+		keys := make([]string, 0, len(def.Sysctls))
+		for k := range def.Sysctls {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+			if _, err := run(ctx, n.Netns, "sh", "-c", fmt.Sprintf("echo %s > %s", def.Sysctls[k], path)); err != nil {
+				t.Fatalf("lab: node %s: sysctl %s: %v", name, k, err)
+			}
+		}
+	}
+	// In containerlab order: sysctls are set when the container is made,
+	// its cmd starts before the links are attached and before exec (so a
+	// daemon must cope with interfaces and addresses appearing later).
+	for _, name := range names {
+		n := topo.Nodes[name]
+		args, _ := shellSplit(defs[name].Cmd)
+		if len(args) == 0 {
+			continue
+		}
+		n.Cmd = n.translateAll(args)
+		n.Start()
+	}
 	for i, l := range cf.Topology.Links {
 		var ns, ifs [2]string
 		for j, ep := range l.Endpoints {
@@ -222,22 +248,7 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 			}
 		}
 	}
-	for _, name := range names {
-		n, def := topo.Nodes[name], defs[name]
-		keys := make([]string, 0, len(def.Sysctls))
-		for k := range def.Sysctls {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-			if _, err := run(ctx, n.Netns, "sh", "-c", fmt.Sprintf("echo %s > %s", def.Sysctls[k], path)); err != nil {
-				t.Fatalf("lab: node %s: sysctl %s: %v", name, k, err)
-			}
-		}
-	}
-	// containerlab runs exec after the container starts; addresses first
-	// here avoids a few failed connection attempts, nothing else changes.
+	// exec runs once the links are there.
 	for _, name := range names {
 		n := topo.Nodes[name]
 		for _, e := range defs[name].Exec {
@@ -252,15 +263,6 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 				t.Fatalf("lab: node %s: exec %q: %v: %s", name, e, err, out)
 			}
 		}
-	}
-	for _, name := range names {
-		n := topo.Nodes[name]
-		args, _ := shellSplit(defs[name].Cmd)
-		if len(args) == 0 {
-			continue
-		}
-		n.Cmd = n.translateAll(args)
-		n.Start()
 	}
 	return topo
 }
