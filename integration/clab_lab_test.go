@@ -598,20 +598,35 @@ func TestLabChange(t *testing.T) {
 }
 
 // TestLabRestart: asfence crashes (SIGKILL) in its node and is started
-// again; with graceful restart the edge keeps every blackhole route
-// throughout (its kernel table is sampled), target traffic never passes
-// (pinged all along), and after the restart the edge holds exactly the
-// applied set on a new session, stale routes cleared by End-of-RIB.
+// again by the node's run.sh, as systemd would; then the whole node is
+// killed and started again (containerlab restart). With graceful restart
+// the edge keeps every blackhole route throughout (its kernel table is
+// sampled), target traffic never passes (pinged all along), and afterwards
+// the edge holds exactly the applied set on a new session.
 func TestLabRestart(t *testing.T) {
 	t.Parallel()
 	l, in := startClabLab(t)
+	ctx := context.Background()
+	l.survives(in, "asfence killed in its node", func() error {
+		if n, err := l.asfence.KillProcess(ctx, "asfence"); err != nil || n != 1 {
+			return fmt.Errorf("kill -9 asfence: %d processes, %v", n, err)
+		}
+		return nil
+	})
+	l.survives(in, "the asfence node restarted", func() error { return l.asfence.Restart(ctx) })
+}
+
+// survives runs crash while watching the edge, then waits for asfence to be
+// back, and checks that nothing was seen missing meanwhile.
+func (l *clabLab) survives(in *filters.Intent, what string, crash func() error) {
+	t := l.t
+	t.Helper()
 	ctx := context.Background()
 	want := len(intentPrefixes(in))
 	session, err := l.frr.Session(ctx, clabAsfence)
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	low, samples, passed, sent := want, 0, 0, 0
@@ -646,23 +661,22 @@ func TestLabRestart(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-
-	// The crash: asfence is killed inside its node; the node's run.sh
-	// starts it again, as systemd would.
-	if n, err := l.asfence.KillProcess(ctx, "asfence"); err != nil || n != 1 {
+	defer func() {
 		stop()
-		t.Fatalf("kill -9 asfence: %d processes, %v", n, err)
+		wg.Wait()
+	}()
+
+	if err := crash(); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	var again lab.SessionInfo
 	err = lab.Eventually(ctx, 60*time.Second, func(ctx context.Context) error {
-		var err error
-		if again, err = l.frr.Session(ctx, clabAsfence); err != nil {
+		again, err := l.frr.Session(ctx, clabAsfence)
+		if err != nil {
 			return err
 		}
 		if !again.Established || again.Ups <= session.Ups {
-			return fmt.Errorf("session with asfence: %+v (before the crash %+v)", again, session)
+			return fmt.Errorf("session with asfence: %+v (before: %+v)", again, session)
 		}
-		// Stale routes are gone once asfence's End-of-RIB arrived.
 		var v map[string]struct {
 			GracefulRestartInfo struct {
 				EndOfRibRecv map[string]bool `json:"endOfRibRecv"`
@@ -677,8 +691,7 @@ func TestLabRestart(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		stop()
-		t.Fatal(err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	l.waitBlackholes(in)
 	stop()
@@ -686,13 +699,13 @@ func TestLabRestart(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if samples < 10 || sent < 3 {
-		t.Fatalf("too few samples to tell: %d route samples, %d pings", samples, sent)
+		t.Fatalf("%s: too few samples to tell: %d route samples, %d pings", what, samples, sent)
 	}
 	if low != want {
-		t.Fatalf("the edge's blackhole routes dipped to %d of %d during the restart", low, want)
+		t.Fatalf("%s: the edge's blackhole routes dipped to %d of %d", what, low, want)
 	}
 	if passed > 0 {
-		t.Fatalf("%d of %d pings to %s passed during the restart", passed, sent, targetP)
+		t.Fatalf("%s: %d of %d pings to %s passed", what, passed, sent, targetP)
 	}
-	t.Logf("restart: %d kernel samples, never below %d routes; %d pings, none passed", samples, want, sent)
+	t.Logf("%s: %d kernel samples, never below %d routes; %d pings, none passed", what, samples, want, sent)
 }

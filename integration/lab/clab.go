@@ -312,6 +312,27 @@ func (n *ClabNode) Start() {
 	n.proc = start(n.t, "node "+n.Name, cmd, filepath.Join(n.Dir, fmt.Sprintf("node-%d.log", n.runs)))
 }
 
+// Restart kills everything the node runs (SIGKILL: a crashed container)
+// and starts its cmd again, with its links, addresses and files kept, as
+// containerlab's restart does.
+func (n *ClabNode) Restart(ctx context.Context) error {
+	out, err := run(ctx, "", "ip", "netns", "pids", n.Netns)
+	if err != nil {
+		return err
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			ForgetFRRTmp(pid)
+		}
+	}
+	if n.proc != nil {
+		<-n.proc.done
+	}
+	n.Start()
+	return nil
+}
+
 // KillProcess sends SIGKILL to every process named comm in the node (a
 // crash of one program inside the container, as docker exec pkill -9 -x
 // would) and returns how many there were.
