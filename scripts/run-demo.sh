@@ -131,7 +131,7 @@ asfence is running (pid $pid), on the embedded snapshot:
   API          http://$api/api/v1/status   (also /metrics, /api/v1/runs, /api/v1/prefixes?target=tencent)
   history      $bin history --config $cfg
   one run      $bin show 1 --config $cfg
-  trigger      curl -X POST http://$api/api/v1/runs
+  trigger      $bin trigger --config $cfg --wait
   configs      $out/asfence-*  (previous versions in $out/previous/)
   log          $log
   state        $out/state
