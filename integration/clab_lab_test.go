@@ -39,10 +39,15 @@ var (
 	clabAsfence   = netip.MustParseAddr("10.0.1.1")
 	clabUpstream  = netip.MustParseAddr("10.0.3.1")
 	clabClient    = "10.0.10.2"
-	targetP       = "71.18.12.10"   // in 71.18.12.0/24: registry has it from the start
-	targetQ       = "71.18.15.10"   // in 71.18.15.0/24: added by the change scenario
-	targetR       = "71.18.31.10"   // in 71.18.31.0/24: removed by the change scenario
-	otherServer   = "198.51.100.10" // outside every target
+	targetP       = "71.18.12.10"      // in 71.18.12.0/24: registry has it from the start
+	targetQ       = "71.18.15.10"      // in 71.18.15.0/24: added by the change scenario
+	targetR       = "71.18.31.10"      // in 71.18.31.0/24: removed by the change scenario
+	otherServer   = "198.51.100.10"    // outside every target
+	targetP6      = "2605:340:100::10" // in 2605:340:100::/48, a ByteDance prefix
+	otherServer6  = "2001:db8:100::10"
+	clabUpstream6 = netip.MustParseAddr("fd00:3::1")
+	prefixP6      = netip.MustParsePrefix("2605:340:100::/48")
+	prefixOther6  = netip.MustParsePrefix("2001:db8:100::/48")
 	prefixQ       = netip.MustParsePrefix("71.18.15.0/24")
 	prefixR       = netip.MustParsePrefix("71.18.31.0/24")
 	prefixP       = netip.MustParsePrefix("71.18.12.0/24")
@@ -311,23 +316,37 @@ func icmpInEchos(ctx context.Context, node *lab.ClabNode) (int, error) {
 	return 0, fmt.Errorf("no Icmp InEchos in /proc/net/snmp")
 }
 
-// upstreamRoutes lists the prefixes the edge accepted from the upstream.
+// upstreamRoutes lists the prefixes the edge accepted from the upstream
+// (its IPv4 and its IPv6 session).
 func (l *clabLab) upstreamRoutes(ctx context.Context) (map[netip.Prefix]bool, error) {
+	out := map[netip.Prefix]bool{}
+	for _, s := range []struct {
+		afi      string
+		neighbor netip.Addr
+	}{{"ipv4", clabUpstream}, {"ipv6", clabUpstream6}} {
+		if err := l.frrRoutes(ctx, "show bgp "+s.afi+" unicast neighbors "+s.neighbor.String()+" routes json", out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// frrRoutes adds the prefixes of an FRR "... routes json" answer to out.
+func (l *clabLab) frrRoutes(ctx context.Context, command string, out map[netip.Prefix]bool) error {
 	var v struct {
 		Routes map[string]json.RawMessage `json:"routes"`
 	}
-	if err := l.frr.JSON(ctx, "show bgp ipv4 unicast neighbors "+clabUpstream.String()+" routes json", &v); err != nil {
-		return nil, err
+	if err := l.frr.JSON(ctx, command, &v); err != nil {
+		return err
 	}
-	out := map[netip.Prefix]bool{}
 	for k := range v.Routes {
 		p, err := netip.ParsePrefix(k)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out[p] = true
 	}
-	return out, nil
+	return nil
 }
 
 // updatesFromAsfence is FRR's count of UPDATE messages received from asfence.
@@ -394,6 +413,12 @@ func TestLabBlock(t *testing.T) {
 	expectReach(t, l.client, otherServer, true)
 	expectReach(t, l.client, targetQ, true) // same server, prefix not in the registry: the path works
 	expectReach(t, l.client, targetP, false)
+	// IPv6 the same way.
+	if !intentPrefixes(in)[prefixP6] {
+		t.Fatalf("lab data: want %s blocked", prefixP6)
+	}
+	expectReach(t, l.client, otherServer6, true)
+	expectReach(t, l.client, targetP6, false)
 
 	// Source-based: the target network pings the client. From the
 	// unblocked address of the target server the pings arrive (the path
@@ -439,7 +464,7 @@ func TestLabRouteFilter(t *testing.T) {
 	t.Parallel()
 	l, _ := startClabLab(t)
 	ctx := context.Background()
-	all := map[netip.Prefix]bool{prefixP: true, prefixQ: true, prefixR: true, prefixOther: true}
+	all := map[netip.Prefix]bool{prefixP: true, prefixQ: true, prefixR: true, prefixOther: true, prefixP6: true, prefixOther6: true}
 	var got map[netip.Prefix]bool
 	waitUpstream := func(want map[netip.Prefix]bool) {
 		t.Helper()
@@ -472,11 +497,13 @@ func TestLabRouteFilter(t *testing.T) {
 	}
 	if out, err := l.edge.Exec(ctx, "vtysh", "--vty_socket", "/run/frr",
 		"-c", "configure terminal", "-c", "router bgp 65000", "-c", "address-family ipv4 unicast",
-		"-c", "neighbor "+clabUpstream.String()+" route-map ASFENCE-REJECT in", "-c", "end",
-		"-c", "clear bgp ipv4 unicast "+clabUpstream.String()+" soft in"); err != nil {
+		"-c", "neighbor "+clabUpstream.String()+" route-map ASFENCE-REJECT in", "-c", "exit-address-family",
+		"-c", "address-family ipv6 unicast", "-c", "neighbor "+clabUpstream6.String()+" route-map ASFENCE-REJECT in", "-c", "end",
+		"-c", "clear bgp ipv4 unicast "+clabUpstream.String()+" soft in",
+		"-c", "clear bgp ipv6 unicast "+clabUpstream6.String()+" soft in"); err != nil {
 		t.Fatalf("apply the filter: %v\n%s", err, out)
 	}
-	waitUpstream(map[netip.Prefix]bool{prefixOther: true})
+	waitUpstream(map[netip.Prefix]bool{prefixOther: true, prefixOther6: true})
 	after, err := l.frr.Session(ctx, clabUpstream)
 	if err != nil {
 		t.Fatal(err)
@@ -485,6 +512,7 @@ func TestLabRouteFilter(t *testing.T) {
 		t.Fatalf("the upstream session was reset by applying the filter: %+v -> %+v", before, after)
 	}
 	expectReach(t, l.client, otherServer, true)
+	expectReach(t, l.client, otherServer6, true)
 }
 
 // TestLabFlowSpec: the BIRD router holds a destination and a source
