@@ -737,3 +737,24 @@ func (l *clabLab) survives(in *filters.Intent, what string, crash func() error) 
 	}
 	t.Logf("%s: %d kernel samples, never below %d routes; %d pings, none passed", what, samples, want, sent)
 }
+
+// TestLabConfigsParse: the lab's node configs pass the real parsers (FRR
+// would log and skip a bad line rather than fail to start).
+func TestLabConfigsParse(t *testing.T) {
+	lab.Require(t, "bird", "vtysh")
+	t.Parallel()
+	bin := buildAsfence(t)
+	ctx := context.Background()
+	for _, c := range [][]string{
+		{"bird", "-p", "-c", "containerlab/nodes/bird/bird.conf"},
+		{"bird", "-p", "-c", "containerlab/nodes/upstream/bird.conf"},
+		{"vtysh", "-C", "-f", "containerlab/nodes/edge/frr.conf"},
+		{bin, "check-config", "containerlab/nodes/asfence/asfence.yaml"},
+		{"sh", "-n", "containerlab/nodes/asfence/run.sh"},
+	} {
+		out, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput()
+		if err != nil || (c[0] == "vtysh" && strings.Contains(string(out), "%")) {
+			t.Errorf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+}
