@@ -79,8 +79,8 @@ type clabNodeDef struct {
 	Cmd     string            `yaml:"cmd"`
 }
 
-// ParseClab reads a topology file, refusing what Containerlab cannot build.
-func ParseClab(data []byte, file string) (*clabFile, error) {
+// parseClab reads a topology file, refusing what Containerlab cannot build.
+func parseClab(data []byte, file string) (*clabFile, error) {
 	var cf clabFile
 	data = []byte(expandEnv(string(data)))
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -142,7 +142,7 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
-	cf, err := ParseClab(data, file)
+	cf, err := parseClab(data, file)
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}

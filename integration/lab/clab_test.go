@@ -15,7 +15,7 @@ func TestParseClab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ParseClab(b, f); err != nil {
+		if _, err := parseClab(b, f); err != nil {
 			t.Errorf("%v", err)
 		}
 	}
@@ -29,7 +29,7 @@ func TestParseClab(t *testing.T) {
 		"nodes":    "name: x\n",
 	}
 	for name, text := range bad {
-		_, err := ParseClab([]byte(text), "t.clab.yml")
+		_, err := parseClab([]byte(text), "t.clab.yml")
 		if err == nil || !strings.Contains(err.Error(), "t.clab.yml") {
 			t.Errorf("%s: %v, want an error naming the file", name, err)
 		}
