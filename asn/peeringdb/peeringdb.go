@@ -47,8 +47,9 @@ func New(o Options) (*Client, error) {
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultBaseURL
 	}
-	if !strings.HasPrefix(o.BaseURL, "http://") && !strings.HasPrefix(o.BaseURL, "https://") {
-		return nil, fmt.Errorf("peeringdb: base URL %q is not http(s)", o.BaseURL)
+	base, err := fetch.BaseURL(o.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("peeringdb: %w", err)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -72,7 +73,7 @@ func New(o Options) (*Client, error) {
 		}
 		hc.Header.Set("Authorization", "Api-Key "+key)
 	}
-	return &Client{opts: o, base: strings.TrimSuffix(o.BaseURL, "/"), http: &hc}, nil
+	return &Client{opts: o, base: base, http: &hc}, nil
 }
 
 // Name implements asn.Source.

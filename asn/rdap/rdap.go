@@ -38,8 +38,9 @@ type Client struct {
 
 // New creates an RDAP client.
 func New(o Options) (*Client, error) {
-	if !strings.HasPrefix(o.BaseURL, "http://") && !strings.HasPrefix(o.BaseURL, "https://") {
-		return nil, fmt.Errorf("rdap: base URL %q is not http(s)", o.BaseURL)
+	base, err := fetch.BaseURL(o.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("rdap: %w", err)
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
@@ -47,7 +48,7 @@ func New(o Options) (*Client, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Client{base: strings.TrimSuffix(o.BaseURL, "/"), opts: o, http: o.Client}
+	c := &Client{base: base, opts: o, http: o.Client}
 	if c.http == nil {
 		c.http = &fetch.Client{}
 	}

@@ -49,8 +49,9 @@ func New(o Options) (*Client, error) {
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultBaseURL
 	}
-	if !strings.HasPrefix(o.BaseURL, "http://") && !strings.HasPrefix(o.BaseURL, "https://") {
-		return nil, fmt.Errorf("ripestat: base URL %q is not http(s)", o.BaseURL)
+	base, err := fetch.BaseURL(o.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("ripestat: %w", err)
 	}
 	if o.SourceApp == "" {
 		o.SourceApp = "asfence"
@@ -61,7 +62,7 @@ func New(o Options) (*Client, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Client{opts: o, base: strings.TrimSuffix(o.BaseURL, "/"), http: o.Client}
+	c := &Client{opts: o, base: base, http: o.Client}
 	if c.http == nil {
 		c.http = &fetch.Client{}
 	}

@@ -28,6 +28,15 @@ const (
 	defaultRedirects = 5
 )
 
+// BaseURL checks a registry API's base URL (http or https) and returns it
+// without a trailing slash, ready for paths to be appended.
+func BaseURL(u string) (string, error) {
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return "", fmt.Errorf("base URL %q is not http(s)", u)
+	}
+	return strings.TrimSuffix(u, "/"), nil
+}
+
 // ErrNotFound is returned for HTTP 404. Clients of APIs where 404 means "no
 // such object" turn it into an empty answer; the others report it.
 var ErrNotFound = errors.New("not found (HTTP 404)")

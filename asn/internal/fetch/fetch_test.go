@@ -165,3 +165,16 @@ func TestCachedURLMaxAge(t *testing.T) {
 		t.Error("stale copy still loaded after a failed reload")
 	}
 }
+
+func TestBaseURL(t *testing.T) {
+	for in, want := range map[string]string{"https://rdap.org/": "https://rdap.org", "http://127.0.0.1:8080": "http://127.0.0.1:8080"} {
+		if got, err := BaseURL(in); err != nil || got != want {
+			t.Errorf("BaseURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"rdap.org", "ftp://x", ""} {
+		if _, err := BaseURL(in); err == nil {
+			t.Errorf("BaseURL(%q): no error", in)
+		}
+	}
+}
