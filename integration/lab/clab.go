@@ -12,9 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -30,8 +28,9 @@ import (
 // The directory holding the file is copied first, so a test may change a
 // node's files (registry data, say) without touching the repository or
 // other labs. Container paths named by a node's binds point at the copied
-// files; /run, /var/run and /var/lib go to a per-node directory, as each
-// container has its own. The file may use only what can be built this way:
+// files; /run, /var/run, /var/lib and /var/log go to a per-node directory,
+// as each container has its own. (The image is the user's: nodes run this
+// machine's programs.) The file may use only what can be built this way:
 // kind linux nodes with image, binds, env, sysctls, exec and cmd, and
 // point-to-point links; anything else fails the test.
 type Topology struct {
@@ -171,9 +170,6 @@ func Containerlab(t testing.TB, file string, commands map[string]string) *Topolo
 	defs := map[string]clabNodeDef{}
 	for i, name := range names {
 		def := cf.Topology.Nodes[name]
-		if def.Image == "" {
-			def.Image = cf.Topology.Defaults.Image
-		}
 		n := &ClabNode{Name: name, Netns: fmt.Sprintf("%s-%d", base, i), Dir: filepath.Join(root, "node-"+name), t: t, root: root}
 		for _, d := range []string{"run", "var/lib", "var/log"} {
 			if err := os.MkdirAll(filepath.Join(n.Dir, d), 0o755); err != nil {
@@ -316,15 +312,8 @@ func (n *ClabNode) Start() {
 // and starts its cmd again, with its links, addresses and files kept, as
 // containerlab's restart does.
 func (n *ClabNode) Restart(ctx context.Context) error {
-	out, err := run(ctx, "", "ip", "netns", "pids", n.Netns)
-	if err != nil {
+	if _, err := killNetns(ctx, n.Netns, func(int) bool { return true }); err != nil {
 		return err
-	}
-	for _, f := range strings.Fields(string(out)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			ForgetFRRTmp(pid)
-		}
 	}
 	if n.proc != nil {
 		<-n.proc.done
@@ -337,26 +326,10 @@ func (n *ClabNode) Restart(ctx context.Context) error {
 // crash of one program inside the container, as docker exec pkill -9 -x
 // would) and returns how many there were.
 func (n *ClabNode) KillProcess(ctx context.Context, comm string) (int, error) {
-	out, err := run(ctx, "", "ip", "netns", "pids", n.Netns)
-	if err != nil {
-		return 0, err
-	}
-	killed := 0
-	for _, f := range strings.Fields(string(out)) {
-		b, err := os.ReadFile("/proc/" + f + "/comm")
-		if err != nil || strings.TrimSpace(string(b)) != comm {
-			continue
-		}
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			continue
-		}
-		if syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed++
-			ForgetFRRTmp(pid)
-		}
-	}
-	return killed, nil
+	return killNetns(ctx, n.Netns, func(pid int) bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		return err == nil && strings.TrimSpace(string(b)) == comm
+	})
 }
 
 // Signal sends sig to the node's cmd (docker kill -s).

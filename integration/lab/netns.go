@@ -65,15 +65,29 @@ func NewPair(t testing.TB) *Pair {
 // deleteNetns kills what still runs in the namespace, then deletes it.
 func deleteNetns(name string) {
 	ctx := context.Background()
-	if out, err := run(ctx, "", "ip", "netns", "pids", name); err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				ForgetFRRTmp(pid)
-			}
+	_, _ = killNetns(ctx, name, func(int) bool { return true })
+	_, _ = run(ctx, "", "ip", "netns", "del", name)
+}
+
+// killNetns sends SIGKILL to the processes in the namespace for which match
+// is true and returns how many it signalled.
+func killNetns(ctx context.Context, name string, match func(pid int) bool) (int, error) {
+	out, err := run(ctx, "", "ip", "netns", "pids", name)
+	if err != nil {
+		return 0, err
+	}
+	killed := 0
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || !match(pid) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+			ForgetFRRTmp(pid)
 		}
 	}
-	_, _ = run(ctx, "", "ip", "netns", "del", name)
+	return killed, nil
 }
 
 // ForgetFRRTmp removes the directory an FRR process killed with SIGKILL, or
