@@ -50,17 +50,17 @@ func OutputDir(c *config.Config) string {
 	return filepath.Join(StateDir(c), "out")
 }
 
-// DefaultRetryAfter is the first retry delay after a failed run; it
-// doubles with each failure in a row, up to MaxRetryDelay.
+// defaultRetryAfter is the first retry delay after a failed run; it
+// doubles with each failure in a row, up to maxRetryDelay.
 const (
-	DefaultRetryAfter = time.Minute
-	MaxRetryDelay     = 30 * time.Minute
+	defaultRetryAfter = time.Minute
+	maxRetryDelay     = 30 * time.Minute
 )
 
-// RetryAfter is the configured first retry delay (0: no retries).
-func RetryAfter(c *config.Config) time.Duration {
+// retryAfter is the configured first retry delay (0: no retries).
+func retryAfter(c *config.Config) time.Duration {
 	if c.RetryAfter == nil {
-		return DefaultRetryAfter
+		return defaultRetryAfter
 	}
 	return *c.RetryAfter
 }
@@ -69,10 +69,10 @@ func RetryAfter(c *config.Config) time.Duration {
 // row.
 func retryDelay(base time.Duration, failures int) time.Duration {
 	d := base
-	for i := 1; i < failures && d < MaxRetryDelay; i++ {
+	for i := 1; i < failures && d < maxRetryDelay; i++ {
 		d *= 2
 	}
-	return min(d, MaxRetryDelay)
+	return min(d, maxRetryDelay)
 }
 
 // APIListen is the configured API address ("" when the API is off).

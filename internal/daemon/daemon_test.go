@@ -375,7 +375,7 @@ func TestRetryDelayBacksOff(t *testing.T) {
 	for _, c := range []struct {
 		n    int
 		want time.Duration
-	}{{1, time.Minute}, {2, 2 * time.Minute}, {3, 4 * time.Minute}, {6, MaxRetryDelay}, {100, MaxRetryDelay}} {
+	}{{1, time.Minute}, {2, 2 * time.Minute}, {3, 4 * time.Minute}, {6, maxRetryDelay}, {100, maxRetryDelay}} {
 		if got := retryDelay(time.Minute, c.n); got != c.want {
 			t.Errorf("retryDelay(1m, %d) = %s, want %s", c.n, got, c.want)
 		}

@@ -165,7 +165,7 @@ func (d *Daemon) done(r *store.Run) {
 // schedule would. A later run that ends the series of failures, or
 // another failure scheduling its own retry, makes this one moot.
 func (d *Daemon) scheduleRetry(failures int) {
-	base := RetryAfter(d.config())
+	base := retryAfter(d.config())
 	if base <= 0 {
 		return
 	}
