@@ -108,6 +108,18 @@ func (r *receiver) neighbor(asn uint32, local netip.Addr) NeighborConfig {
 		ConnectRetry: 1, Multihop: true}
 }
 
+// iBGPReceiver is the common setup: a receiver in AS65001 and the iBGP
+// neighbor config for it, both families, RTBH and FlowSpec, from local.
+func iBGPReceiver(t *testing.T) (local netip.Addr, r *receiver, n NeighborConfig) {
+	t.Helper()
+	local = lab.Loopback(t)
+	r = newReceiver(t, 65001, 65001, local)
+	n = r.neighbor(65001, local)
+	n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
+	n.Families = []string{FamilyIPv4, FamilyIPv6}
+	return local, r, n
+}
+
 // got is one received path, decoded.
 type got struct {
 	family string

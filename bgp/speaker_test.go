@@ -26,11 +26,7 @@ func baseOptions(local netip.Addr, ns ...NeighborConfig) Options {
 
 func TestAnnounceRTBHAndFlowSpec(t *testing.T) {
 	lab.Parallel(t)
-	local := lab.Loopback(t)
-	r := newReceiver(t, 65001, 65001, local)
-	n := r.neighbor(65001, local)
-	n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
-	n.Families = []string{FamilyIPv4, FamilyIPv6}
+	local, r, n := iBGPReceiver(t)
 	s := startSpeaker(t, baseOptions(local, n), intent(twoTargets()...))
 	established(t, s)
 	// RTBH: 5 distinct prefixes. FlowSpec: bytedance's v4 cover is
@@ -105,11 +101,7 @@ func TestAnnounceRTBHAndFlowSpec(t *testing.T) {
 func TestApplyIsADelta(t *testing.T) {
 	lab.Parallel(t)
 	ctx := context.Background()
-	local := lab.Loopback(t)
-	r := newReceiver(t, 65001, 65001, local)
-	n := r.neighbor(65001, local)
-	n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
-	n.Families = []string{FamilyIPv4, FamilyIPv6}
+	local, r, n := iBGPReceiver(t)
 	s := startSpeaker(t, baseOptions(local, n), intent(twoTargets()...))
 	before := established(t, s)[0]
 	r.waitCount(t, 15)
@@ -198,11 +190,7 @@ func TestMaxRulesFailsAndKeepsWhatIsAnnounced(t *testing.T) {
 func TestGuardRefusesDangerousPrefixes(t *testing.T) {
 	lab.Parallel(t)
 	ctx := context.Background()
-	local := lab.Loopback(t)
-	r := newReceiver(t, 65001, 65001, local)
-	n := r.neighbor(65001, local)
-	n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
-	n.Families = []string{FamilyIPv4, FamilyIPv6}
+	local, r, n := iBGPReceiver(t)
 	o := baseOptions(local, n)
 	o.Protect = []netip.Prefix{netip.MustParsePrefix("20.0.5.0/24"), netip.MustParsePrefix("2a00:5::/32")}
 	s := startSpeaker(t, o, nil)
@@ -364,11 +352,7 @@ func TestConfiguredAttributesAndActions(t *testing.T) {
 		{FlowSpecConfig{Action: "rate-limit", Rate: 1000}, "rate: 1000.000000(as: 65001)"},
 		{FlowSpecConfig{Action: "dscp", DSCP: 10}, "remark: 10"},
 	} {
-		local := lab.Loopback(t)
-		r := newReceiver(t, 65001, 65001, local)
-		n := r.neighbor(65001, local)
-		n.Announce = []string{AnnounceBlackhole, AnnounceFlowSpec}
-		n.Families = []string{FamilyIPv4, FamilyIPv6}
+		local, r, n := iBGPReceiver(t)
 		o := baseOptions(local, n)
 		o.FlowSpec = tc.flow
 		o.Blackhole = BlackholeConfig{NextHopV4: "192.0.2.66", NextHopV6: "100::66",
