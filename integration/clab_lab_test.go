@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -67,18 +66,6 @@ type clabLab struct {
 	frr     *lab.FRR
 }
 
-var buildIRRdOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "asfence-irrd")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "asfence-irrd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/asfence-irrd").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build asfence-irrd: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // startClabLab brings the topology up and waits until asfence's first run
 // is applied and the edge has installed every RTBH route as a kernel
 // blackhole; it returns the lab and the applied Intent.
@@ -87,11 +74,7 @@ func startClabLab(t *testing.T) (*clabLab, *filters.Intent) {
 	lab.Short(t)
 	lab.Require(t, "bird", "birdc", "vtysh", "/usr/lib/frr/zebra", "/usr/lib/frr/staticd", "/usr/lib/frr/bgpd", "nc", "ping")
 	bin := buildAsfence(t)
-	irrdBin, err := buildIRRdOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo := lab.Containerlab(t, clabFile, map[string]string{"asfence": bin, "asfence-irrd": irrdBin})
+	topo := lab.Containerlab(t, clabFile, map[string]string{"asfence": bin, "asfence-irrd": buildCmd(t, "asfence-irrd")})
 	l := &clabLab{t: t, bin: bin, topo: topo, asfence: topo.Nodes["asfence"], edge: topo.Nodes["edge"], client: topo.Nodes["client"]}
 	l.http = &http.Client{Transport: &http.Transport{DialContext: l.asfence.DialContext}, Timeout: 10 * time.Second}
 	l.api = &api.Client{Base: "http://127.0.0.1:9179", HTTP: l.http}

@@ -28,12 +28,15 @@ import (
 // process, with a real BIRD as its iBGP peer, and read what BIRD holds.
 
 // buildAsfence builds the asfence binary into a temp dir.
-func buildAsfence(t *testing.T) string {
+func buildAsfence(t *testing.T) string { return buildCmd(t, "asfence") }
+
+// buildCmd builds ../cmd/<name> into a temp dir (removed at cleanup).
+func buildCmd(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "asfence")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/asfence")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/"+name)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }
