@@ -6,9 +6,11 @@
 #   scripts/excerpt-ip-location-db.sh ip-location-db-asn-2.3.2026061719.tgz asn/data/inputs/tables/ip-location-db
 #
 # A row is kept, byte for byte and in file order, when its ASN (third field) is a
-# seed or name-only ASN of a built-in target (asn/builtin.go), or when its
-# organisation (the rest of the line) matches a built-in target name
-# case-insensitively on ASCII word boundaries, as asn.Target.NameMatcher does.
+# seed or name-only ASN of a built-in target (asn/builtin.go) or an ASN another
+# input source names like a target (AS139341 "WeChat/QQ CDN" in
+# prefixes/as-prefix/), or when its organisation (the rest of the line) matches
+# a built-in target name case-insensitively on ASCII word boundaries, as
+# asn.Target.NameMatcher does.
 # The CSV files have no header line.
 set -eu
 
@@ -26,8 +28,8 @@ if [ "$got" != "$want" ]; then
 	exit 1
 fi
 
-# ByteDance seeds, ByteDance name-only, Tencent seeds.
-asns='396986|11983|398175|138699|137775|137718|150436|139158|138419|45090|132203|132591|133478|137876|58835|9390'
+# ByteDance seeds, ByteDance name-only, Tencent seeds, discovered by name elsewhere.
+asns='396986|11983|398175|138699|137775|137718|150436|139158|138419|45090|132203|132591|133478|137876|58835|9390|139341'
 names='Bytedance|TikTok|Larksuite|Lark Enterprise|BytePlus|Volcano Engine|Tencent|WeChat'
 re="^[^,]*,[^,]*,($asns),|^[^,]*,[^,]*,[0-9]+,(?i).*\\b($names)\\b"
 
