@@ -49,7 +49,7 @@ func StartBIRD(t testing.TB, cfg Config) *BIRD {
 	}
 	cmd := command(cfg.Netns, "bird", "-f", "-c", conf, "-s", b.sock, "-P", filepath.Join(d, "bird.pid"))
 	b.proc = start(t, "bird", cmd, filepath.Join(d, "bird.log"))
-	b.waitReady(t, "bird", 15*time.Second, func(ctx context.Context) error {
+	b.waitReady(t, "bird", startTimeout, func(ctx context.Context) error {
 		_, err := b.Cmd(ctx, "show", "status")
 		return err
 	})

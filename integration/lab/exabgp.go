@@ -57,7 +57,7 @@ func StartExaBGP(t testing.TB, cfg Config) *ExaBGP {
 		"exabgp", conf)
 	e.proc = start(t, "exabgp", cmd, filepath.Join(d, "exabgp.log"))
 	// ExaBGP has no control channel here: wait until it has bound its port.
-	e.waitReady(t, "exabgp", 20*time.Second, func(ctx context.Context) error {
+	e.waitReady(t, "exabgp", startTimeout, func(ctx context.Context) error {
 		if _, err := os.Stat(filepath.Join(d, "exabgp.pid")); err != nil {
 			return fmt.Errorf("exabgp: no pid file yet")
 		}

@@ -43,7 +43,7 @@ func StartFRR(t testing.TB, cfg Config) *FRR {
 	}
 	cmd := command(cfg.Netns, FRRBgpd, args...)
 	f.proc = start(t, "frr", cmd, filepath.Join(d, "bgpd.log"))
-	f.waitReady(t, "frr", 15*time.Second, func(ctx context.Context) error {
+	f.waitReady(t, "frr", startTimeout, func(ctx context.Context) error {
 		out, err := f.Cmd(ctx, "show bgp summary json")
 		if err == nil && !strings.Contains(out, "{") {
 			err = fmt.Errorf("frr: not ready: %q", out)

@@ -39,7 +39,7 @@ func StartGoBGPd(t testing.TB, cfg Config) *GoBGPd {
 	}
 	cmd := command(cfg.Netns, "gobgpd", "-f", conf, "-p", "--api-hosts", netip.AddrPortFrom(cfg.Addr, uint16(g.apiPort)).String(), "--pprof-disable")
 	g.proc = start(t, "gobgpd", cmd, filepath.Join(d, "gobgpd.log"))
-	g.waitReady(t, "gobgpd", 15*time.Second, func(ctx context.Context) error {
+	g.waitReady(t, "gobgpd", startTimeout, func(ctx context.Context) error {
 		_, err := g.Cmd(ctx, "global")
 		return err
 	})

@@ -382,6 +382,10 @@ func (d *daemon) Stop() { d.proc.stop() }
 // Log implements Peer.
 func (d *daemon) Log() string { return d.proc.log() }
 
+// startTimeout bounds a daemon's start-up: generous, because a loaded
+// 2-core CI machine can take many seconds to start FRR or ExaBGP.
+const startTimeout = 60 * time.Second
+
 // waitReady polls probe (the daemon's own CLI answering, say) until it
 // succeeds, failing the test if the daemon exits or the timeout passes.
 func (d *daemon) waitReady(t testing.TB, name string, timeout time.Duration, probe func(ctx context.Context) error) {

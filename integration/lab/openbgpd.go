@@ -45,7 +45,7 @@ func StartOpenBGPD(t testing.TB, cfg Config) *OpenBGPD {
 	}
 	cmd := command(cfg.Netns, OpenBGPDBgpd, "-d", "-f", conf)
 	o.proc = start(t, "openbgpd", cmd, filepath.Join(d, "bgpd.log"))
-	o.waitReady(t, "openbgpd", 15*time.Second, func(ctx context.Context) error {
+	o.waitReady(t, "openbgpd", startTimeout, func(ctx context.Context) error {
 		_, err := o.Cmd(ctx, "show")
 		return err
 	})
