@@ -441,3 +441,56 @@ func toSet(l []string) map[string]bool {
 	}
 	return m
 }
+
+// TestIncrementalGolden pins the incremental commands of every vendor for
+// a set of changes (testdata/incremental/<vendor>.txt; go test ./filters
+// -run TestIncrementalGolden -update rewrites them): a registry change
+// and its reverse, no change, and a change to and from an empty Intent
+// (which some vendors can only apply as a full replace).
+func TestIncrementalGolden(t *testing.T) {
+	small, changed, empty := smallIntent(t), changedIntent(t), emptyIntent()
+	cases := []struct {
+		name     string
+		old, new *Intent
+		names    Names
+	}{
+		{"registry change", small, changed, Names{}},
+		{"reverse change", changed, small, Names{}},
+		{"no change", small, smallIntent(t), Names{}},
+		{"to empty", small, empty, Names{}},
+		{"from empty", empty, small, Names{}},
+		{"registry change, own names", small, changed, Names{PrefixV4: "P4", PrefixV6: "P6", ASPath: "AP", Policy: "POL", ACLV4: "A4", ACLV6: "A6"}},
+	}
+	for _, v := range Vendors() {
+		t.Run(v, func(t *testing.T) {
+			var got strings.Builder
+			for _, c := range cases {
+				cmds, ok, err := IncrementalCommands(v, c.old, c.new, RenderOptions{Names: c.names})
+				if err != nil {
+					t.Fatalf("%s: %v", c.name, err)
+				}
+				fmt.Fprintf(&got, "=== %s (incremental: %v)\n%s", c.name, ok, cmds)
+				if !strings.HasSuffix(cmds, "\n") {
+					got.WriteString("\n")
+				}
+			}
+			path := filepath.Join("testdata", "incremental", v+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run: go test ./filters -run TestIncrementalGolden -update)", err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("%s differs from %s:\n%s", v, path, UnifiedDiff(path, "generated", want, []byte(got.String())))
+			}
+		})
+	}
+}
