@@ -13,6 +13,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
 	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // The four route families the speaker announces.
@@ -103,11 +104,11 @@ func (g guard) refuse(p netip.Prefix) (string, bool) {
 		return "IPv4-mapped IPv6 prefix", true
 	}
 	if !g.allowBogons {
-		if why, ok := filters.Bogon(p); ok {
+		if why, ok := prefixset.Bogon(p); ok {
 			return "bogon: " + why, true
 		}
 	}
-	if q, ok := filters.Overlaps(p, g.protect); ok {
+	if q, ok := prefixset.Overlaps(p, g.protect); ok {
 		return "overlaps protected " + q.String(), true
 	}
 	return "", false
@@ -174,9 +175,9 @@ func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
 		}
 	}
 	for _, t := range in.Targets {
-		for _, fam := range []filters.Family{filters.IPv4, filters.IPv6} {
+		for _, fam := range []prefixset.Family{prefixset.IPv4, prefixset.IPv6} {
 			af := FamilyIPv4
-			if fam == filters.IPv6 {
+			if fam == prefixset.IPv6 {
 				af = FamilyIPv6
 			}
 			var ok []netip.Prefix
@@ -198,7 +199,7 @@ func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
 			// FlowSpec: the minimal address cover (rules are scarce on
 			// routers), one destination and one source rule per prefix.
 			if rf := familyFor(AnnounceFlowSpec, af); b.need[rf] {
-				for _, p := range filters.Coverage(ok) {
+				for _, p := range prefixset.Coverage(ok) {
 					if p.Bits() == 0 {
 						continue // only possible with allow_bogons and a full table
 					}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // benchIntent is the snapshot named by $ASFENCE_BENCH_SNAPSHOT (the bench
@@ -34,7 +35,7 @@ func benchIntent(b *testing.B) *Intent {
 // prefixes for all 12 vendors").
 func BenchmarkRenderAll(b *testing.B) {
 	in := benchIntent(b)
-	n := len(in.Exact("", IPv4)) + len(in.Exact("", IPv6))
+	n := len(in.Exact("", prefixset.IPv4)) + len(in.Exact("", prefixset.IPv6))
 	b.ReportMetric(float64(n), "prefixes")
 	var opts []RenderOptions
 	for _, v := range Vendors() {

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/asfence/asfence/prefixset"
 )
 
 // UnifiedDiff returns the unified diff (3 lines of context) that turns a
@@ -290,7 +292,7 @@ func (d delta) summary() string {
 }
 
 // ciscoEntry is one prefix-list line as IOS and FRR print it.
-func ciscoEntry(kw, name string, r Range) string {
+func ciscoEntry(kw, name string, r prefixset.Range) string {
 	return fmt.Sprintf("%s prefix-list %s permit %s", kw, name, r)
 }
 
@@ -402,7 +404,7 @@ func (d delta) frr() string {
 }
 
 // junosMatch is a route-filter-list entry's match type as rendered.
-func junosMatch(r Range) string {
+func junosMatch(r prefixset.Range) string {
 	switch {
 	case r.Exact():
 		return "exact"
@@ -451,7 +453,7 @@ func (d delta) junos() (string, string) {
 		return sb.String(), ""
 	}
 	sb.WriteString("# load with: load set terminal (or load set FILE), then commit\n")
-	rf := func(name string, a, b []Range) {
+	rf := func(name string, a, b []prefixset.Range) {
 		rem, add := setDiff(a, b)
 		for _, r := range rem {
 			fmt.Fprintf(&sb, "delete policy-options route-filter-list %s %s %s\n", name, r.Prefix, junosMatch(r))
@@ -483,7 +485,7 @@ func (d delta) junos() (string, string) {
 	return sb.String(), ""
 }
 
-func srosEntry(r Range) string {
+func srosEntry(r prefixset.Range) string {
 	if r.Exact() {
 		return fmt.Sprintf("prefix %s exact", r.Prefix)
 	}
@@ -501,7 +503,7 @@ func (d delta) sros() (string, string) {
 		return sb.String(), ""
 	}
 	sb.WriteString("exit all\nconfigure router policy-options\nbegin\n")
-	pl := func(name string, a, b []Range) {
+	pl := func(name string, a, b []prefixset.Range) {
 		rem, add := setDiff(a, b)
 		if len(rem)+len(add) == 0 {
 			return
@@ -549,7 +551,7 @@ func (d delta) sros() (string, string) {
 	return sb.String(), ""
 }
 
-func mikrotikRule(r Range) string {
+func mikrotikRule(r prefixset.Range) string {
 	return fmt.Sprintf("if (dst in %s && dst-len in %d-%d) { reject; }", r.Prefix, r.Ge, r.Le)
 }
 
@@ -561,7 +563,7 @@ func (d delta) mikrotik() string {
 		return sb.String()
 	}
 	sb.WriteString("# load with: /import file-name=FILE\n")
-	chain := func(name string, a, b []Range) {
+	chain := func(name string, a, b []prefixset.Range) {
 		rem, add := setDiff(a, b)
 		if len(rem)+len(add) == 0 {
 			return

@@ -16,6 +16,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // applyUnified applies a unified diff to a (an independent reader of the
@@ -305,7 +306,7 @@ func TestIncrementalNftables(t *testing.T) {
 		t.Fatalf("nft: %v\n%s", err, out)
 	}
 	got := nftSets(t, out)
-	for name, want := range map[string][]netip.Prefix{"ASFENCE-ACL-V4": neu.Coverage("", IPv4), "ASFENCE-ACL-V6": neu.Coverage("", IPv6)} {
+	for name, want := range map[string][]netip.Prefix{"ASFENCE-ACL-V4": neu.Coverage("", prefixset.IPv4), "ASFENCE-ACL-V6": neu.Coverage("", prefixset.IPv6)} {
 		if !slices.Equal(got[name], want) {
 			t.Errorf("set %s after the incremental update: %v, want %v", name, got[name], want)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // PolicyConfig is the `policy:` block of the config file.
@@ -47,7 +48,7 @@ type Policy struct {
 	ExceptionASNs     []uint32
 	Min4, Max4        int
 	Min6, Max6        int
-	RouteFilter       RouteFilterOptions
+	RouteFilter       prefixset.RouteFilterOptions
 	AllowBogons       bool
 }
 
@@ -153,30 +154,11 @@ type TargetIntent struct {
 	Prefixes []asn.Prefix `json:"prefixes"`
 }
 
-// Family selects IPv4 or IPv6.
-type Family int
-
-// Families.
-const (
-	IPv4 Family = 4
-	IPv6 Family = 6
-)
-
-func (f Family) String() string { return fmt.Sprintf("ipv%d", int(f)) }
-
-// Of returns the family of a prefix.
-func Of(p netip.Prefix) Family {
-	if p.Addr().Is4() {
-		return IPv4
-	}
-	return IPv6
-}
-
 // Exact returns the accepted prefixes of one family.
-func (t *TargetIntent) Exact(f Family) []netip.Prefix {
+func (t *TargetIntent) Exact(f prefixset.Family) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range t.Prefixes {
-		if Of(p.Prefix) == f {
+		if prefixset.Of(p.Prefix) == f {
 			out = append(out, p.Prefix)
 		}
 	}
@@ -192,7 +174,7 @@ type Intent struct {
 	Targets      []TargetIntent   `json:"targets"`
 	Dropped      []Drop           `json:"dropped"`
 	// RouteFilter is how route-filter entries are built from the prefixes.
-	RouteFilter RouteFilterOptions `json:"route_filter"`
+	RouteFilter prefixset.RouteFilterOptions `json:"route_filter"`
 }
 
 // Target returns the named target or nil.
@@ -207,21 +189,21 @@ func (in *Intent) Target(name string) *TargetIntent {
 
 // RouteFilter returns the route-filter entries of a target (nil target:
 // all targets together) for one family.
-func (in *Intent) RouteFilterEntries(target string, f Family) []Range {
-	return RouteFilter(in.exact(target, f), in.RouteFilter)
+func (in *Intent) RouteFilterEntries(target string, f prefixset.Family) []prefixset.Range {
+	return prefixset.RouteFilter(in.exact(target, f), in.RouteFilter)
 }
 
 // Coverage returns the minimal address cover of a target (empty name: all
 // targets together) for one family.
-func (in *Intent) Coverage(target string, f Family) []netip.Prefix {
-	return Coverage(in.exact(target, f))
+func (in *Intent) Coverage(target string, f prefixset.Family) []netip.Prefix {
+	return prefixset.Coverage(in.exact(target, f))
 }
 
 // Exact returns the accepted prefixes (not aggregated) of a target, or of
 // all targets with an empty name.
-func (in *Intent) Exact(target string, f Family) []netip.Prefix { return in.exact(target, f) }
+func (in *Intent) Exact(target string, f prefixset.Family) []netip.Prefix { return in.exact(target, f) }
 
-func (in *Intent) exact(target string, f Family) []netip.Prefix {
+func (in *Intent) exact(target string, f prefixset.Family) []netip.Prefix {
 	var out []netip.Prefix
 	for i := range in.Targets {
 		if target == "" || in.Targets[i].Name == target {
@@ -295,12 +277,12 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 				continue
 			}
 			if !pol.AllowBogons {
-				if why, ok := Bogon(pf); ok {
+				if why, ok := prefixset.Bogon(pf); ok {
 					drop(pf, 0, ReasonBogon, why)
 					continue
 				}
 			}
-			if q, ok := Overlaps(pf, pol.Protect); ok {
+			if q, ok := prefixset.Overlaps(pf, pol.Protect); ok {
 				drop(pf, 0, ReasonProtected, "overlaps protected "+q.String())
 				continue
 			}
@@ -316,7 +298,7 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 				drop(pf, 0, ReasonTooLong, fmt.Sprintf("/%d is longer than max_length %d", pf.Bits(), max))
 				continue
 			}
-			parts := Subtract(pf, pol.ExceptionPrefixes)
+			parts := prefixset.Subtract(pf, pol.ExceptionPrefixes)
 			if len(parts) == 1 && parts[0] == pf {
 				ti.Prefixes = append(ti.Prefixes, p)
 				continue
@@ -346,34 +328,4 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 		in.Incomplete = []asn.Incomplete{}
 	}
 	return in
-}
-
-var bogons = func() []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range []string{
-		// IPv4: RFC 6890 special-purpose, RFC 5737 documentation, multicast, reserved.
-		"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-		"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-		"198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-		// IPv6: RFC 6890, RFC 3849 documentation, ULA, link-local, multicast,
-		// discard-only, and everything outside 2000::/3 (checked separately).
-		"::/8", "100::/64", "2001:2::/48", "2001:10::/28", "2001:db8::/32", "3fff::/20",
-		"fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
-	} {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}()
-
-var global6 = netip.MustParsePrefix("2000::/3")
-
-// Bogon says why p is a bogon, if it is one.
-func Bogon(p netip.Prefix) (string, bool) {
-	if p.Addr().Is6() && !(global6.Bits() <= p.Bits() && global6.Contains(p.Addr())) {
-		return "outside global unicast " + global6.String(), true
-	}
-	if b, ok := Overlaps(p, bogons); ok {
-		return "overlaps bogon " + b.String(), true
-	}
-	return "", false
 }

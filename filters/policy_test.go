@@ -9,6 +9,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/prefixset"
 )
 
 func policySnapshot() *asn.Snapshot {
@@ -124,13 +125,13 @@ func TestFilterMaxLength(t *testing.T) {
 	off := false
 	s := policySnapshot()
 	in := PolicyConfig{IPv4: LengthBounds{FilterMaxLength: 24}}.Build("policy", &p).Apply(s)
-	for _, r := range in.RouteFilterEntries("", IPv4) {
+	for _, r := range in.RouteFilterEntries("", prefixset.IPv4) {
 		if r.Le != max(24, r.Prefix.Bits()) {
 			t.Errorf("entry %s: le %d, want 24", r.Prefix, r.Le)
 		}
 	}
 	in = PolicyConfig{MoreSpecifics: &off}.Build("policy", &p).Apply(s)
-	for _, r := range in.RouteFilterEntries("", IPv4) {
+	for _, r := range in.RouteFilterEntries("", prefixset.IPv4) {
 		if !r.Exact() && r.Ge != r.Le {
 			t.Errorf("exact mode entry %s", r)
 		}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/prefixset"
 	"github.com/asfence/asfence/templates"
 )
 
@@ -116,7 +117,7 @@ type AddrEntry struct {
 	Last bool
 }
 
-func entries(rs []Range) []Entry {
+func entries(rs []prefixset.Range) []Entry {
 	out := make([]Entry, len(rs))
 	for i, r := range rs {
 		b := r.Prefix.Bits()
@@ -219,7 +220,7 @@ func MaxEntriesFor(c OutputConfig, vendor string) int {
 // by the renders of several vendors.
 type Prepared struct {
 	in         *Intent
-	v4, v6     []Range
+	v4, v6     []prefixset.Range
 	cov4, cov6 []netip.Prefix
 	asns       []uint32
 	// text forms, made once for all vendors
@@ -235,10 +236,10 @@ type Prepared struct {
 func Prepare(in *Intent) *Prepared {
 	p := &Prepared{
 		in:     in,
-		v4:     in.RouteFilterEntries("", IPv4),
-		v6:     in.RouteFilterEntries("", IPv6),
-		cov4:   in.Coverage("", IPv4),
-		cov6:   in.Coverage("", IPv6),
+		v4:     in.RouteFilterEntries("", prefixset.IPv4),
+		v6:     in.RouteFilterEntries("", prefixset.IPv6),
+		cov4:   in.Coverage("", prefixset.IPv4),
+		cov6:   in.Coverage("", prefixset.IPv6),
 		asns:   in.ASNs(""),
 		counts: map[string][2]int{},
 	}
@@ -641,7 +642,7 @@ type jsonDoc struct {
 	DropCounts   map[string]int   `json:"drop_counts"`
 }
 
-func jsonRanges(rs []Range) []jsonRange {
+func jsonRanges(rs []prefixset.Range) []jsonRange {
 	out := make([]jsonRange, len(rs))
 	for i, r := range rs {
 		out[i] = jsonRange{r.Prefix, r.Ge, r.Le}
@@ -681,9 +682,9 @@ func (p *Prepared) jsonDoc(o RenderOptions, lists []ListCount) *jsonDoc {
 			Name: t.Name, Description: t.Description,
 			ASNs: nonNil(t.ASNs), Prefixes: nonNil(t.Prefixes),
 			RouteFilter: jsonFamilies[jsonRange]{
-				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, IPv4))),
-				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, IPv6)))},
-			Coverage: jsonFamilies[netip.Prefix]{nonNil(in.Coverage(t.Name, IPv4)), nonNil(in.Coverage(t.Name, IPv6))},
+				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, prefixset.IPv4))),
+				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, prefixset.IPv6)))},
+			Coverage: jsonFamilies[netip.Prefix]{nonNil(in.Coverage(t.Name, prefixset.IPv4)), nonNil(in.Coverage(t.Name, prefixset.IPv6))},
 		})
 	}
 	return d

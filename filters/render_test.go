@@ -14,6 +14,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/prefixset"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -97,7 +98,7 @@ func TestGolden(t *testing.T) {
 // prefix appears nowhere.
 func TestRenderContent(t *testing.T) {
 	in := smallIntent(t)
-	v4 := in.RouteFilterEntries("", IPv4)
+	v4 := in.RouteFilterEntries("", prefixset.IPv4)
 	if len(v4) == 0 || len(in.ASNs("")) != 2 {
 		t.Fatalf("fixture changed: %d v4 entries, ASNs %v", len(v4), in.ASNs(""))
 	}
@@ -114,7 +115,7 @@ func TestRenderContent(t *testing.T) {
 			t.Errorf("%s: protected prefix 118.26.132.0/24 was emitted", v)
 		}
 		if v == "nftables" {
-			for _, p := range in.Coverage("", IPv4) {
+			for _, p := range in.Coverage("", prefixset.IPv4) {
 				if !strings.Contains(out, p.String()) {
 					t.Errorf("%s: coverage prefix %s missing", v, p)
 				}
@@ -171,8 +172,8 @@ func TestJSONOutput(t *testing.T) {
 	if doc.Generator != "asfence 0.0.0-test" || len(doc.Targets) != 2 || len(doc.All.ASNs) != 2 {
 		t.Errorf("unexpected document: %+v", doc)
 	}
-	if len(doc.All.RouteFilter.IPv4) != len(in.RouteFilterEntries("", IPv4)) ||
-		len(doc.All.Coverage.IPv6) != len(in.Coverage("", IPv6)) {
+	if len(doc.All.RouteFilter.IPv4) != len(in.RouteFilterEntries("", prefixset.IPv4)) ||
+		len(doc.All.Coverage.IPv6) != len(in.Coverage("", prefixset.IPv6)) {
 		t.Errorf("route filter / coverage counts differ from the Intent")
 	}
 	if doc.DropCounts[ReasonProtected] != 1 || len(doc.Dropped) != 1 || doc.Dropped[0].Prefix != "118.26.132.0/24" {
@@ -209,7 +210,7 @@ func TestRenderEmpty(t *testing.T) {
 
 func TestCapacity(t *testing.T) {
 	in := smallIntent(t)
-	n := len(in.RouteFilterEntries("", IPv4))
+	n := len(in.RouteFilterEntries("", prefixset.IPv4))
 	o := goldenOptions("junos")
 	o.MaxEntries = n
 	if _, err := Render(in, o); err != nil {
@@ -231,7 +232,7 @@ func TestCapacity(t *testing.T) {
 	}
 	// Cisco ACLs count a line per direction.
 	o = goldenOptions("cisco-ios")
-	o.MaxEntries = 2*len(in.Coverage("", IPv4)) - 1
+	o.MaxEntries = 2*len(in.Coverage("", prefixset.IPv4)) - 1
 	if _, err := Render(in, o); !errors.As(err, &ce) || ce.List != "ASFENCE-ACL-V4" {
 		t.Errorf("cisco ACL capacity: %v", err)
 	}
@@ -281,7 +282,7 @@ func TestTemplatesDir(t *testing.T) {
 	o := goldenOptions("bird")
 	o.TemplatesDir = dir
 	got := string(render(t, in, o))
-	if want := "custom " + itoa(len(in.RouteFilterEntries("", IPv4))) + " ASFENCE_REJECT\n"; got != want {
+	if want := "custom " + itoa(len(in.RouteFilterEntries("", prefixset.IPv4))) + " ASFENCE_REJECT\n"; got != want {
 		t.Errorf("override: got %q, want %q", got, want)
 	}
 	// Vendors without an override still use the embedded template.

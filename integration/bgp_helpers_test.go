@@ -17,6 +17,7 @@ import (
 	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // speakerASN is the embedded speaker's AS; peers are iBGP by default
@@ -111,12 +112,12 @@ func expectFlowSpec(in *filters.Intent, targets ...string) map[string]expectedRo
 		if len(targets) > 0 && !slices.Contains(targets, tg.Name) {
 			continue
 		}
-		for _, f := range []filters.Family{filters.IPv4, filters.IPv6} {
+		for _, f := range []prefixset.Family{prefixset.IPv4, prefixset.IPv6} {
 			fam := lab.IPv4FlowSpec
-			if f == filters.IPv6 {
+			if f == prefixset.IPv6 {
 				fam = lab.IPv6FlowSpec
 			}
-			for _, p := range filters.Coverage(tg.Exact(f)) {
+			for _, p := range prefixset.Coverage(tg.Exact(f)) {
 				for _, fl := range []lab.Flow{{Dst: p}, {Src: p}} {
 					k := lab.Route{Family: fam, Flow: &fl}.Key()
 					e := out[k]

@@ -22,6 +22,7 @@ import (
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/internal/prefixtest"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // The prefix-list part of every vendor output bgpq4 also writes is
@@ -49,10 +50,10 @@ var bgpq4Flags = map[string][]string{
 
 // rangeParsers read (prefix, ge, le) entries of a vendor's prefix list out
 // of either program's output (comments skipped).
-var rangeParsers = map[string]func(line string) []filters.Range{
-	"junos": reParser(`^\s*([0-9a-fA-F:.]+/\d+) (exact|upto /\d+|prefix-length-range /\d+-/\d+|orlonger|longer)\s*(?:reject|accept)?;$`, func(m []string) filters.Range {
+var rangeParsers = map[string]func(line string) []prefixset.Range{
+	"junos": reParser(`^\s*([0-9a-fA-F:.]+/\d+) (exact|upto /\d+|prefix-length-range /\d+-/\d+|orlonger|longer)\s*(?:reject|accept)?;$`, func(m []string) prefixset.Range {
 		p := netip.MustParsePrefix(m[1])
-		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
+		r := prefixset.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		switch f := strings.Fields(m[2]); f[0] {
 		case "upto":
 			r.Le = fltAtoi(strings.TrimPrefix(f[1], "/"))
@@ -69,9 +70,9 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 	"cisco-ios":   ciscoParser(`^ipv?6? prefix-list \S+ permit (\S+)((?: [gl]e \d+)*)$`),
 	"cisco-iosxr": ciscoParser(`^\s+([0-9a-fA-F:.]+/\d+)((?: [gl]e \d+)*),?$`),
 	"arista-eos":  ciscoParser(`^\s*seq \d+ permit (\S+)((?: [gl]e \d+)*)$`),
-	"nokia-sros": reParser(`^\s*prefix ([0-9a-fA-F:.]+/\d+) (exact|longer|prefix-length-range \d+-\d+|through \d+)$`, func(m []string) filters.Range {
+	"nokia-sros": reParser(`^\s*prefix ([0-9a-fA-F:.]+/\d+) (exact|longer|prefix-length-range \d+-\d+|through \d+)$`, func(m []string) prefixset.Range {
 		p := netip.MustParsePrefix(m[1])
-		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
+		r := prefixset.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		switch f := strings.Fields(m[2]); f[0] {
 		case "longer":
 			r.Ge, r.Le = p.Bits()+1, p.Addr().BitLen()
@@ -83,9 +84,9 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 		}
 		return r
 	}),
-	"huawei-vrp": reParser(`^ip ipv?6?-?prefix \S+ (?:index \d+ )?permit ([0-9a-fA-F:.]+) (\d+)(?: greater-equal (\d+))?(?: less-equal (\d+))?$`, func(m []string) filters.Range {
+	"huawei-vrp": reParser(`^ip ipv?6?-?prefix \S+ (?:index \d+ )?permit ([0-9a-fA-F:.]+) (\d+)(?: greater-equal (\d+))?(?: less-equal (\d+))?$`, func(m []string) prefixset.Range {
 		p := netip.PrefixFrom(netip.MustParseAddr(m[1]), fltAtoi(m[2]))
-		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
+		r := prefixset.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		if m[3] != "" {
 			r.Ge, r.Le = fltAtoi(m[3]), p.Addr().BitLen() // VRP: greater-equal alone means up to the maximum
 		}
@@ -95,16 +96,16 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 		return r
 	}),
 	// "dst in P && dst-len in G-L", or bgpq4's "dst=P" for an exact entry.
-	"mikrotik": reParser(`dst(?: in |==?)([0-9a-fA-F:.]+/\d+)(?: && dst-len in (\d+)-(\d+))?\)`, func(m []string) filters.Range {
+	"mikrotik": reParser(`dst(?: in |==?)([0-9a-fA-F:.]+/\d+)(?: && dst-len in (\d+)-(\d+))?\)`, func(m []string) prefixset.Range {
 		p := netip.MustParsePrefix(m[1])
 		if m[2] == "" {
-			return filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
+			return prefixset.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		}
-		return filters.Range{Prefix: p, Ge: fltAtoi(m[2]), Le: fltAtoi(m[3])}
+		return prefixset.Range{Prefix: p, Ge: fltAtoi(m[2]), Le: fltAtoi(m[3])}
 	}),
-	"bird": reParser(`^\s*([0-9a-fA-F:.]+/\d+)(\{\d+,\d+\}|\+)?,?$`, func(m []string) filters.Range {
+	"bird": reParser(`^\s*([0-9a-fA-F:.]+/\d+)(\{\d+,\d+\}|\+)?,?$`, func(m []string) prefixset.Range {
 		p := netip.MustParsePrefix(m[1])
-		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
+		r := prefixset.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		switch {
 		case m[2] == "+":
 			r.Le = p.Addr().BitLen()
@@ -115,9 +116,9 @@ var rangeParsers = map[string]func(line string) []filters.Range{
 		return r
 	}),
 	// "P prefixlen G - L", "P prefixlen = L" (bgpq4), "P or-longer", "P".
-	"openbgpd": reParser(`^\s*([0-9a-fA-F:.]+/\d+)(?: (prefixlen \d+ - \d+|prefixlen = \d+|or-longer))?$`, func(m []string) filters.Range {
+	"openbgpd": reParser(`^\s*([0-9a-fA-F:.]+/\d+)(?: (prefixlen \d+ - \d+|prefixlen = \d+|or-longer))?$`, func(m []string) prefixset.Range {
 		p := netip.MustParsePrefix(m[1])
-		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
+		r := prefixset.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		switch f := strings.Fields(m[2]); {
 		case len(f) == 4:
 			r.Ge, r.Le = fltAtoi(f[1]), fltAtoi(f[3])
@@ -138,10 +139,10 @@ func fltAtoi(s string) int {
 	return n
 }
 
-func reParser(expr string, build func([]string) filters.Range) func(string) []filters.Range {
+func reParser(expr string, build func([]string) prefixset.Range) func(string) []prefixset.Range {
 	re := regexp.MustCompile(expr)
-	return func(line string) []filters.Range {
-		var out []filters.Range
+	return func(line string) []prefixset.Range {
+		var out []prefixset.Range
 		for _, m := range re.FindAllStringSubmatch(line, -1) {
 			out = append(out, build(m))
 		}
@@ -151,10 +152,10 @@ func reParser(expr string, build func([]string) filters.Range) func(string) []fi
 
 // ciscoParser reads "P [ge G] [le L]": ge alone means up to the maximum,
 // le alone means from the prefix's own length.
-func ciscoParser(expr string) func(string) []filters.Range {
-	return reParser(expr, func(m []string) filters.Range {
+func ciscoParser(expr string) func(string) []prefixset.Range {
+	return reParser(expr, func(m []string) prefixset.Range {
 		p := netip.MustParsePrefix(m[1])
-		r := filters.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
+		r := prefixset.Range{Prefix: p, Ge: p.Bits(), Le: p.Bits()}
 		f := strings.Fields(m[2])
 		for i := 0; i+1 < len(f); i += 2 {
 			switch f[i] {
@@ -170,8 +171,8 @@ func ciscoParser(expr string) func(string) []filters.Range {
 }
 
 // parseList extracts one family's entries of the prefix lists in a file.
-func parseList(vendor, text string, v6 bool) []filters.Range {
-	var out []filters.Range
+func parseList(vendor, text string, v6 bool) []prefixset.Range {
+	var out []prefixset.Range
 	for _, line := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(line)
 		if strings.HasPrefix(t, "#") || strings.HasPrefix(t, "!") || strings.HasPrefix(t, "*") || strings.HasPrefix(t, "/*") {
@@ -283,7 +284,7 @@ func probeRoutes(routes []corpusRoute, v6 bool) []netip.Prefix {
 	return out
 }
 
-func fltMatches(rs []filters.Range, route netip.Prefix) bool {
+func fltMatches(rs []prefixset.Range, route netip.Prefix) bool {
 	for _, r := range rs {
 		if r.Matches(route) {
 			return true

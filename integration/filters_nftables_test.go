@@ -10,6 +10,7 @@ import (
 
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // fltNetnsRun runs a command inside a namespace with a deadline.
@@ -51,7 +52,7 @@ func TestFiltersNftablesDropsTargetTraffic(t *testing.T) {
 	lab.Require(t, "nft", "ip", "ping")
 	ctx := context.Background()
 	_, in := policyIntent(t)
-	cov4, cov6 := in.Coverage("", filters.IPv4), in.Coverage("", filters.IPv6)
+	cov4, cov6 := in.Coverage("", prefixset.IPv4), in.Coverage("", prefixset.IPv6)
 	dst4 := cov4[0].Addr().Next()           // a target address on A
 	src4 := cov4[len(cov4)-1].Addr().Next() // a target address on B, as source
 	dst6 := cov6[0].Addr().Next()           // an IPv6 target address on A

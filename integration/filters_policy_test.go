@@ -20,6 +20,7 @@ import (
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/prefixtest"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // offer is a route the feeder announces, with what the generated policy
@@ -43,9 +44,9 @@ func policyIntent(t *testing.T) (*asn.Snapshot, *filters.Intent) {
 // targetMatch is the model of the generated policy: a route is rejected
 // when a route-filter entry matches it or its origin is a target ASN.
 func targetMatch(in *filters.Intent, r lab.Route) bool {
-	fam := filters.IPv4
+	fam := prefixset.IPv4
 	if r.Prefix.Addr().Is6() {
-		fam = filters.IPv6
+		fam = prefixset.IPv6
 	}
 	for _, e := range in.RouteFilterEntries("", fam) {
 		if e.Matches(r.Prefix) {
@@ -65,8 +66,8 @@ func targetMatch(in *filters.Intent, r lab.Route) bool {
 // and out of the target space.
 func fltOffers(t *testing.T, in *filters.Intent) []fltOffer {
 	t.Helper()
-	v4 := in.RouteFilterEntries("", filters.IPv4)
-	v6 := in.RouteFilterEntries("", filters.IPv6)
+	v4 := in.RouteFilterEntries("", prefixset.IPv4)
+	v6 := in.RouteFilterEntries("", prefixset.IPv6)
 	asns := in.ASNs("")
 	if len(v4) < 10 || len(v6) < 5 || len(asns) < 2 {
 		t.Fatalf("intent too small: %d %d %v", len(v4), len(v6), asns)
@@ -230,7 +231,7 @@ func changedSnapshot(t *testing.T, in *filters.Intent) *asn.Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone := in.RouteFilterEntries("", filters.IPv4)[0].Prefix
+	gone := in.RouteFilterEntries("", prefixset.IPv4)[0].Prefix
 	for i := range s.Targets {
 		s.Targets[i].Prefixes = slices.DeleteFunc(s.Targets[i].Prefixes, func(p asn.Prefix) bool {
 			return gone.Bits() <= p.Prefix.Bits() && gone.Contains(p.Prefix.Addr())

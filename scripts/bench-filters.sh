@@ -46,17 +46,17 @@ nprefixes=$(grep -c '"prefix":' "$tmp/snap.json" || true)
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m/1e9}'; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2fx", x / y}'; }
-# gobench PATTERN [ENV...]: mean seconds per op of each matching Go benchmark, "name secs" lines.
+# gobench PKG PATTERN [ENV...]: mean seconds per op of each matching Go benchmark, "name secs" lines.
 gobench() {
-  local pat=$1; shift
-  env "$@" go test -run '^$' -bench "$pat" -benchtime "${RUNS}x" ./filters/ 2>"$tmp/gobench.log" |
+  local pkg=$1 pat=$2; shift 2
+  env "$@" go test -run '^$' -bench "$pat" -benchtime "${RUNS}x" "$pkg" 2>"$tmp/gobench.log" |
     awk '/^Benchmark/ {n=$1; sub(/-[0-9]+$/, "", n); printf "%s %.3f\n", n, $3 / 1e9}'
 }
 
 status=0
 
 # 1. Aggregation of 1M random IPv4 prefixes.
-agg=$(gobench '^BenchmarkAggregate1M$')
+agg=$(gobench ./prefixset/ '^BenchmarkAggregate1M$')
 cov=$(awk '$1 ~ /coverage/ {print $2}' <<<"$agg")
 rf=$(awk '$1 ~ /route-filter/ {print $2}' <<<"$agg")
 if [ -z "$cov" ] || [ -z "$rf" ]; then
@@ -66,13 +66,13 @@ else
 fi
 
 # 2. Rendering the RIS table for all 12 vendors (aggregations once, templates concurrently).
-ren=$(gobench '^BenchmarkRenderAll$' ASFENCE_BENCH_SNAPSHOT="$tmp/snap.json" | awk '{print $2}')
+ren=$(gobench ./filters/ '^BenchmarkRenderAll$' ASFENCE_BENCH_SNAPSHOT="$tmp/snap.json" | awk '{print $2}')
 if [ -z "$ren" ]; then
   echo "| filters: render all 12 vendors | failed | | see go test output |"; status=1
 else
   echo "| filters: render $nprefixes prefixes (RIS 2002) for all 12 vendors | ${ren} s (Go benchmark: Prepare + RenderAll, mean of $RUNS) | goal < 1 s | json output alone is ~50 MB (every prefix with its evidence) |"
 fi
-single=$(gobench '^BenchmarkRenderVendor$' ASFENCE_BENCH_SNAPSHOT="$tmp/snap.json")
+single=$(gobench ./filters/ '^BenchmarkRenderVendor$' ASFENCE_BENCH_SNAPSHOT="$tmp/snap.json")
 
 # 3. asfence generate next to bgpq4 producing the same list.
 # entries VENDOR FILE: the list entries, normalised, one per line.

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/syncbuf"
+	"github.com/asfence/asfence/prefixset"
 )
 
 func TestAnnounceUsage(t *testing.T) {
@@ -85,7 +85,7 @@ bgp:
 	}
 	in := c.PolicyRules.Apply(asn.Select(s, c.TargetList))
 	distinct := map[netip.Prefix]bool{} // a prefix of two targets is one route
-	for _, p := range in.Exact("", filters.IPv4) {
+	for _, p := range in.Exact("", prefixset.IPv4) {
 		distinct[p] = true
 	}
 	want4 := len(distinct)

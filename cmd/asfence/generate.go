@@ -16,6 +16,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/prefixset"
 )
 
 func (a *app) generateCmd() *cobra.Command {
@@ -206,7 +207,7 @@ func writeSummary(w io.Writer, in *filters.Intent, vendors []string, lists [][]f
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "TARGET\tASNS\tIPV4\tIPV6")
 	for _, t := range in.Targets {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", t.Name, len(t.ASNs), len(t.Exact(filters.IPv4)), len(t.Exact(filters.IPv6)))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", t.Name, len(t.ASNs), len(t.Exact(prefixset.IPv4)), len(t.Exact(prefixset.IPv6)))
 	}
 	tw.Flush()
 	for i, v := range vendors {

@@ -26,6 +26,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // ErrBusy: a run (or a decision) is in progress.
@@ -337,7 +338,7 @@ func (s *Server) targets(w http.ResponseWriter, _ *http.Request) {
 				asns = []uint32{}
 			}
 			out = append(out, Target{Name: t.Name, Description: t.Description, ID: t.ID,
-				IPv4: len(t.Exact(filters.IPv4)), IPv6: len(t.Exact(filters.IPv6)), ASNs: asns})
+				IPv4: len(t.Exact(prefixset.IPv4)), IPv6: len(t.Exact(prefixset.IPv6)), ASNs: asns})
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"targets": out})
@@ -350,13 +351,13 @@ func (s *Server) prefixes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target, fam := q.Get("target"), q.Get("family")
-	var want filters.Family
+	var want prefixset.Family
 	switch fam {
 	case "":
 	case "ipv4", "4":
-		want = filters.IPv4
+		want = prefixset.IPv4
 	case "ipv6", "6":
-		want = filters.IPv6
+		want = prefixset.IPv6
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("family %q: want ipv4 or ipv6", fam))
 		return
@@ -372,7 +373,7 @@ func (s *Server) prefixes(w http.ResponseWriter, r *http.Request) {
 			}
 			found = true
 			for _, p := range t.Prefixes {
-				if want == 0 || filters.Of(p.Prefix) == want {
+				if want == 0 || prefixset.Of(p.Prefix) == want {
 					out.Prefixes = append(out.Prefixes, p)
 				}
 			}

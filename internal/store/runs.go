@@ -11,6 +11,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // Run outcomes.
@@ -147,7 +148,7 @@ func Count(in *filters.Intent) []TargetCount {
 	var out []TargetCount
 	for i := range in.Targets {
 		t := &in.Targets[i]
-		out = append(out, TargetCount{Target: t.Name, IPv4: len(t.Exact(filters.IPv4)), IPv6: len(t.Exact(filters.IPv6)), ASNs: len(t.ASNs)})
+		out = append(out, TargetCount{Target: t.Name, IPv4: len(t.Exact(prefixset.IPv4)), IPv6: len(t.Exact(prefixset.IPv6)), ASNs: len(t.ASNs)})
 	}
 	return out
 }

@@ -1,6 +1,9 @@
-// Package filters turns a Snapshot into an Intent (policy, guards,
-// aggregation) and renders the Intent as vendor router configuration.
-package filters
+// Package prefixset is the prefix-set algebra of asfence: route-filter
+// ranges (exact routes and their more-specifics collapsed with ge/le, as
+// bgpq4 -A does), address coverage, subtraction, overlap and bogon checks,
+// and the address family of a prefix. Every function is pure and works on
+// netip values.
+package prefixset
 
 import (
 	"cmp"
