@@ -17,8 +17,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/policy"
 )
 
 // testLog discards everything but errors, so a failing test shows them.
@@ -37,10 +37,10 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // intent builds an Intent: target name -> (id, prefixes).
-func intent(targets ...tgt) *filters.Intent {
-	in := &filters.Intent{}
+func intent(targets ...tgt) *policy.Intent {
+	in := &policy.Intent{}
 	for _, t := range targets {
-		ti := filters.TargetIntent{Name: t.name, ID: t.id}
+		ti := policy.TargetIntent{Name: t.name, ID: t.id}
 		for _, s := range t.prefixes {
 			ti.Prefixes = append(ti.Prefixes, asn.Prefix{Prefix: netip.MustParsePrefix(s)})
 		}
@@ -252,7 +252,7 @@ func established(t *testing.T, s *Speaker) []PeerStatus {
 }
 
 // startSpeaker starts a speaker at a fresh loopback address.
-func startSpeaker(t *testing.T, o Options, in *filters.Intent) *Speaker {
+func startSpeaker(t *testing.T, o Options, in *policy.Intent) *Speaker {
 	t.Helper()
 	if o.Log == nil {
 		o.Log = testLog(t)

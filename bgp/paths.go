@@ -12,7 +12,7 @@ import (
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
-	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -134,7 +134,7 @@ func targetLarge(asn, id uint32) *bgp.LargeCommunity { return bgp.NewLargeCommun
 
 // build computes the desired set. It fails (and nothing may change) when
 // the FlowSpec rules exceed the budget.
-func (b *pathBuilder) build(in *filters.Intent) (*desiredSet, error) {
+func (b *pathBuilder) build(in *policy.Intent) (*desiredSet, error) {
 	ds := &desiredSet{paths: map[string]*desiredPath{}, targetIDs: map[string]uint32{}}
 	if in == nil {
 		return ds, nil

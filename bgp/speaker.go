@@ -29,8 +29,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"github.com/sirupsen/logrus"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/policy"
 )
 
 // Options configure a Speaker.
@@ -92,7 +92,7 @@ type Speaker struct {
 	mu     sync.Mutex // serialises Start, Apply, UpdateNeighbors, Stop
 	server *server.BgpServer
 	cfg    Config
-	last   *filters.Intent
+	last   *policy.Intent
 	limits limits // the export policy in force
 	// installed is the verified copy of the RIB (nil: read the RIB).
 	installed map[string]*desiredPath
@@ -219,7 +219,7 @@ func cmpOr(a, b string) string {
 // Start starts GoBGP, loads the Intent's paths (in may be nil: start
 // empty) and only then adds the neighbors, so that their first table
 // transfer is packed and complete.
-func (s *Speaker) Start(ctx context.Context, in *filters.Intent) error {
+func (s *Speaker) Start(ctx context.Context, in *policy.Intent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
@@ -404,7 +404,7 @@ func (s *Speaker) addPeer(ctx context.Context, n NeighborConfig) error {
 // replaces what changed and withdraws what is extra. If it fails before
 // touching the RIB (e.g. flowspec.max_rules exceeded), nothing announced
 // changes.
-func (s *Speaker) Apply(ctx context.Context, in *filters.Intent) (Counts, error) {
+func (s *Speaker) Apply(ctx context.Context, in *policy.Intent) (Counts, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.stopped {
@@ -418,7 +418,7 @@ func (s *Speaker) Apply(ctx context.Context, in *filters.Intent) (Counts, error)
 }
 
 // apply runs with s.mu held.
-func (s *Speaker) apply(ctx context.Context, in *filters.Intent) (Counts, error) {
+func (s *Speaker) apply(ctx context.Context, in *policy.Intent) (Counts, error) {
 	want, err := s.desired(in)
 	if err != nil {
 		return Counts{}, err
@@ -461,7 +461,7 @@ func (s *Speaker) apply(ctx context.Context, in *filters.Intent) (Counts, error)
 }
 
 // desired builds the desired set for the current config.
-func (s *Speaker) desired(in *filters.Intent) (*desiredSet, error) {
+func (s *Speaker) desired(in *policy.Intent) (*desiredSet, error) {
 	s.builder.need = needs(&s.cfg)
 	want, err := s.builder.build(in)
 	if err != nil {

@@ -6,13 +6,14 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
 // benchIntent is the snapshot named by $ASFENCE_BENCH_SNAPSHOT (the bench
 // script makes one from the 2002 RIPE RIS table: about 112k prefixes) or
 // the embedded default, after a policy that keeps everything.
-func benchIntent(b *testing.B) *Intent {
+func benchIntent(b *testing.B) *policy.Intent {
 	b.Helper()
 	var s *asn.Snapshot
 	var err error
@@ -25,7 +26,7 @@ func benchIntent(b *testing.B) *Intent {
 		b.Fatal(err)
 	}
 	var p check.Problems
-	pol := PolicyConfig{AllowBogons: true, IPv4: LengthBounds{MinLength: 1}, IPv6: LengthBounds{MinLength: 1}}.Build("policy", &p)
+	pol := policy.PolicyConfig{AllowBogons: true, IPv4: policy.LengthBounds{MinLength: 1}, IPv6: policy.LengthBounds{MinLength: 1}}.Build("policy", &p)
 	return pol.Apply(s)
 }
 

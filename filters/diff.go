@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -198,7 +199,7 @@ func lineDiff(x, y []string) []diffOp {
 // the configuration rendered from old into the one rendered from new,
 // touching only what changed. The bool is false when the vendor (or this
 // particular change) needs a full replace; the string then says why.
-func IncrementalCommands(vendor string, old, new *Intent, o RenderOptions) (string, bool, error) {
+func IncrementalCommands(vendor string, old, new *policy.Intent, o RenderOptions) (string, bool, error) {
 	sp, ok := spec(vendor)
 	if !ok {
 		return "", false, fmt.Errorf("incremental: unknown vendor %q", vendor)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -142,7 +143,7 @@ func TestUnifiedDiffRandom(t *testing.T) {
 // 71.18.248.0/24 and 71.18.250.0/23 become 71.18.248.0/22 in the
 // coverage), a new prefix and IPv6 prefix,
 // and the origin AS132203 added to tencent.
-func changedIntent(t testing.TB) *Intent {
+func changedIntent(t testing.TB) *policy.Intent {
 	t.Helper()
 	s, err := asn.ReadSnapshotFile("testdata/snapshot-small.json")
 	if err != nil {
@@ -158,7 +159,7 @@ func changedIntent(t testing.TB) *Intent {
 	tc.ASNs = append(tc.ASNs, asn.ASN{ASN: 132203, Evidence: ev})
 	s.Normalize()
 	var p check.Problems
-	return PolicyConfig{Protect: []string{"118.26.132.0/24"}}.Build("policy", &p).Apply(s)
+	return policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}.Build("policy", &p).Apply(s)
 }
 
 // TestIncrementalModel checks the incremental commands of each vendor
@@ -179,7 +180,7 @@ func TestIncrementalModel(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("ok %v err %v: %s", ok, err, cmds)
 			}
-			entries := func(in *Intent) map[string]bool {
+			entries := func(in *policy.Intent) map[string]bool {
 				set := map[string]bool{}
 				for _, m := range re.FindAllStringSubmatch(string(render(t, in, RenderOptions{Vendor: vendor})), -1) {
 					set[strings.Join(m[1:], " ")] = true
@@ -452,7 +453,7 @@ func TestIncrementalGolden(t *testing.T) {
 	small, changed, empty := smallIntent(t), changedIntent(t), emptyIntent()
 	cases := []struct {
 		name     string
-		old, new *Intent
+		old, new *policy.Intent
 		names    Names
 	}{
 		{"registry change", small, changed, Names{}},

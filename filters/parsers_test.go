@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/asfence/asfence/policy"
 )
 
 // The real configuration parsers installed here judge the generated files:
@@ -163,7 +165,7 @@ func head(b []byte, n int) string {
 // TestRealParsers renders the fixed, the empty and the embedded default
 // snapshot for every vendor that has a parser here.
 func TestRealParsers(t *testing.T) {
-	intents := map[string]*Intent{
+	intents := map[string]*policy.Intent{
 		"small":    smallIntent(t),
 		"empty":    emptyIntent(),
 		"embedded": embeddedIntent(t),

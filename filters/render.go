@@ -1,3 +1,8 @@
+// Package filters renders an Intent (see package policy) as vendor router
+// filters through one vendor table and the embedded templates: prefix lists,
+// an origin AS-path filter, a rejecting policy and, where the platform has
+// one, a data-plane filter. It also diffs rendered files and builds the
+// incremental commands that apply only a change.
 package filters
 
 import (
@@ -20,6 +25,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 	"github.com/asfence/asfence/templates"
 )
@@ -219,7 +225,7 @@ func MaxEntriesFor(c OutputConfig, vendor string) int {
 // Prepared holds the aggregations of an Intent, computed once and shared
 // by the renders of several vendors.
 type Prepared struct {
-	in         *Intent
+	in         *policy.Intent
 	v4, v6     []prefixset.Range
 	cov4, cov6 []netip.Prefix
 	asns       []uint32
@@ -233,7 +239,7 @@ type Prepared struct {
 
 // Prepare computes the route-filter entries, coverage and ASNs of all
 // targets of an Intent.
-func Prepare(in *Intent) *Prepared {
+func Prepare(in *policy.Intent) *Prepared {
 	p := &Prepared{
 		in:     in,
 		v4:     in.RouteFilterEntries("", prefixset.IPv4),
@@ -261,7 +267,7 @@ func Prepare(in *Intent) *Prepared {
 }
 
 // Render renders an Intent as one vendor's configuration.
-func Render(in *Intent, o RenderOptions) ([]byte, error) {
+func Render(in *policy.Intent, o RenderOptions) ([]byte, error) {
 	if in == nil {
 		return nil, errors.New("render: no intent")
 	}
@@ -456,7 +462,7 @@ func orEmpty(prefix, s string) string {
 }
 
 // dropSummary counts drops by reason, e.g. "bogon 2, protected 1".
-func dropSummary(ds []Drop) string {
+func dropSummary(ds []policy.Drop) string {
 	counts := map[string]int{}
 	var reasons []string
 	for _, d := range ds {
@@ -471,15 +477,6 @@ func dropSummary(ds []Drop) string {
 		parts[i] = fmt.Sprintf("%s %d", r, counts[r])
 	}
 	return strings.Join(parts, ", ")
-}
-
-// DropCounts counts drops by reason.
-func DropCounts(ds []Drop) map[string]int {
-	counts := map[string]int{}
-	for _, d := range ds {
-		counts[d.Reason]++
-	}
-	return counts
 }
 
 // commentSafe keeps a header line inside its comment on every platform:
@@ -638,7 +635,7 @@ type jsonDoc struct {
 	Incomplete   []asn.Incomplete `json:"incomplete"`
 	Targets      []jsonTarget     `json:"targets"`
 	All          jsonAll          `json:"all"`
-	Dropped      []Drop           `json:"dropped"`
+	Dropped      []policy.Drop    `json:"dropped"`
 	DropCounts   map[string]int   `json:"drop_counts"`
 }
 
@@ -669,7 +666,7 @@ func (p *Prepared) jsonDoc(o RenderOptions, lists []ListCount) *jsonDoc {
 		Lists:      lists,
 		Incomplete: nonNil(in.Incomplete),
 		Dropped:    nonNil(in.Dropped),
-		DropCounts: DropCounts(in.Dropped),
+		DropCounts: policy.DropCounts(in.Dropped),
 		All: jsonAll{
 			ASNs:        nonNil(p.asns),
 			RouteFilter: jsonFamilies[jsonRange]{nonNil(jsonRanges(p.v4)), nonNil(jsonRanges(p.v6))},

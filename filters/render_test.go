@@ -14,6 +14,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -22,14 +23,14 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // smallIntent is the fixed snapshot of the golden files (real prefixes of
 // AS138699 and AS133478 and nested Tencent prefixes, see
 // testdata/PROVENANCE.md) after a policy that protects one of them.
-func smallIntent(t testing.TB) *Intent {
+func smallIntent(t testing.TB) *policy.Intent {
 	t.Helper()
 	s, err := asn.ReadSnapshotFile("testdata/snapshot-small.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var p check.Problems
-	pol := PolicyConfig{Protect: []string{"118.26.132.0/24"}}.Build("policy", &p)
+	pol := policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}.Build("policy", &p)
 	if !p.Empty() {
 		t.Fatal(p.List())
 	}
@@ -37,18 +38,18 @@ func smallIntent(t testing.TB) *Intent {
 }
 
 // emptyIntent has targets but nothing in them.
-func emptyIntent() *Intent {
-	return DefaultPolicy().Apply(&asn.Snapshot{Targets: []asn.TargetResult{{Name: "nothing"}}})
+func emptyIntent() *policy.Intent {
+	return policy.DefaultPolicy().Apply(&asn.Snapshot{Targets: []asn.TargetResult{{Name: "nothing"}}})
 }
 
 // embeddedIntent is the embedded default snapshot after the default policy.
-func embeddedIntent(t testing.TB) *Intent {
+func embeddedIntent(t testing.TB) *policy.Intent {
 	t.Helper()
 	s, err := asn.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return DefaultPolicy().Apply(s)
+	return policy.DefaultPolicy().Apply(s)
 }
 
 func goldenOptions(vendor string) RenderOptions {
@@ -56,7 +57,7 @@ func goldenOptions(vendor string) RenderOptions {
 		Regenerate: "asfence generate --vendor " + vendor + " --snapshot snapshot-small.json"}
 }
 
-func render(t testing.TB, in *Intent, o RenderOptions) []byte {
+func render(t testing.TB, in *policy.Intent, o RenderOptions) []byte {
 	t.Helper()
 	out, err := Render(in, o)
 	if err != nil {
@@ -163,7 +164,7 @@ func TestJSONOutput(t *testing.T) {
 				IPv6 []netip.Prefix `json:"ipv6"`
 			} `json:"coverage"`
 		} `json:"all"`
-		Dropped    []Drop         `json:"dropped"`
+		Dropped    []policy.Drop  `json:"dropped"`
 		DropCounts map[string]int `json:"drop_counts"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
@@ -176,7 +177,7 @@ func TestJSONOutput(t *testing.T) {
 		len(doc.All.Coverage.IPv6) != len(in.Coverage("", prefixset.IPv6)) {
 		t.Errorf("route filter / coverage counts differ from the Intent")
 	}
-	if doc.DropCounts[ReasonProtected] != 1 || len(doc.Dropped) != 1 || doc.Dropped[0].Prefix != "118.26.132.0/24" {
+	if doc.DropCounts[policy.ReasonProtected] != 1 || len(doc.Dropped) != 1 || doc.Dropped[0].Prefix != "118.26.132.0/24" {
 		t.Errorf("drop report: %+v %+v", doc.Dropped, doc.DropCounts)
 	}
 	for _, tg := range doc.Targets {
@@ -318,5 +319,38 @@ func TestFileNames(t *testing.T) {
 	}
 	if FileName("nftables") != "asfence.nft" || FileName("json") != "asfence.json" || FileName("junos") != "asfence-junos.conf" {
 		t.Error("file names changed")
+	}
+}
+
+// TestRenderLeavesOutDrops: what the policy drops or cuts out (a protected
+// prefix, an exception inside a target prefix, the prefixes and AS-path
+// entry of an excepted origin) appears in no vendor's lists (for the json
+// vendor: in its "all" lists; evidence and the drop report name them).
+func TestRenderLeavesOutDrops(t *testing.T) {
+	s, err := asn.ReadSnapshotFile("testdata/snapshot-small.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p check.Problems
+	pc := policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}
+	pc.Exceptions.Prefixes = []string{"71.18.255.128/25"}
+	pc.Exceptions.ASNs = []uint32{133478}
+	in := pc.Build("policy", &p).Apply(s)
+	if !p.Empty() {
+		t.Fatal(p.List())
+	}
+	for _, v := range Vendors() {
+		out := string(render(t, in, RenderOptions{Vendor: v}))
+		if !strings.Contains(out, "71.18.255.0") || !strings.Contains(out, "1.116.0.0") {
+			t.Errorf("%s: kept prefixes 71.18.255.0/25 or 1.116.0.0/15 missing", v)
+		}
+		if v == "json" {
+			out = out[strings.Index(out, `"all": {`):strings.Index(out, `"dropped": [`)]
+		}
+		for _, bad := range []string{"118.26.132.0", "71.18.255.0/24", "71.18.255.128", "133478", "103.95.224.0", "240d:c000:f1e"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s output contains %q", v, bad)
+			}
+		}
 	}
 }

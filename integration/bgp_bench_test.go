@@ -13,8 +13,8 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/bgp"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/policy"
 )
 
 // benchRoutes is the size of the RTBH set in the benchmarks.
@@ -31,12 +31,12 @@ func benchPrefixes(skip, n int) []netip.Prefix {
 	return out
 }
 
-func benchIntent(ps []netip.Prefix) *filters.Intent {
-	tg := filters.TargetIntent{Name: "bench", ID: 1, Prefixes: make([]asn.Prefix, len(ps))}
+func benchIntent(ps []netip.Prefix) *policy.Intent {
+	tg := policy.TargetIntent{Name: "bench", ID: 1, Prefixes: make([]asn.Prefix, len(ps))}
 	for i, p := range ps {
 		tg.Prefixes[i] = asn.Prefix{Prefix: p}
 	}
-	return &filters.Intent{Targets: []filters.TargetIntent{tg}}
+	return &policy.Intent{Targets: []policy.TargetIntent{tg}}
 }
 
 // churned is the set after 1 % churn: the first 1 % withdrawn, 1 % new.

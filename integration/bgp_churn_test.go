@@ -9,12 +9,12 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/bgp"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/policy"
 )
 
 // without copies the Intent leaving out the given prefixes.
-func without(in *filters.Intent, drop map[netip.Prefix]bool) *filters.Intent {
+func without(in *policy.Intent, drop map[netip.Prefix]bool) *policy.Intent {
 	out := *in
 	out.Targets = nil
 	for _, tg := range in.Targets {
@@ -27,7 +27,7 @@ func without(in *filters.Intent, drop map[netip.Prefix]bool) *filters.Intent {
 
 // churnSets picks two disjoint 1 % samples of the Intent's prefixes, each
 // held by a single target, spread over the address space.
-func churnSets(in *filters.Intent) (held, removed map[netip.Prefix]bool) {
+func churnSets(in *policy.Intent) (held, removed map[netip.Prefix]bool) {
 	owners := map[netip.Prefix]int{}
 	for _, tg := range in.Targets {
 		for _, p := range tg.Prefixes {

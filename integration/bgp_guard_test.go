@@ -8,8 +8,8 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/bgp"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/policy"
 )
 
 // TestBGPGuard hands the speaker an Intent that the policy would never
@@ -31,7 +31,7 @@ func TestBGPGuard(t *testing.T) {
 		"2401:1000::/32",  // protected (exactly)
 	}
 	good := "20.0.1.0/24"
-	in := &filters.Intent{Targets: []filters.TargetIntent{{Name: "bytedance", ID: 1}}}
+	in := &policy.Intent{Targets: []policy.TargetIntent{{Name: "bytedance", ID: 1}}}
 	for _, s := range append(bad, good) {
 		in.Targets[0].Prefixes = append(in.Targets[0].Prefixes, asn.Prefix{Prefix: netip.MustParsePrefix(s)})
 	}
@@ -56,9 +56,9 @@ func TestBGPGuard(t *testing.T) {
 	if c.Refused != len(bad) {
 		t.Errorf("refused %d, want %d", c.Refused, len(bad))
 	}
-	want := expectRTBH(&filters.Intent{Targets: []filters.TargetIntent{{Name: "bytedance", ID: 1,
+	want := expectRTBH(&policy.Intent{Targets: []policy.TargetIntent{{Name: "bytedance", ID: 1,
 		Prefixes: []asn.Prefix{{Prefix: netip.MustParsePrefix(good)}}}}})
-	for k, v := range expectFlowSpec(&filters.Intent{Targets: []filters.TargetIntent{{Name: "bytedance", ID: 1,
+	for k, v := range expectFlowSpec(&policy.Intent{Targets: []policy.TargetIntent{{Name: "bytedance", ID: 1,
 		Prefixes: []asn.Prefix{{Prefix: netip.MustParsePrefix(good)}}}}}) {
 		want[k] = v
 	}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/bgp"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -26,14 +26,14 @@ const speakerASN = 65001
 
 // embeddedIntent is the embedded snapshot (real registry data) through the
 // default policy: what `asfence announce --offline` would announce.
-func embeddedIntent(t testing.TB) *filters.Intent {
+func embeddedIntent(t testing.TB) *policy.Intent {
 	t.Helper()
 	s, err := asn.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The built-in targets as configured by default: name-only ASNs out.
-	return filters.DefaultPolicy().Apply(asn.Select(s, asn.Builtin()))
+	return policy.DefaultPolicy().Apply(asn.Select(s, asn.Builtin()))
 }
 
 // bgpLog keeps the speaker quiet unless -v.
@@ -62,7 +62,7 @@ func neighborOf(p lab.Peer, local netip.Addr, asn uint32, announce ...string) bg
 }
 
 // startSpeaker runs the embedded speaker at local with the Intent loaded.
-func startSpeaker(t testing.TB, local netip.Addr, in *filters.Intent, ns ...bgp.NeighborConfig) *bgp.Speaker {
+func startSpeaker(t testing.TB, local netip.Addr, in *policy.Intent, ns ...bgp.NeighborConfig) *bgp.Speaker {
 	t.Helper()
 	sp, err := bgp.New(bgp.Options{Config: bgp.Config{ASN: speakerASN, RouterID: local.String(), Neighbors: ns}, Log: bgpLog(t)})
 	if err != nil {
@@ -83,7 +83,7 @@ type expectedRoute struct {
 
 // expectRTBH lists the RTBH routes for an Intent: every prefix exactly,
 // tagged with every target that has it. targets limits it ("" = all).
-func expectRTBH(in *filters.Intent, targets ...string) map[string]expectedRoute {
+func expectRTBH(in *policy.Intent, targets ...string) map[string]expectedRoute {
 	out := map[string]expectedRoute{}
 	for _, tg := range in.Targets {
 		if len(targets) > 0 && !slices.Contains(targets, tg.Name) {
@@ -106,7 +106,7 @@ func expectRTBH(in *filters.Intent, targets ...string) map[string]expectedRoute 
 
 // expectFlowSpec lists the FlowSpec rules: per target the coverage of its
 // prefixes, a destination and a source rule each.
-func expectFlowSpec(in *filters.Intent, targets ...string) map[string]expectedRoute {
+func expectFlowSpec(in *policy.Intent, targets ...string) map[string]expectedRoute {
 	out := map[string]expectedRoute{}
 	for _, tg := range in.Targets {
 		if len(targets) > 0 && !slices.Contains(targets, tg.Name) {

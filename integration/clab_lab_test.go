@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // The end-to-end scenarios run on the containerlab topology users deploy
@@ -69,7 +69,7 @@ type clabLab struct {
 // startClabLab brings the topology up and waits until asfence's first run
 // is applied and the edge has installed every RTBH route as a kernel
 // blackhole; it returns the lab and the applied Intent.
-func startClabLab(t *testing.T) (*clabLab, *filters.Intent) {
+func startClabLab(t *testing.T) (*clabLab, *policy.Intent) {
 	t.Helper()
 	lab.Short(t)
 	lab.Require(t, "bird", "birdc", "vtysh", "/usr/lib/frr/zebra", "/usr/lib/frr/staticd", "/usr/lib/frr/bgpd", "nc", "ping")
@@ -93,7 +93,7 @@ func startClabLab(t *testing.T) (*clabLab, *filters.Intent) {
 
 // waitApplied waits for an applied run accepted by fn and returns the
 // Intent in force, read from the daemon's API.
-func (l *clabLab) waitApplied(fn func(*store.Run) bool) *filters.Intent {
+func (l *clabLab) waitApplied(fn func(*store.Run) bool) *policy.Intent {
 	l.t.Helper()
 	err := lab.Eventually(context.Background(), 90*time.Second, func(ctx context.Context) error {
 		if ok, err := l.asfence.Exited(); ok {
@@ -115,7 +115,7 @@ func (l *clabLab) waitApplied(fn func(*store.Run) bool) *filters.Intent {
 }
 
 // intent reads the applied Intent from the API.
-func (l *clabLab) intent() *filters.Intent {
+func (l *clabLab) intent() *policy.Intent {
 	l.t.Helper()
 	in, err := readIntent(l.getJSON)
 	if err != nil {
@@ -140,7 +140,7 @@ func (l *clabLab) getJSON(path string, v any) error {
 }
 
 // intentPrefixes is the set of prefixes the edge must blackhole.
-func intentPrefixes(in *filters.Intent) map[netip.Prefix]bool {
+func intentPrefixes(in *policy.Intent) map[netip.Prefix]bool {
 	out := map[netip.Prefix]bool{}
 	for _, tg := range in.Targets {
 		for _, p := range tg.Prefixes {
@@ -186,7 +186,7 @@ func (l *clabLab) kernelBlackholes(ctx context.Context) (map[netip.Prefix]bool, 
 
 // waitBlackholes waits until the edge's kernel holds exactly the Intent's
 // prefixes as blackhole routes.
-func (l *clabLab) waitBlackholes(in *filters.Intent) {
+func (l *clabLab) waitBlackholes(in *policy.Intent) {
 	l.t.Helper()
 	want := intentPrefixes(in)
 	var got map[netip.Prefix]bool
@@ -629,7 +629,7 @@ func TestLabRestart(t *testing.T) {
 
 // survives runs crash while watching the edge, then waits for asfence to be
 // back, and checks that nothing was seen missing meanwhile.
-func (l *clabLab) survives(in *filters.Intent, what string, crash func() error) {
+func (l *clabLab) survives(in *policy.Intent, what string, crash func() error) {
 	t := l.t
 	t.Helper()
 	ctx := context.Background()

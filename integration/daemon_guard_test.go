@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // cli runs an asfence client command against the lab's daemon.
@@ -134,7 +134,7 @@ func TestDaemonGuardHoldApproveReject(t *testing.T) {
 	if len(gone) != removed {
 		t.Fatalf("approved diff removes %d, held diff said %d", len(gone), removed)
 	}
-	want := &filters.Intent{}
+	want := &policy.Intent{}
 	for _, tg := range old.Targets {
 		nt := tg
 		nt.Prefixes = nil

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // The daemon tests run the real asfence binary (`asfence run`) as a
@@ -219,7 +219,7 @@ func (l *daemonLab) waitRun(what string, timeout time.Duration, fn func(*store.R
 
 // applied reads the Intent in force from the API, as the peers should
 // hold it.
-func (l *daemonLab) applied() *filters.Intent {
+func (l *daemonLab) applied() *policy.Intent {
 	l.t.Helper()
 	in, err := readIntent(func(path string, v any) error { return apiGet(l.client.Base+path, v) })
 	if err != nil {
@@ -230,27 +230,27 @@ func (l *daemonLab) applied() *filters.Intent {
 
 // readIntent reads the applied Intent through a daemon's API (get fetches
 // a path's JSON).
-func readIntent(get func(path string, v any) error) (*filters.Intent, error) {
+func readIntent(get func(path string, v any) error) (*policy.Intent, error) {
 	var ts struct {
 		Targets []api.Target `json:"targets"`
 	}
 	if err := get("/api/v1/targets", &ts); err != nil {
 		return nil, err
 	}
-	var in filters.Intent
+	var in policy.Intent
 	for _, tg := range ts.Targets {
 		var p api.Prefixes
 		if err := get("/api/v1/prefixes?target="+tg.Name, &p); err != nil {
 			return nil, err
 		}
-		in.Targets = append(in.Targets, filters.TargetIntent{Name: tg.Name, ID: tg.ID, ASNs: tg.ASNs, Prefixes: p.Prefixes})
+		in.Targets = append(in.Targets, policy.TargetIntent{Name: tg.Name, ID: tg.ID, ASNs: tg.ASNs, Prefixes: p.Prefixes})
 	}
 	return &in, nil
 }
 
 // holds checks that BIRD holds exactly the RTBH routes of in, with their
 // attributes.
-func (l *daemonLab) holds(in *filters.Intent) {
+func (l *daemonLab) holds(in *policy.Intent) {
 	l.t.Helper()
 	want := expectRTBH(in)
 	for _, f := range []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast} {
@@ -321,7 +321,7 @@ func daemonMetric(text, prefix string) string {
 	return ""
 }
 
-func intentSize(in *filters.Intent) int {
+func intentSize(in *policy.Intent) int {
 	n := 0
 	for _, t := range in.Targets {
 		n += len(t.Prefixes)

@@ -22,6 +22,7 @@ import (
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/internal/prefixtest"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -225,7 +226,7 @@ func loadCorpus(t *testing.T) []corpusRoute {
 // with their origins and prefixes, a policy that drops nothing (bgpq4 has
 // no such guards), route filters with more-specifics up to the maximum or
 // exact.
-func corpusIntent(t *testing.T, routes []corpusRoute, orLonger bool) *filters.Intent {
+func corpusIntent(t *testing.T, routes []corpusRoute, orLonger bool) *policy.Intent {
 	t.Helper()
 	tr := asn.TargetResult{Name: "corpus"}
 	seenASN := map[uint32]bool{}
@@ -241,8 +242,8 @@ func corpusIntent(t *testing.T, routes []corpusRoute, orLonger bool) *filters.In
 	s := &asn.Snapshot{GeneratedAt: now, Targets: []asn.TargetResult{tr}}
 	s.Normalize()
 	var p check.Problems
-	pc := filters.PolicyConfig{AllowBogons: true, MoreSpecifics: &orLonger,
-		IPv4: filters.LengthBounds{MinLength: 1}, IPv6: filters.LengthBounds{MinLength: 1}}
+	pc := policy.PolicyConfig{AllowBogons: true, MoreSpecifics: &orLonger,
+		IPv4: policy.LengthBounds{MinLength: 1}, IPv6: policy.LengthBounds{MinLength: 1}}
 	pol := pc.Build("policy", &p)
 	if !p.Empty() {
 		t.Fatal(p.List())

@@ -20,6 +20,7 @@ import (
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/prefixtest"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -32,18 +33,18 @@ type fltOffer struct {
 }
 
 // policyIntent is the embedded default snapshot after the default policy.
-func policyIntent(t *testing.T) (*asn.Snapshot, *filters.Intent) {
+func policyIntent(t *testing.T) (*asn.Snapshot, *policy.Intent) {
 	t.Helper()
 	s, err := asn.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, filters.DefaultPolicy().Apply(s)
+	return s, policy.DefaultPolicy().Apply(s)
 }
 
 // targetMatch is the model of the generated policy: a route is rejected
 // when a route-filter entry matches it or its origin is a target ASN.
-func targetMatch(in *filters.Intent, r lab.Route) bool {
+func targetMatch(in *policy.Intent, r lab.Route) bool {
 	fam := prefixset.IPv4
 	if r.Prefix.Addr().Is6() {
 		fam = prefixset.IPv6
@@ -64,7 +65,7 @@ func targetMatch(in *filters.Intent, r lab.Route) bool {
 // prefix, its more-specifics, a covering less-specific, the adjacent
 // prefix, a target origin, a target ASN in transit) and random routes in
 // and out of the target space.
-func fltOffers(t *testing.T, in *filters.Intent) []fltOffer {
+func fltOffers(t *testing.T, in *policy.Intent) []fltOffer {
 	t.Helper()
 	v4 := in.RouteFilterEntries("", prefixset.IPv4)
 	v6 := in.RouteFilterEntries("", prefixset.IPv6)
@@ -209,7 +210,7 @@ func fltLastLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-func fltRenderFile(t *testing.T, in *filters.Intent, vendor, dir string) string {
+func fltRenderFile(t *testing.T, in *policy.Intent, vendor, dir string) string {
 	t.Helper()
 	b, err := filters.Render(in, filters.RenderOptions{Vendor: vendor, Version: "test"})
 	if err != nil {
@@ -225,7 +226,7 @@ func fltRenderFile(t *testing.T, in *filters.Intent, vendor, dir string) string 
 // changedSnapshot returns the snapshot after a registry change: every
 // prefix inside the first IPv4 route-filter entry is gone, 20.0.3.0/24 is
 // added to the first target, and AS174 becomes one of its origins.
-func changedSnapshot(t *testing.T, in *filters.Intent) *asn.Snapshot {
+func changedSnapshot(t *testing.T, in *policy.Intent) *asn.Snapshot {
 	t.Helper()
 	s, err := asn.Embedded()
 	if err != nil {
@@ -296,7 +297,7 @@ func TestFiltersBlockOnFRRAndBIRD(t *testing.T) {
 
 	// The registry changes.
 	s2 := changedSnapshot(t, in)
-	in2 := filters.DefaultPolicy().Apply(s2)
+	in2 := policy.DefaultPolicy().Apply(s2)
 	var want2 []string
 	for _, o := range offered {
 		if !targetMatch(in2, o.route) {

@@ -16,6 +16,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -198,7 +199,7 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // writeSummary prints the one-screen summary of a generation.
-func writeSummary(w io.Writer, in *filters.Intent, vendors []string, lists [][]filters.ListCount, written []string) {
+func writeSummary(w io.Writer, in *policy.Intent, vendors []string, lists [][]filters.ListCount, written []string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "snapshot %s", in.SnapshotTime.UTC().Format(time.RFC3339))
 	if in.Generator != "" {
@@ -231,12 +232,12 @@ func writeSummary(w io.Writer, in *filters.Intent, vendors []string, lists [][]f
 }
 
 // writeDrops prints the drop count per reason and the first few examples.
-func writeDrops(w io.Writer, ds []filters.Drop) {
+func writeDrops(w io.Writer, ds []policy.Drop) {
 	if len(ds) == 0 {
 		fmt.Fprintln(w, "dropped by policy: none")
 		return
 	}
-	counts := filters.DropCounts(ds)
+	counts := policy.DropCounts(ds)
 	reasons := make([]string, 0, len(counts))
 	for r := range counts {
 		reasons = append(reasons, r)
@@ -286,7 +287,7 @@ Exit status: 0 ok (changed or not), 1 failure, 2 bad usage or config.`,
 			if err != nil {
 				return err
 			}
-			var ins [2]*filters.Intent
+			var ins [2]*policy.Intent
 			for i, path := range args {
 				s, err := asn.ReadSnapshotFile(path)
 				if err != nil {
@@ -294,7 +295,7 @@ Exit status: 0 ok (changed or not), 1 failure, 2 bad usage or config.`,
 				}
 				ins[i] = cfg.PolicyRules.Apply(s)
 			}
-			ch := filters.Compare(ins[0], ins[1])
+			ch := policy.Compare(ins[0], ins[1])
 			writeChange(a.stdout, ch)
 			if vendor == "" {
 				return nil
@@ -333,7 +334,7 @@ Exit status: 0 ok (changed or not), 1 failure, 2 bad usage or config.`,
 }
 
 // writeChange prints per target what was added and removed, with evidence.
-func writeChange(w io.Writer, ch filters.Change) {
+func writeChange(w io.Writer, ch policy.Change) {
 	added, removed := ch.Counts()
 	fmt.Fprintf(w, "%d prefixes added, %d removed\n", added, removed)
 	for _, t := range ch.Targets {

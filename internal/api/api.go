@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -40,7 +40,7 @@ type Backend interface {
 	Ready() bool
 	Status(ctx context.Context) (*Status, error)
 	// Applied is the Intent in force (nil before the first applied run).
-	Applied() *filters.Intent
+	Applied() *policy.Intent
 	Runs(o store.ListOptions) ([]*store.Run, error)
 	Run(id uint64) (*store.Run, *store.Detail, error)
 	// Trigger starts a run and returns it as started; ErrBusy if one is

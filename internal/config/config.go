@@ -23,13 +23,14 @@ import (
 	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/policy"
 )
 
 // Config is the whole file.
 type Config struct {
 	Targets   []asn.TargetConfig   `yaml:"targets"`
 	Sources   *sources.Config      `yaml:"sources"`
-	Policy    filters.PolicyConfig `yaml:"policy"`
+	Policy    policy.PolicyConfig  `yaml:"policy"`
 	Outputs   filters.OutputConfig `yaml:"outputs"`
 	BGP       *bgp.Config          `yaml:"bgp"`
 	Blackhole bgp.BlackholeConfig  `yaml:"blackhole"`
@@ -50,9 +51,9 @@ type Config struct {
 	Log          Log            `yaml:"log"`
 
 	// Derived on load.
-	Path        string         `yaml:"-"`
-	TargetList  []asn.Target   `yaml:"-"`
-	PolicyRules filters.Policy `yaml:"-"`
+	Path        string        `yaml:"-"`
+	TargetList  []asn.Target  `yaml:"-"`
+	PolicyRules policy.Policy `yaml:"-"`
 }
 
 // Retention bounds the run history kept in the state store.

@@ -18,11 +18,11 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/metrics"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // Defaults for paths the config leaves empty.
@@ -311,7 +311,7 @@ func (d *Daemon) announce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var in *filters.Intent
+	var in *policy.Intent
 	if d.applied != nil {
 		in = d.applied.Intent
 	}
@@ -413,7 +413,7 @@ func (d *Daemon) stopSpeaker(ctx context.Context) {
 	}
 }
 
-func prefixCount(in *filters.Intent) int {
+func prefixCount(in *policy.Intent) int {
 	n := 0
 	for _, t := range in.Targets {
 		n += len(t.Prefixes)
@@ -430,7 +430,7 @@ func (d *Daemon) setReady() {
 }
 
 // Applied is the Intent in force.
-func (d *Daemon) Applied() *filters.Intent {
+func (d *Daemon) Applied() *policy.Intent {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.applied == nil {

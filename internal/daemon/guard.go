@@ -3,14 +3,14 @@ package daemon
 import (
 	"fmt"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/policy"
 )
 
 // checkGuard returns why a change must be held for approval (nil: it may be
 // applied). Ratios are of the target's prefixes in force; a target that had
 // none is being filled for the first time and is not ratio-limited.
-func checkGuard(g config.Guard, ch filters.Change) []string {
+func checkGuard(g config.Guard, ch policy.Change) []string {
 	maxWithdraw, maxAdd := g.Values()
 	var why []string
 	total := 0

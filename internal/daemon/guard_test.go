@@ -10,17 +10,17 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/policy"
 )
 
 // intentOf builds an Intent with n host prefixes per target.
-func intentOf(counts map[string]int) *filters.Intent {
-	in := &filters.Intent{}
+func intentOf(counts map[string]int) *policy.Intent {
+	in := &policy.Intent{}
 	for _, name := range slices.Sorted(maps.Keys(counts)) {
 		n := counts[name]
 		ti := int(name[0]) // the same addresses for a target in every Intent
-		t := filters.TargetIntent{Name: name, ID: uint32(ti)}
+		t := policy.TargetIntent{Name: name, ID: uint32(ti)}
 		for i := 0; i < n; i++ {
 			p := netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.%d/32", ti, i/256, i%256))
 			t.Prefixes = append(t.Prefixes, asn.Prefix{Prefix: p})
@@ -55,11 +55,11 @@ func TestCheckGuard(t *testing.T) {
 			map[string]int{"a": 100}, map[string]int{"a": 102}, []string{"guard.max_add_ratio 1.0%"}},
 	}
 	for _, c := range cases {
-		var old *filters.Intent
+		var old *policy.Intent
 		if c.old != nil {
 			old = intentOf(c.old)
 		}
-		got := checkGuard(c.g, filters.Compare(old, intentOf(c.new)))
+		got := checkGuard(c.g, policy.Compare(old, intentOf(c.new)))
 		if len(got) != len(c.want) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 			continue

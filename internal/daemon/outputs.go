@@ -11,9 +11,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // previousVersions is how many earlier versions of each vendor file are
@@ -30,7 +30,7 @@ type rendered struct {
 // writeOutputs renders the configured vendors and replaces each file that
 // changed atomically, keeping the previous version. A file that cannot be
 // rendered or written is reported; the others are still written.
-func (d *Daemon) writeOutputs(cfg *config.Config, runID uint64, in *filters.Intent) ([]store.Output, []store.OutputDiff) {
+func (d *Daemon) writeOutputs(cfg *config.Config, runID uint64, in *policy.Intent) ([]store.Output, []store.OutputDiff) {
 	if len(cfg.Outputs.Vendors) == 0 {
 		return nil, nil
 	}

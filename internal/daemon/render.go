@@ -3,10 +3,11 @@ package daemon
 import (
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/policy"
 )
 
 // renderVendors renders the Intent once per configured vendor.
-func renderVendors(in *filters.Intent, cfg *config.Config, version string) []rendered {
+func renderVendors(in *policy.Intent, cfg *config.Config, version string) []rendered {
 	p := filters.Prepare(in)
 	var out []rendered
 	for _, v := range cfg.Outputs.Vendors {

@@ -11,10 +11,10 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/sources"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // Triggers recorded in runs.
@@ -258,7 +258,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	prev := d.applied
 	d.mu.Unlock()
 	var prevSnap *asn.Snapshot
-	var prevIntent *filters.Intent
+	var prevIntent *policy.Intent
 	if prev != nil {
 		prevSnap, prevIntent = prev.Snapshot, prev.Intent
 	}
@@ -269,7 +269,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		merged = asn.Select(merged, cfg.TargetList)
 	}
 	intent := cfg.PolicyRules.Apply(merged)
-	change := filters.Compare(prevIntent, intent)
+	change := policy.Compare(prevIntent, intent)
 	r.Targets = store.Count(intent)
 	r.Diff = store.Summarize(change)
 	detail := &store.Detail{Change: change}
@@ -359,7 +359,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 // announceSet makes the speaker announce in (delta only), or starts it
 // with in when nothing was announced yet. On failure the speaker is put
 // back to the applied set (it may have applied part of in).
-func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *filters.Intent) (map[string]int, error) {
+func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *policy.Intent) (map[string]int, error) {
 	d.spMu.Lock()
 	defer d.spMu.Unlock()
 	if d.speaker == nil {
@@ -386,7 +386,7 @@ func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *filter
 	d.mu.Lock()
 	prev := d.applied
 	d.mu.Unlock()
-	old := &filters.Intent{}
+	old := &policy.Intent{}
 	if prev != nil {
 		old = prev.Intent
 	}

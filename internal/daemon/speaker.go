@@ -3,19 +3,19 @@ package daemon
 import (
 	"context"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/policy"
 )
 
 // Speaker is the embedded BGP speaker as the daemon drives it.
 type Speaker interface {
 	// Start loads the Intent before any neighbor is added, so peers get the
 	// whole set in their first table transfer.
-	Start(ctx context.Context, in *filters.Intent) error
+	Start(ctx context.Context, in *policy.Intent) error
 	// Apply changes the announced set to in, sending only the delta; the
 	// map counts routes added and withdrawn.
-	Apply(ctx context.Context, in *filters.Intent) (map[string]int, error)
+	Apply(ctx context.Context, in *policy.Intent) (map[string]int, error)
 	Peers(ctx context.Context) ([]api.Peer, error)
 	// Reconfigure applies a reloaded config's bgp:, blackhole: and flowspec:
 	// blocks without resetting sessions that did not change.

@@ -7,9 +7,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/bgp"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/policy"
 )
 
 // newSpeaker creates the BGP speaker for the config's bgp: block.
@@ -36,9 +36,9 @@ func newSpeaker(cfg *config.Config, log *logrus.Entry) (Speaker, error) {
 // bgpSpeaker adapts *bgp.Speaker to the daemon's Speaker.
 type bgpSpeaker struct{ s *bgp.Speaker }
 
-func (b bgpSpeaker) Start(ctx context.Context, in *filters.Intent) error { return b.s.Start(ctx, in) }
+func (b bgpSpeaker) Start(ctx context.Context, in *policy.Intent) error { return b.s.Start(ctx, in) }
 
-func (b bgpSpeaker) Apply(ctx context.Context, in *filters.Intent) (map[string]int, error) {
+func (b bgpSpeaker) Apply(ctx context.Context, in *policy.Intent) (map[string]int, error) {
 	c, err := b.s.Apply(ctx, in)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -114,7 +114,7 @@ type Output struct {
 // Detail is the bulky part of a run, kept apart from the history list.
 type Detail struct {
 	// Change is the full diff against the Intent in force, with evidence.
-	Change filters.Change `json:"change"`
+	Change policy.Change `json:"change"`
 	// OutputDiffs are unified diffs of the vendor files written.
 	OutputDiffs []OutputDiff `json:"output_diffs,omitempty"`
 }
@@ -126,7 +126,7 @@ type OutputDiff struct {
 }
 
 // Summarize counts a Change.
-func Summarize(c filters.Change) DiffSummary {
+func Summarize(c policy.Change) DiffSummary {
 	var d DiffSummary
 	for _, t := range c.Targets {
 		td := TargetDiff{Target: t.Target, Before: t.Before, After: t.After, Added: len(t.Added), Removed: len(t.Removed),
@@ -141,7 +141,7 @@ func Summarize(c filters.Change) DiffSummary {
 }
 
 // Count counts an Intent per target.
-func Count(in *filters.Intent) []TargetCount {
+func Count(in *policy.Intent) []TargetCount {
 	if in == nil {
 		return nil
 	}

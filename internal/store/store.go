@@ -20,7 +20,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/policy"
 )
 
 // FileName is the store file inside the state directory.
@@ -249,17 +249,17 @@ func getJSON(data []byte, v any) error {
 // State is an Intent in force (applied) or being applied (pending), with
 // the Snapshot it came from.
 type State struct {
-	RunID    uint64          `json:"run_id"`
-	At       time.Time       `json:"at"`
-	Snapshot *asn.Snapshot   `json:"-"`
-	Intent   *filters.Intent `json:"-"`
+	RunID    uint64         `json:"run_id"`
+	At       time.Time      `json:"at"`
+	Snapshot *asn.Snapshot  `json:"-"`
+	Intent   *policy.Intent `json:"-"`
 }
 
 type stateRecord struct {
 	RunID    uint64          `json:"run_id"`
 	At       time.Time       `json:"at"`
 	Snapshot json.RawMessage `json:"snapshot"`
-	Intent   *filters.Intent `json:"intent"`
+	Intent   *policy.Intent  `json:"intent"`
 }
 
 func putState(b *bolt.Bucket, key []byte, st *State) error {

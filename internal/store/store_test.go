@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/policy"
 )
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -20,7 +20,7 @@ func embeddedState(t *testing.T, runID uint64) *State {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &State{RunID: runID, At: t0, Snapshot: s, Intent: filters.DefaultPolicy().Apply(s)}
+	return &State{RunID: runID, At: t0, Snapshot: s, Intent: policy.DefaultPolicy().Apply(s)}
 }
 
 func openRW(t *testing.T, dir string) *Store {
@@ -46,7 +46,7 @@ func TestApplyCycleSurvivesReopen(t *testing.T) {
 		t.Fatalf("first run = %+v", r)
 	}
 	st := embeddedState(t, r.ID)
-	ch := filters.Compare(nil, st.Intent)
+	ch := policy.Compare(nil, st.Intent)
 	r.Diff = Summarize(ch)
 	r.Targets = Count(st.Intent)
 	if err := s.BeginApply(r, &Detail{Change: ch}, st); err != nil {
@@ -72,7 +72,7 @@ func TestApplyCycleSurvivesReopen(t *testing.T) {
 	if p, _ := s.Pending(); p != nil {
 		t.Fatal("pending left after commit")
 	}
-	want := filters.Compare(st.Intent, got.Intent)
+	want := policy.Compare(st.Intent, got.Intent)
 	if !want.Empty() {
 		t.Fatalf("stored intent differs: %+v", want.Targets)
 	}

@@ -1,4 +1,9 @@
-package filters
+// Package policy turns a resolved Snapshot into the Intent: the final,
+// policy-checked prefix sets and origin ASNs per target that renderers and
+// the BGP speaker consume. The guards live here (protect list, bogons,
+// default routes, length bounds, exceptions), each dropped prefix or ASN
+// reported with its reason; Compare says what changed between two Intents.
+package policy
 
 import (
 	"fmt"
@@ -142,6 +147,15 @@ const (
 	ReasonException   = "exception"
 	ReasonExceptionAS = "exception-asn"
 )
+
+// DropCounts counts drops by reason.
+func DropCounts(ds []Drop) map[string]int {
+	counts := map[string]int{}
+	for _, d := range ds {
+		counts[d.Reason]++
+	}
+	return counts
+}
 
 // TargetIntent is the final, policy-checked content for one target.
 type TargetIntent struct {

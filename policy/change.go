@@ -1,4 +1,4 @@
-package filters
+package policy
 
 import (
 	"net/netip"
