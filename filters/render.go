@@ -149,70 +149,6 @@ func addrEntries(ps []netip.Prefix) []AddrEntry {
 	return out
 }
 
-// aclStyle says how a vendor's data-plane filter counts entries.
-type aclStyle int
-
-const (
-	aclNone  aclStyle = iota
-	aclLines          // one line per direction and prefix (Cisco-style ACL)
-	aclSet            // one element per prefix (prefix-list / set / address-list)
-)
-
-type vendorSpec struct {
-	file         string
-	prefixLists  bool
-	asPath       bool
-	acl          aclStyle
-	incremental  bool
-	fullReplaceW string // why there are no incremental commands
-}
-
-// spec describes each vendor's output. A function, not a map, so there is
-// no package-level mutable state.
-func spec(vendor string) (vendorSpec, bool) {
-	switch vendor {
-	case "cisco-ios":
-		return vendorSpec{file: "asfence-cisco-ios.conf", prefixLists: true, asPath: true, acl: aclLines, incremental: true}, true
-	case "cisco-iosxr":
-		return vendorSpec{file: "asfence-cisco-iosxr.conf", prefixLists: true, asPath: true, acl: aclLines,
-			fullReplaceW: "an IOS XR prefix-set/as-path-set is always replaced as a whole: apply the full file"}, true
-	case "junos":
-		return vendorSpec{file: "asfence-junos.conf", prefixLists: true, asPath: true, acl: aclSet, incremental: true}, true
-	case "arista-eos":
-		return vendorSpec{file: "asfence-arista-eos.conf", prefixLists: true, asPath: true, acl: aclLines,
-			fullReplaceW: "EOS prefix-list entries are addressed by sequence number, which shift between files: apply the full file (it starts with \"no ip prefix-list\"), ideally in a configure session"}, true
-	case "nokia-sros":
-		return vendorSpec{file: "asfence-nokia-sros.conf", prefixLists: true, asPath: true, acl: aclSet, incremental: true}, true
-	case "huawei-vrp":
-		return vendorSpec{file: "asfence-huawei-vrp.conf", prefixLists: true, asPath: true, acl: aclLines,
-			fullReplaceW: "VRP ip-prefix entries are addressed by index, which shifts between files: apply the full file"}, true
-	case "mikrotik":
-		return vendorSpec{file: "asfence-mikrotik.rsc", prefixLists: true, asPath: true, acl: aclSet, incremental: true}, true
-	case "bird":
-		return vendorSpec{file: "asfence-bird.conf", prefixLists: true, asPath: true,
-			fullReplaceW: "BIRD reads whole files: replace the file and run \"birdc configure\""}, true
-	case "frr":
-		return vendorSpec{file: "asfence-frr.conf", prefixLists: true, asPath: true, incremental: true}, true
-	case "openbgpd":
-		return vendorSpec{file: "asfence-openbgpd.conf", prefixLists: true, asPath: true,
-			fullReplaceW: "OpenBGPD reads whole files: replace the file and run \"bgpctl reload\""}, true
-	case "nftables":
-		return vendorSpec{file: "asfence.nft", acl: aclSet, incremental: true}, true
-	case "json":
-		return vendorSpec{file: "asfence.json", prefixLists: true, asPath: true, acl: aclSet,
-			fullReplaceW: "the JSON document is data, not configuration"}, true
-	}
-	return vendorSpec{}, false
-}
-
-// FileName is the file name `generate --out DIR` writes for a vendor.
-func FileName(vendor string) string {
-	if s, ok := spec(vendor); ok {
-		return s.file
-	}
-	return "asfence-" + vendor + ".conf"
-}
-
 // MaxEntriesFor returns the configured list capacity for a vendor: its own
 // entry, else "default", else 0 (unlimited).
 func MaxEntriesFor(c OutputConfig, vendor string) int {
@@ -276,9 +212,9 @@ func Render(in *policy.Intent, o RenderOptions) ([]byte, error) {
 
 // Render renders the prepared Intent as one vendor's configuration.
 func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
-	sp, ok := spec(o.Vendor)
-	if !ok {
-		return nil, fmt.Errorf("render: unknown vendor %q (one of %s)", o.Vendor, strings.Join(Vendors(), ", "))
+	v, err := lookup(o.Vendor)
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
 	}
 	names := o.Names.WithDefaults()
 	if err := names.validate(); err != nil {
@@ -287,17 +223,13 @@ func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
 	if o.MaxEntries < 0 {
 		return nil, fmt.Errorf("render %s: max_entries %d is negative", o.Vendor, o.MaxEntries)
 	}
-	lists := p.lists(o.Vendor, sp, names)
-	if o.MaxEntries > 0 {
-		for _, l := range lists {
-			if l.Entries > o.MaxEntries {
-				return nil, &CapacityError{Vendor: o.Vendor, List: l.Name, Entries: l.Entries, Max: o.MaxEntries}
-			}
-		}
-	}
-	tmpl, overridden, err := loadTemplate(o.Vendor, o.TemplatesDir)
-	if err != nil {
+	lists := v.lists(p, names)
+	if err := v.checkCapacity(lists, o.MaxEntries); err != nil {
 		return nil, err
+	}
+	tmpl, overridden, err := loadTemplate(v.template, o.TemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", o.Vendor, err)
 	}
 	data := &TemplateData{
 		Vendor: o.Vendor, Version: o.Version, Names: names,
@@ -362,35 +294,11 @@ func (p *Prepared) RenderAll(opts []RenderOptions) ([][]byte, error) {
 // Lists returns the lists of the vendor's file with their entry counts
 // (nil for an unknown vendor).
 func (p *Prepared) Lists(o RenderOptions) []ListCount {
-	sp, ok := spec(o.Vendor)
-	if !ok {
+	v, err := lookup(o.Vendor)
+	if err != nil {
 		return nil
 	}
-	return p.lists(o.Vendor, sp, o.Names.WithDefaults())
-}
-
-// lists returns the lists a vendor's file holds, with their entry counts.
-func (p *Prepared) lists(vendor string, sp vendorSpec, n Names) []ListCount {
-	var out []ListCount
-	if sp.prefixLists {
-		out = append(out,
-			ListCount{n.PrefixV4, "ipv4 route filter", len(p.v4)},
-			ListCount{n.PrefixV6, "ipv6 route filter", len(p.v6)})
-	}
-	if sp.asPath {
-		out = append(out, ListCount{n.ASPath, "origin ASNs", len(p.asns)})
-	}
-	per := 1
-	kind := "prefixes"
-	if sp.acl == aclLines {
-		per, kind = 2, "ACL lines (from and to each prefix)"
-	}
-	if sp.acl != aclNone {
-		out = append(out,
-			ListCount{n.ACLV4, "ipv4 address " + kind, per * len(p.cov4)},
-			ListCount{n.ACLV6, "ipv6 address " + kind, per * len(p.cov6)})
-	}
-	return out
+	return v.lists(p, o.Names.WithDefaults())
 }
 
 // header builds the file header lines.
@@ -505,12 +413,10 @@ func (n Names) validate() error {
 	return nil
 }
 
-// loadTemplate parses the vendor's template: the override in dir if there
-// is one, else the embedded file.
-func loadTemplate(vendor, dir string) (*template.Template, bool, error) {
-	name := vendor + ".tmpl"
+// loadTemplate parses a template: the override in dir if there is one,
+// else the embedded file. overridden says which.
+func loadTemplate(name, dir string) (t *template.Template, overridden bool, err error) {
 	var src []byte
-	var err error
 	origin := "embedded " + name
 	if dir != "" {
 		path := filepath.Join(dir, name)
@@ -524,16 +430,16 @@ func loadTemplate(vendor, dir string) (*template.Template, bool, error) {
 			return nil, false, fmt.Errorf("templates_dir: %w", err)
 		}
 	}
-	overridden := src != nil
+	overridden = src != nil
 	if src == nil {
 		src, err = fs.ReadFile(templates.FS(), name)
 		if err != nil {
-			return nil, false, fmt.Errorf("render %s: no embedded template: %w", vendor, err)
+			return nil, false, fmt.Errorf("no embedded template: %w", err)
 		}
 	}
-	t, err := template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
+	t, err = template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
 	if err != nil {
-		return nil, false, fmt.Errorf("render %s: template %s: %w", vendor, origin, err)
+		return nil, false, fmt.Errorf("template %s: %w", origin, err)
 	}
 	return t, overridden, nil
 }
@@ -569,6 +475,9 @@ func templateFuncs() template.FuncMap {
 				Names Names
 			}{hook, n}
 		},
+		// fullReplace stops an incremental template: the change needs
+		// the full file, for the reason given.
+		"fullReplace": func(why string) (string, error) { return "", &fullReplaceError{why} },
 		// json renders a value as JSON laid out by writeJSON.
 		"json": func(v any) (string, error) {
 			var out bytes.Buffer

@@ -309,10 +309,11 @@ func TestFiltersBlockOnFRRAndBIRD(t *testing.T) {
 		t.Fatal("test data: the change does not change what is accepted")
 	}
 	// FRR: incremental commands through vtysh, then a route refresh.
-	cmds, ok, err := filters.IncrementalCommands("frr", in, in2, filters.RenderOptions{})
-	if err != nil || !ok {
-		t.Fatalf("frr incremental: %v %v %s", ok, err, cmds)
+	up, err := filters.IncrementalCommands("frr", in, in2, filters.RenderOptions{})
+	if err != nil || up.FullReplace != "" {
+		t.Fatalf("frr incremental: %v %+v", err, up)
 	}
+	cmds := up.Commands
 	inc := filepath.Join(dir, "frr-incremental.conf")
 	if err := os.WriteFile(inc, []byte(cmds), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,12 +1,18 @@
 // Package templates holds the text/template files that asfence renders
 // vendor router configuration from, one file per vendor ID
-// ("<vendor>.tmpl"). They are compiled in; the config's templates_dir may
-// hold files of the same names that replace them.
+// ("<vendor>.tmpl"), and for vendors whose lists can be changed in place
+// one more for the incremental commands ("<vendor>.incremental.tmpl").
+// They are compiled in; the config's templates_dir may hold files of the
+// same names that replace them. Which vendor uses which file is in the
+// vendor table of package filters.
 //
-// The data a template receives is filters.TemplateData: route-filter
-// entries (filters.Entry) and coverage prefixes (filters.AddrEntry) with
-// their text forms precomputed from validated netip values, names as
-// validated identifiers, header lines already sanitised for a comment.
+// A full template receives filters.TemplateData: route-filter entries
+// (filters.Entry) and coverage prefixes (filters.AddrEntry) with their
+// text forms precomputed from validated netip values, names as validated
+// identifiers, header lines already sanitised for a comment. An
+// incremental template receives filters.IncrementalData (each list of the
+// old and the new file and what was added and removed) and may call
+// fullReplace "reason" for a change the platform cannot apply in place.
 // Each file says in a comment where its syntax comes from (vendor
 // documentation, bgpq4's reference outputs).
 package templates

@@ -316,15 +316,15 @@ Exit status: 0 ok (changed or not), 1 failure, 2 bad usage or config.`,
 				fmt.Fprintln(a.stdout, "(identical)")
 			}
 			fmt.Fprintf(a.stdout, "\n=== %s: incremental commands\n", vendor)
-			cmds, ok, err := filters.IncrementalCommands(vendor, ins[0], ins[1], o)
+			up, err := filters.IncrementalCommands(vendor, ins[0], ins[1], o)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				fmt.Fprintf(a.stdout, "(none: %s)\n", cmds)
+			if up.FullReplace != "" {
+				fmt.Fprintf(a.stdout, "(none: full replace: %s)\n", up.FullReplace)
 				return nil
 			}
-			io.WriteString(a.stdout, cmds)
+			io.WriteString(a.stdout, up.Commands)
 			return nil
 		},
 	}
