@@ -13,7 +13,7 @@ import (
 // benchIntent is the snapshot named by $ASFENCE_BENCH_SNAPSHOT (the bench
 // script makes one from the 2002 RIPE RIS table: about 112k prefixes) or
 // the embedded default, after a policy that keeps everything.
-func benchIntent(b *testing.B) *policy.Intent {
+func benchIntent(b testing.TB) *policy.Intent {
 	b.Helper()
 	var s *asn.Snapshot
 	var err error

@@ -43,7 +43,7 @@ func IncrementalCommands(vendorID string, old, new *policy.Intent, o RenderOptio
 	if err := v.checkCapacity(v.lists(b, n), o.MaxEntries); err != nil {
 		return Update{}, err
 	}
-	tmpl, _, err := loadTemplate(v.incremental, o.TemplatesDir)
+	tmpl, err := loadTemplate(v.incremental, o.TemplatesDir)
 	if err != nil {
 		return Update{}, fmt.Errorf("incremental %s: %w", vendorID, err)
 	}

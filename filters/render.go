@@ -7,24 +7,19 @@ package filters
 
 import (
 	"bytes"
-	"encoding"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/template"
 	"time"
 
-	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 	"github.com/asfence/asfence/templates"
@@ -84,9 +79,17 @@ type TemplateData struct {
 	ASNs []uint32
 	// Lists are the generated lists with their entry counts.
 	Lists []ListCount
-	// Doc is the document of the json vendor (nil for the others).
-	Doc any
+
+	p    *Prepared
+	opts RenderOptions
 }
+
+// Doc returns the document the json vendor writes: the header, the
+// route-filter options, the lists, and per target and for all targets
+// together the ASNs, the prefixes with their evidence, the route-filter
+// entries and the coverage, then the drop report. Its fields carry their
+// JSON names; templates/json.tmpl lays it out.
+func (d *TemplateData) Doc() *jsonDoc { return d.p.jsonDoc(d.opts, d.Lists) }
 
 // Entry is one route-filter entry with its text forms. (Fields, not
 // methods or an embedded Range: text/template looks each one up by name.)
@@ -227,7 +230,7 @@ func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
 	if err := v.checkCapacity(lists, o.MaxEntries); err != nil {
 		return nil, err
 	}
-	tmpl, overridden, err := loadTemplate(v.template, o.TemplatesDir)
+	tmpl, err := loadTemplate(v.template, o.TemplatesDir)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", o.Vendor, err)
 	}
@@ -236,25 +239,10 @@ func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
 		Header: p.header(o, lists),
 		V4:     p.e4, V6: p.e6, Cov4: p.a4, Cov6: p.a6, ASNs: p.asns,
 		Lists: lists,
-	}
-	if o.Vendor == "json" {
-		data.Doc = p.jsonDoc(o, lists)
+		p:     p, opts: o,
 	}
 	var buf bytes.Buffer
-	if o.Vendor == "json" && !overridden {
-		// The embedded json.tmpl is only {{json .Doc}}: write the document
-		// directly instead of through a string of the whole output.
-		n := 0
-		for _, c := range p.counts {
-			n += c[0] + c[1]
-		}
-		buf.Grow(260*n + 140*(len(p.v4)+len(p.v6)+len(p.cov4)+len(p.cov6)) + 4096)
-		if err := writeJSON(&buf, data.Doc); err != nil {
-			return nil, fmt.Errorf("render json: %w", err)
-		}
-		return buf.Bytes(), nil
-	}
-	buf.Grow(100*(len(p.v4)+len(p.v6)) + 120*(len(p.cov4)+len(p.cov6)) + 4096)
+	buf.Grow(v.sizeHint(p))
 	if err := tmpl.Execute(&buf, data); err != nil {
 		return nil, fmt.Errorf("render %s: template %s: %w", o.Vendor, tmpl.Name(), err)
 	}
@@ -414,9 +402,10 @@ func (n Names) validate() error {
 }
 
 // loadTemplate parses a template: the override in dir if there is one,
-// else the embedded file. overridden says which.
-func loadTemplate(name, dir string) (t *template.Template, overridden bool, err error) {
+// else the embedded file.
+func loadTemplate(name, dir string) (*template.Template, error) {
 	var src []byte
+	var err error
 	origin := "embedded " + name
 	if dir != "" {
 		path := filepath.Join(dir, name)
@@ -427,21 +416,20 @@ func loadTemplate(name, dir string) (t *template.Template, overridden bool, err 
 		case errors.Is(err, fs.ErrNotExist):
 			src = nil
 		default:
-			return nil, false, fmt.Errorf("templates_dir: %w", err)
+			return nil, fmt.Errorf("templates_dir: %w", err)
 		}
 	}
-	overridden = src != nil
 	if src == nil {
 		src, err = fs.ReadFile(templates.FS(), name)
 		if err != nil {
-			return nil, false, fmt.Errorf("no embedded template: %w", err)
+			return nil, fmt.Errorf("no embedded template: %w", err)
 		}
 	}
-	t, err = template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
+	t, err := template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
 	if err != nil {
-		return nil, false, fmt.Errorf("template %s: %w", origin, err)
+		return nil, fmt.Errorf("template %s: %w", origin, err)
 	}
-	return t, overridden, nil
+	return t, nil
 }
 
 // templateFuncs are the helpers templates may use. Each takes validated
@@ -478,12 +466,12 @@ func templateFuncs() template.FuncMap {
 		// fullReplace stops an incremental template: the change needs
 		// the full file, for the reason given.
 		"fullReplace": func(why string) (string, error) { return "", &fullReplaceError{why} },
-		// json renders a value as JSON laid out by writeJSON.
-		"json": func(v any) (string, error) {
-			var out bytes.Buffer
-			err := writeJSON(&out, v)
-			return strings.TrimSuffix(out.String(), "\n"), err
-		},
+		// json writes a value as compact JSON (encoding/json, without
+		// HTML escaping: the output is not for a browser).
+		"json": func(v any) (string, error) { return encodeJSON(v, false, "") },
+		// jsonIndent writes a value as indented JSON, its lines after
+		// the first starting with prefix.
+		"jsonIndent": func(v any, prefix string) (string, error) { return encodeJSON(v, true, prefix) },
 	}
 }
 
@@ -501,218 +489,10 @@ func mask4(p netip.Prefix, inverse bool) (string, error) {
 	return fmt.Sprintf("%d.%d.%d.%d", byte(m>>24), byte(m>>16), byte(m>>8), byte(m)), nil
 }
 
-// jsonRange is a Range in the json output.
-type jsonRange struct {
-	Prefix netip.Prefix `json:"prefix"`
-	Ge     int          `json:"ge"`
-	Le     int          `json:"le"`
-}
-
-type jsonFamilies[T any] struct {
-	IPv4 []T `json:"ipv4"`
-	IPv6 []T `json:"ipv6"`
-}
-
-type jsonTarget struct {
-	Name        string                     `json:"name"`
-	Description string                     `json:"description,omitempty"`
-	ASNs        []uint32                   `json:"asns"`
-	Prefixes    []asn.Prefix               `json:"prefixes"`
-	RouteFilter jsonFamilies[jsonRange]    `json:"route_filter"`
-	Coverage    jsonFamilies[netip.Prefix] `json:"coverage"`
-}
-
-type jsonAll struct {
-	ASNs        []uint32                   `json:"asns"`
-	RouteFilter jsonFamilies[jsonRange]    `json:"route_filter"`
-	Coverage    jsonFamilies[netip.Prefix] `json:"coverage"`
-}
-
-type jsonRFOptions struct {
-	MoreSpecifics bool `json:"more_specifics"`
-	MaxLength4    int  `json:"max_length_ipv4"`
-	MaxLength6    int  `json:"max_length_ipv6"`
-}
-
-type jsonDoc struct {
-	Generator    string           `json:"generator"`
-	Header       []string         `json:"header"`
-	SnapshotTime time.Time        `json:"snapshot_time"`
-	Regenerate   string           `json:"regenerate"`
-	RouteFilter  jsonRFOptions    `json:"route_filter_options"`
-	Lists        []ListCount      `json:"lists"`
-	Incomplete   []asn.Incomplete `json:"incomplete"`
-	Targets      []jsonTarget     `json:"targets"`
-	All          jsonAll          `json:"all"`
-	Dropped      []policy.Drop    `json:"dropped"`
-	DropCounts   map[string]int   `json:"drop_counts"`
-}
-
-func jsonRanges(rs []prefixset.Range) []jsonRange {
-	out := make([]jsonRange, len(rs))
-	for i, r := range rs {
-		out[i] = jsonRange{r.Prefix, r.Ge, r.Le}
-	}
-	return out
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func (p *Prepared) jsonDoc(o RenderOptions, lists []ListCount) *jsonDoc {
-	in := p.in
-	d := &jsonDoc{
-		Generator:    strings.TrimSpace("asfence " + o.Version),
-		Header:       p.header(o, lists),
-		SnapshotTime: in.SnapshotTime.UTC(),
-		Regenerate:   o.Regenerate,
-		RouteFilter: jsonRFOptions{in.RouteFilter.OrLonger,
-			capLen(in.RouteFilter.MaxLength4, 32), capLen(in.RouteFilter.MaxLength6, 128)},
-		Lists:      lists,
-		Incomplete: nonNil(in.Incomplete),
-		Dropped:    nonNil(in.Dropped),
-		DropCounts: policy.DropCounts(in.Dropped),
-		All: jsonAll{
-			ASNs:        nonNil(p.asns),
-			RouteFilter: jsonFamilies[jsonRange]{nonNil(jsonRanges(p.v4)), nonNil(jsonRanges(p.v6))},
-			Coverage:    jsonFamilies[netip.Prefix]{nonNil(p.cov4), nonNil(p.cov6)},
-		},
-		Targets: []jsonTarget{},
-	}
-	for _, t := range in.Targets {
-		d.Targets = append(d.Targets, jsonTarget{
-			Name: t.Name, Description: t.Description,
-			ASNs: nonNil(t.ASNs), Prefixes: nonNil(t.Prefixes),
-			RouteFilter: jsonFamilies[jsonRange]{
-				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, prefixset.IPv4))),
-				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, prefixset.IPv6)))},
-			Coverage: jsonFamilies[netip.Prefix]{nonNil(in.Coverage(t.Name, prefixset.IPv4)), nonNil(in.Coverage(t.Name, prefixset.IPv6))},
-		})
-	}
-	return d
-}
-
 // hostOrPrefix writes a /32 or /128 as the bare address.
 func hostOrPrefix(p netip.Prefix) string {
 	if p.IsSingleIP() {
 		return p.Addr().String()
 	}
 	return p.String()
-}
-
-// writeJSON writes v as indented JSON, except that the elements of arrays
-// nested two or more levels deep are written one per line (a prefix with
-// its evidence, a route-filter entry), so diffs of the document stay
-// readable. Elements are marshalled one by one: no buffer of the whole
-// document is built and re-indented.
-func writeJSON(w *bytes.Buffer, v any) error {
-	var scratch bytes.Buffer
-	enc := json.NewEncoder(&scratch)
-	enc.SetEscapeHTML(false)
-	compact := func(v reflect.Value) error {
-		scratch.Reset()
-		if err := enc.Encode(v.Interface()); err != nil {
-			return err
-		}
-		w.Write(bytes.TrimSuffix(scratch.Bytes(), []byte("\n")))
-		return nil
-	}
-	indent := func(depth int) {
-		w.WriteByte('\n')
-		for range depth {
-			w.WriteString("  ")
-		}
-	}
-	marshaler := reflect.TypeFor[json.Marshaler]()
-	textMarshaler := reflect.TypeFor[encoding.TextMarshaler]()
-	var stream func(v reflect.Value, depth int) error
-	stream = func(v reflect.Value, depth int) error {
-		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
-			if v.IsNil() {
-				w.WriteString("null")
-				return nil
-			}
-			v = v.Elem()
-		}
-		if v.Type().Implements(marshaler) || v.Type().Implements(textMarshaler) ||
-			reflect.PointerTo(v.Type()).Implements(textMarshaler) {
-			return compact(v)
-		}
-		switch v.Kind() {
-		case reflect.Struct:
-			t := v.Type()
-			n := 0
-			for i := range t.NumField() {
-				f := t.Field(i)
-				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-				if !f.IsExported() || name == "-" {
-					continue
-				}
-				if name == "" {
-					name = f.Name
-				}
-				fv := v.Field(i)
-				if opts == "omitempty" && fv.IsZero() {
-					continue
-				}
-				if n > 0 {
-					w.WriteByte(',')
-				} else {
-					w.WriteByte('{')
-				}
-				n++
-				indent(depth + 1)
-				w.WriteString(strconv.Quote(name))
-				w.WriteString(": ")
-				if err := stream(fv, depth+1); err != nil {
-					return err
-				}
-			}
-			if n == 0 {
-				w.WriteString("{}")
-				return nil
-			}
-			indent(depth)
-			w.WriteByte('}')
-			return nil
-		case reflect.Slice, reflect.Array:
-			if v.Kind() == reflect.Slice && v.IsNil() {
-				w.WriteString("null")
-				return nil
-			}
-			if v.Len() == 0 {
-				w.WriteString("[]")
-				return nil
-			}
-			w.WriteByte('[')
-			for i := range v.Len() {
-				if i > 0 {
-					w.WriteByte(',')
-				}
-				indent(depth + 1)
-				var err error
-				if depth >= 2 {
-					err = compact(v.Index(i))
-				} else {
-					err = stream(v.Index(i), depth+1)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			indent(depth)
-			w.WriteByte(']')
-			return nil
-		}
-		return compact(v)
-	}
-	if err := stream(reflect.ValueOf(v), 0); err != nil {
-		return err
-	}
-	w.WriteByte('\n')
-	return nil
 }

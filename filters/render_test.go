@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -352,5 +353,33 @@ func TestRenderLeavesOutDrops(t *testing.T) {
 				t.Errorf("%s output contains %q", v, bad)
 			}
 		}
+	}
+}
+
+// TestJSONTemplateOverride: the json vendor's document is .Doc, laid out
+// by json.tmpl; an override that writes it compact holds the same JSON
+// value as the embedded layout.
+func TestJSONTemplateOverride(t *testing.T) {
+	in := smallIntent(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "json.tmpl"), []byte("{{json .Doc}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := goldenOptions("json")
+	laidOut := render(t, in, o)
+	o.TemplatesDir = dir
+	compact := render(t, in, o)
+	if bytes.Count(compact, []byte("\n")) != 1 || bytes.Equal(compact, laidOut) {
+		t.Fatalf("override not used:\n%.300s", compact)
+	}
+	var a, b any
+	if err := json.Unmarshal(laidOut, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(compact, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("the compact document differs from the laid-out one:\n%s\n%s", compact, laidOut)
 	}
 }

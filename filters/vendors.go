@@ -26,6 +26,9 @@ type vendor struct {
 	// or set) whose entries are counted as acl says.
 	prefixLists, asPath bool
 	acl                 aclStyle
+	// evidence: the file lists every prefix with its evidence (a data
+	// document, not configuration).
+	evidence bool
 }
 
 // aclStyle says whether a vendor's file has a data-plane filter and how
@@ -71,7 +74,7 @@ func vendorTable() []vendor {
 			incremental: "nftables.incremental.tmpl", acl: aclSet},
 		{id: "json", file: "asfence.json", template: "json.tmpl",
 			fullReplace: "the JSON document is data, not configuration",
-			prefixLists: true, asPath: true, acl: aclSet},
+			prefixLists: true, asPath: true, acl: aclSet, evidence: true},
 	}
 }
 
@@ -145,4 +148,16 @@ func (v vendor) checkCapacity(lists []ListCount, max int) error {
 		}
 	}
 	return nil
+}
+
+// sizeHint estimates the size of the vendor's file, to allocate its
+// buffer once.
+func (v vendor) sizeHint(p *Prepared) int {
+	n := 100*(len(p.v4)+len(p.v6)) + 120*(len(p.cov4)+len(p.cov6)) + 4096
+	if v.evidence {
+		for _, c := range p.counts {
+			n += 260 * (c[0] + c[1])
+		}
+	}
+	return n
 }
