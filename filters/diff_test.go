@@ -1,6 +1,7 @@
 package filters
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/asfence/asfence/policy"
 )
 
 // applyUnified applies a unified diff to a (an independent reader of the
@@ -113,7 +116,7 @@ func TestUnifiedDiffRandom(t *testing.T) {
 		if got := strings.Join(applyUnified(t, a, d), ""); got != string(bb) {
 			t.Fatalf("seed %d: applying the diff gives\n%q\nwant\n%q\ndiff:\n%s", seed, got, bb, d)
 		}
-		if patchTool != "" && seed%10 == 0 {
+		if patchTool != "" && seed%5 == 0 {
 			dir := t.TempDir()
 			f := filepath.Join(dir, "f")
 			if err := os.WriteFile(f, ab, 0o644); err != nil {
@@ -128,5 +131,37 @@ func TestUnifiedDiffRandom(t *testing.T) {
 				t.Fatalf("seed %d: patch result differs", seed)
 			}
 		}
+	}
+}
+
+// TestUnifiedDiffRenderedFiles diffs every vendor's file for a registry
+// change (and for a change to an empty Intent) and applies the diff with
+// the real patch tool: the result is the new file, byte for byte.
+func TestUnifiedDiffRenderedFiles(t *testing.T) {
+	patchTool := needTool(t, "patch", "/usr/bin/patch")
+	old := smallIntent(t)
+	for name, neu := range map[string]*policy.Intent{"change": changedIntent(t), "to empty": emptyIntent()} {
+		for _, v := range Vendors() {
+			a, b := render(t, old, goldenOptions(v)), render(t, neu, goldenOptions(v))
+			d := UnifiedDiff("old/"+FileName(v), "new/"+FileName(v), a, b)
+			if !strings.HasPrefix(d, "--- old/"+FileName(v)+"\n+++ new/"+FileName(v)+"\n@@ -") {
+				t.Fatalf("%s %s: not a unified diff:\n%.300s", name, v, d)
+			}
+			f := filepath.Join(t.TempDir(), FileName(v))
+			if err := os.WriteFile(f, a, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(patchTool, "-s", "-f", f)
+			cmd.Stdin = strings.NewReader(d)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s %s: patch: %v %s\n%s", name, v, err, out, d)
+			}
+			if got, _ := os.ReadFile(f); !bytes.Equal(got, b) {
+				t.Errorf("%s %s: patch gives a different file:\n%s", name, v, UnifiedDiff("patched", "new", got, b))
+			}
+		}
+	}
+	if d := UnifiedDiff("a", "b", render(t, old, goldenOptions("junos")), render(t, smallIntent(t), goldenOptions("junos"))); d != "" {
+		t.Errorf("equal files: diff %q", d)
 	}
 }
