@@ -91,7 +91,18 @@ type guard struct {
 	allowBogons bool
 }
 
-func (g guard) refuse(p netip.Prefix) (string, bool) {
+// refuser returns the guard's check, with the protect list made a prefix
+// set once for all the prefixes of an Intent.
+func (g guard) refuser() func(p netip.Prefix) (string, bool) {
+	return guardCheck{protect: prefixset.NewSet(g.protect), allowBogons: g.allowBogons}.refuse
+}
+
+type guardCheck struct {
+	protect     *prefixset.Set
+	allowBogons bool
+}
+
+func (g guardCheck) refuse(p netip.Prefix) (string, bool) {
 	switch {
 	case !p.IsValid():
 		return "invalid prefix", true
@@ -108,7 +119,7 @@ func (g guard) refuse(p netip.Prefix) (string, bool) {
 			return "bogon: " + why, true
 		}
 	}
-	if q, ok := prefixset.Overlaps(p, g.protect); ok {
+	if q, ok := g.protect.Overlap(p); ok {
 		return "overlaps protected " + q.String(), true
 	}
 	return "", false
@@ -174,6 +185,7 @@ func (b *pathBuilder) build(in *policy.Intent) (*desiredSet, error) {
 			w.ids = append(w.ids, id)
 		}
 	}
+	refuse := b.guard.refuser()
 	for _, t := range in.Targets {
 		for _, fam := range []prefixset.Family{prefixset.IPv4, prefixset.IPv6} {
 			af := FamilyIPv4
@@ -182,7 +194,7 @@ func (b *pathBuilder) build(in *policy.Intent) (*desiredSet, error) {
 			}
 			var ok []netip.Prefix
 			for _, p := range t.Exact(fam) {
-				if why, bad := b.guard.refuse(p); bad {
+				if why, bad := refuse(p); bad {
 					ds.refused = append(ds.refused, Refusal{Target: t.Name, Prefix: p, Reason: why})
 					continue
 				}

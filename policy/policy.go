@@ -259,6 +259,7 @@ func (in *Intent) Sources() []string {
 
 // Apply runs the policy over a snapshot. It is a pure function.
 func (pol Policy) Apply(s *asn.Snapshot) *Intent {
+	protect := prefixset.NewSet(pol.Protect)
 	in := &Intent{SnapshotTime: s.GeneratedAt, Generator: s.Generator, Incomplete: slices.Clone(s.Incomplete), RouteFilter: pol.RouteFilter}
 	for _, tr := range s.Targets {
 		ti := TargetIntent{Name: tr.Name, Description: tr.Description, ID: tr.ID}
@@ -296,7 +297,7 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 					continue
 				}
 			}
-			if q, ok := prefixset.Overlaps(pf, pol.Protect); ok {
+			if q, ok := protect.Overlap(pf); ok {
 				drop(pf, 0, ReasonProtected, "overlaps protected "+q.String())
 				continue
 			}

@@ -2,7 +2,8 @@ package prefixset
 
 import "net/netip"
 
-var bogons = func() []netip.Prefix {
+// bogons is built once and only read (a Set is safe for concurrent use).
+var bogons = func() *Set {
 	var out []netip.Prefix
 	for _, s := range []string{
 		// IPv4: RFC 6890 special-purpose, RFC 5737 documentation, multicast, reserved.
@@ -16,7 +17,7 @@ var bogons = func() []netip.Prefix {
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
-	return out
+	return NewSet(out)
 }()
 
 var global6 = netip.MustParsePrefix("2000::/3")
@@ -26,7 +27,7 @@ func Bogon(p netip.Prefix) (string, bool) {
 	if p.Addr().Is6() && !(global6.Bits() <= p.Bits() && global6.Contains(p.Addr())) {
 		return "outside global unicast " + global6.String(), true
 	}
-	if b, ok := Overlaps(p, bogons); ok {
+	if b, ok := bogons.Overlap(p); ok {
 		return "overlaps bogon " + b.String(), true
 	}
 	return "", false

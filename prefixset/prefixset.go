@@ -375,17 +375,6 @@ func collapse(rs []Range) []Range {
 	return out
 }
 
-// Overlaps reports whether p overlaps any prefix in set (either contains the
-// other).
-func Overlaps(p netip.Prefix, set []netip.Prefix) (netip.Prefix, bool) {
-	for _, q := range set {
-		if p.Overlaps(q) {
-			return q, true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
 // Subtract returns the parts of p not covered by any of holes, as a minimal
 // list of prefixes.
 func Subtract(p netip.Prefix, holes []netip.Prefix) []netip.Prefix {

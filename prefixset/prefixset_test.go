@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/asfence/asfence/internal/prefixtest"
@@ -292,4 +293,67 @@ func BenchmarkAggregate1M(b *testing.B) {
 			RouteFilter(in, RouteFilterOptions{OrLonger: true})
 		}
 	})
+}
+
+// TestSetOverlapProperties: a Set answers what a pass over its list
+// answers: the first prefix in the list that overlaps the query.
+func TestSetOverlapProperties(t *testing.T) {
+	linear := func(p netip.Prefix, list []netip.Prefix) (netip.Prefix, bool) {
+		for _, q := range list {
+			if p.Overlaps(q) {
+				return q, true
+			}
+		}
+		return netip.Prefix{}, false
+	}
+	for seed := range uint64(300) {
+		r := rand.New(rand.NewPCG(seed, 4))
+		b := bases[int(seed)%len(bases)]
+		list := genSet(r, b.base, 1+r.IntN(40), b.maxLen)
+		list = append(list, list[r.IntN(len(list))]) // a duplicate
+		other := bases[(int(seed)+1)%len(bases)]
+		list = append(list, genSet(r, other.base, 1+r.IntN(5), other.maxLen)...) // both families
+		r.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+		set := NewSet(list)
+		for _, q := range append(probeRoutes(r, b.base, list), netip.Prefix{}) {
+			wantP, want := linear(q, list)
+			gotP, got := set.Overlap(q)
+			if got != want || gotP != wantP {
+				t.Fatalf("seed %d: %s: set says %s %v, the list %s %v\nlist %v", seed, q, gotP, got, wantP, want, list)
+			}
+		}
+	}
+	if _, ok := (*Set)(nil).Overlap(netip.MustParsePrefix("10.0.0.0/8")); ok {
+		t.Error("a nil Set overlaps")
+	}
+	if why, ok := Bogon(netip.MustParsePrefix("192.0.2.128/25")); !ok || why != "overlaps bogon 192.0.2.0/24" {
+		t.Errorf("192.0.2.128/25: %q %v", why, ok)
+	}
+	if why, ok := Bogon(netip.MustParsePrefix("192.0.0.0/16")); !ok || why != "overlaps bogon 192.0.0.0/24" {
+		t.Errorf("192.0.0.0/16 (contains bogons): %q %v", why, ok)
+	}
+	if _, ok := Bogon(netip.MustParsePrefix("71.18.247.0/24")); ok {
+		t.Error("71.18.247.0/24 is not a bogon")
+	}
+}
+
+// TestSetConcurrentReads: the shared bogon set is read from many
+// goroutines at once (policy and speaker); go test -race checks it.
+func TestSetConcurrentReads(t *testing.T) {
+	in := randomPrefixes(2000)
+	want := make([]bool, len(in))
+	for i, p := range in {
+		_, want[i] = Bogon(p)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i, p := range in {
+				if _, got := Bogon(p); got != want[i] {
+					t.Errorf("%s: bogon %v, then %v", p, want[i], got)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
