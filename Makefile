@@ -9,6 +9,8 @@ SNAPSHOT_AT ?= 2026-11-23T00:00:00Z
 # Packages the tests need: real routing daemons, config checkers, bgpq4.
 DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping netcat-openbsd jq
 TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping nc.openbsd jq
+# staticcheck, pinned, run from the Go module proxy (no global install).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test test-unit integration bench lint snapshot deps clean
 
@@ -40,6 +42,7 @@ bench: deps build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 snapshot:
 	$(GO) run ./cmd/asfence resolve --config asn/data/snapshot.yaml --at $(SNAPSHOT_AT) --format json > asn/data/default.json.tmp

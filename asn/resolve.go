@@ -320,9 +320,7 @@ func (m *merger) result() TargetResult {
 // the snapshot are returned empty and listed as incomplete.
 func Select(s *Snapshot, targets []Target) *Snapshot {
 	out := &Snapshot{GeneratedAt: s.GeneratedAt, Generator: s.Generator, Provenance: s.Provenance}
-	for _, in := range s.Incomplete {
-		out.Incomplete = append(out.Incomplete, in)
-	}
+	out.Incomplete = append(out.Incomplete, s.Incomplete...)
 	for ti := range targets {
 		t := &targets[ti]
 		src := s.Target(t.Name)

@@ -171,7 +171,7 @@ func TestDaemonGuardHoldApproveReject(t *testing.T) {
 	// The registry recovers: adding the half back is beyond the add ratio,
 	// so it is held too; approved through the API, BIRD holds the old set.
 	srv.Close()
-	srv = startIRRd(t, srv.Addr(), irrData(t, all))
+	startIRRd(t, srv.Addr(), irrData(t, all)) // closed when the test ends
 	back := l.triggerRun()
 	if back.Outcome != store.Held || !strings.Contains(strings.Join(back.Guard, ";"), "tencent: would add") {
 		t.Fatalf("recovery run: %+v", back)

@@ -355,12 +355,16 @@ func (ss *session) handle(q string) bool {
 	return ss.reply(fmt.Sprintf("F Unrecognised command: %c\n", cmd))
 }
 
+// parseOrigin's errors are IRRd's reply texts, sent as they are after "F "
+// (capitalised as IRRd writes them).
 func parseOrigin(s string) (uint32, error) {
 	if len(s) < 3 || !strings.EqualFold(s[:2], "AS") {
+		//lint:ignore ST1005 an IRRd protocol reply
 		return 0, fmt.Errorf("Invalid AS number %s: must start with 'AS'", s)
 	}
 	a, err := irr.ParseASN(s)
 	if err != nil {
+		//lint:ignore ST1005 an IRRd protocol reply
 		return 0, fmt.Errorf("Invalid AS number %s", s)
 	}
 	return a, nil
