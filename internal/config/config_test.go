@@ -172,3 +172,31 @@ func TestExampleCoversEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// A duplicate id is reported on the target that carries it, at its line,
+// even when an earlier target was rejected (issue: it was reported as
+// targets[1].id, at the wrong line).
+func TestDuplicateTargetIDNamesTheRightTarget(t *testing.T) {
+	doc := strings.Join([]string{
+		"targets:",
+		"  - name: first",
+		"    asns: [64500]",
+		"    id: 7",
+		"  - name: Not Valid",
+		"    asns: [64501]",
+		"  - name: third",
+		"    asns: [64502]",
+		"    id: 7",
+	}, "\n")
+	_, err := Parse("c.yaml", []byte(doc))
+	if err == nil {
+		t.Fatal("duplicate id accepted")
+	}
+	const want = `c.yaml:9: targets[2].id: id 7 is also used by target "first"`
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error\n%v\nlacks %q", err, want)
+	}
+	if strings.Contains(err.Error(), "targets[1].id") {
+		t.Fatalf("error names the wrong target:\n%v", err)
+	}
+}
