@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/asfence/asfence/field"
 )
 
 func TestEmbeddedSnapshotHasBothTargets(t *testing.T) {
@@ -174,14 +176,13 @@ func TestEngineKeepsOtherSourcesWhenOneFails(t *testing.T) {
 
 func TestBuildTargetsExtendsBuiltins(t *testing.T) {
 	tru := true
-	var p problemsCollector
-	ts := BuildTargets([]TargetConfig{
+	ts, err := BuildTargets([]TargetConfig{
 		{Name: "tencent", ASNs: []uint32{64500}, ExcludeASNs: []uint32{9390}},
 		{Name: "example", ASSets: []string{"as-example"}},
 		{Name: "bytedance", Replace: true, ASNs: []uint32{396986}, IncludeNameOnly: &tru},
-	}, "targets", &p.Problems)
-	if !p.Empty() {
-		t.Fatal(p.List())
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(ts) != 3 || ts[0].ID != 2 || ts[1].ID != 3 || ts[2].ID != 1 || ts[2].Description != "" {
 		t.Fatalf("targets/IDs: %+v", ts)
@@ -195,13 +196,16 @@ func TestBuildTargetsExtendsBuiltins(t *testing.T) {
 	if len(ts[2].ASNs) != 1 || len(ts[2].NameOnly) != 0 {
 		t.Fatalf("replace did not replace the built-in: %+v", ts[2])
 	}
-	BuildTargets([]TargetConfig{{Name: "x"}, {Name: "x", ASNs: []uint32{1}}, {Name: "y", ASSets: []string{"bad set"}}}, "targets", &p.Problems)
+	_, err = BuildTargets([]TargetConfig{{Name: "x"}, {Name: "x", ASNs: []uint32{1}}, {Name: "y", ASSets: []string{"bad set"}},
+		{Name: "z", ASNs: []uint32{2}, ID: 9}, {Name: "w", ASNs: []uint32{3}, ID: 9}})
 	var msgs []string
-	for _, pr := range p.List() {
+	for _, pr := range field.Errors(err) {
 		msgs = append(msgs, pr.Path+": "+pr.Msg)
 	}
 	joined := strings.Join(msgs, "\n")
-	for _, want := range []string{"targets[0]: target \"x\" has no", "targets[1].name: duplicate", "targets[2].as_sets[0]: invalid AS-SET"} {
+	// Paths index the configured list, also after a rejected entry: the
+	// duplicate id is on [4], not on the fourth target kept.
+	for _, want := range []string{"[0]: target \"x\" has no", "[1].name: duplicate", "[2].as_sets[0]: invalid AS-SET", "[4].id: id 9 is also used by target \"z\""} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("problems %q lack %q", joined, want)
 		}

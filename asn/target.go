@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/field"
 )
 
 // Target is one organisation whose networks are to be blocked.
@@ -113,21 +113,25 @@ type TargetConfig struct {
 
 // BuildTargets turns the configured targets into Targets, merging with the
 // built-ins. With no configured targets, the built-ins are used as they are.
-func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
+// The error, if any, is a field.List whose paths index cfg ("[2].id"); the
+// targets that are valid are returned with it.
+func BuildTargets(cfg []TargetConfig) ([]Target, error) {
 	if len(cfg) == 0 {
-		return Builtin()
+		return Builtin(), nil
 	}
+	var p field.List
 	var out []Target
+	var at []int // at[k]: the index in cfg of out[k]
 	seenName := map[string]bool{}
 	seenID := map[uint32]string{}
 	for i, tc := range cfg {
-		tp := check.Join(path, i)
+		tp := field.Path(i)
 		if err := ValidTargetName(tc.Name); err != nil {
-			p.Add(check.Join(tp, "name"), "%v", err)
+			p.Add(field.Path(tp, "name"), "%v", err)
 			continue
 		}
 		if seenName[tc.Name] {
-			p.Add(check.Join(tp, "name"), "duplicate target %q", tc.Name)
+			p.Add(field.Path(tp, "name"), "duplicate target %q", tc.Name)
 			continue
 		}
 		seenName[tc.Name] = true
@@ -147,7 +151,7 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 		}
 		for j, a := range tc.ASNs {
 			if a == 0 || a == 23456 {
-				p.Add(check.Join(tp, "asns", j), "invalid ASN %d", a)
+				p.Add(field.Path(tp, "asns", j), "invalid ASN %d", a)
 				continue
 			}
 			if !slices.ContainsFunc(t.ASNs, func(s SeedASN) bool { return s.ASN == a }) {
@@ -156,7 +160,7 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 		}
 		for j, s := range tc.ASSets {
 			if !ValidASSet(s) {
-				p.Add(check.Join(tp, "as_sets", j), "invalid AS-SET name %q", s)
+				p.Add(field.Path(tp, "as_sets", j), "invalid AS-SET name %q", s)
 				continue
 			}
 			if !slices.Contains(t.ASSets, strings.ToUpper(s)) {
@@ -165,7 +169,7 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 		}
 		for j, n := range tc.Names {
 			if strings.TrimSpace(n) == "" {
-				p.Add(check.Join(tp, "names", j), "empty name")
+				p.Add(field.Path(tp, "names", j), "empty name")
 				continue
 			}
 			if !slices.Contains(t.Names, n) {
@@ -177,7 +181,7 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 		}
 		for j, a := range tc.ExcludeASNs {
 			if a == 0 {
-				p.Add(check.Join(tp, "exclude_asns", j), "invalid ASN 0")
+				p.Add(field.Path(tp, "exclude_asns", j), "invalid ASN 0")
 				continue
 			}
 			t.ExcludeASNs = append(t.ExcludeASNs, a)
@@ -185,7 +189,7 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 		for j, s := range tc.ExcludePrefixes {
 			pf, err := ParsePrefix(s)
 			if err != nil {
-				p.Add(check.Join(tp, "exclude_prefixes", j), "%v", err)
+				p.Add(field.Path(tp, "exclude_prefixes", j), "%v", err)
 				continue
 			}
 			t.ExcludePrefixes = append(t.ExcludePrefixes, pf)
@@ -194,17 +198,18 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 			p.Add(tp, "target %q has no asns, as_sets or names: nothing to resolve", tc.Name)
 		}
 		out = append(out, t)
+		at = append(at, i)
 	}
 	// IDs: keep explicit and built-in ones, number the rest after them.
 	next := uint32(1)
-	for i := range out {
-		if out[i].ID == 0 {
+	for k := range out {
+		if out[k].ID == 0 {
 			continue
 		}
-		if other, dup := seenID[out[i].ID]; dup {
-			p.Add(check.Join(path, i, "id"), "id %d is also used by target %q", out[i].ID, other)
+		if other, dup := seenID[out[k].ID]; dup {
+			p.Add(field.Path(at[k], "id"), "id %d is also used by target %q", out[k].ID, other)
 		}
-		seenID[out[i].ID] = out[i].Name
+		seenID[out[k].ID] = out[k].Name
 	}
 	for i := range out {
 		if out[i].ID != 0 {
@@ -216,7 +221,7 @@ func BuildTargets(cfg []TargetConfig, path string, p *check.Problems) []Target {
 		out[i].ID = next
 		seenID[next] = out[i].Name
 	}
-	return out
+	return out, p.Err()
 }
 
 // SelectTargets keeps the named targets; an unknown name is an error.

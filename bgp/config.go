@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/field"
 )
 
 // Config is the `bgp:` block: the embedded speaker and its neighbors.
@@ -93,70 +93,90 @@ const (
 	DefaultMaxRules  = 2000
 )
 
+// MaxRestartTime is the largest graceful restart time: the field is 12
+// bits wide (RFC 4724 3).
+const MaxRestartTime = 4095
+
 // Validate checks the bgp block. targets are the configured target names
-// (nil: neighbors' targets lists are not checked).
-func (c *Config) Validate(path string, targets []string, p *check.Problems) {
+// (nil: neighbors' targets lists are not checked). The error, if any, is a
+// field.List with paths relative to the block ("neighbors[0].asn").
+func (c *Config) Validate(targets []string) error {
+	var p field.List
 	if c.ASN == 0 {
-		p.Add(check.Join(path, "asn"), "missing or 0")
+		p.Add("asn", "missing or 0")
 	}
 	if a, err := netip.ParseAddr(c.RouterID); err != nil || !a.Is4() {
-		p.Add(check.Join(path, "router_id"), "must be an IPv4 address, got %q", c.RouterID)
+		p.Add("router_id", "must be an IPv4 address, got %q", c.RouterID)
+	} else if a.IsUnspecified() {
+		p.Add("router_id", "must not be 0.0.0.0: peers refuse a zero BGP identifier (RFC 6286)")
 	}
 	if c.Listen.Port < 0 || c.Listen.Port > 65535 {
-		p.Add(check.Join(path, "listen", "port"), "must be 0 (do not listen) to 65535")
+		p.Add("listen.port", "must be 0 (do not listen) to 65535")
 	}
 	if c.Listen.Address != "" {
 		if _, err := netip.ParseAddr(c.Listen.Address); err != nil {
-			p.Add(check.Join(path, "listen", "address"), "invalid address %q", c.Listen.Address)
+			p.Add("listen.address", "invalid address %q", c.Listen.Address)
 		}
 	}
-	seen := map[string]bool{}
+	if c.GracefulRestart.RestartTime > MaxRestartTime {
+		p.Add("graceful_restart.restart_time", "must be 1-%d seconds (a 12-bit field in the OPEN; 0 or unset: %d), got %d",
+			MaxRestartTime, DefaultRestartTime, c.GracefulRestart.RestartTime)
+	}
+	seen := map[netip.Addr]bool{}
 	for i, n := range c.Neighbors {
-		np := check.Join(path, "neighbors", i)
+		np := field.Path("neighbors", i)
 		a, err := netip.ParseAddr(n.Address)
+		// ::ffff:192.0.2.1 and 192.0.2.1 are one neighbor.
+		a = a.Unmap()
 		if err != nil {
-			p.Add(check.Join(np, "address"), "invalid address %q", n.Address)
-		} else if seen[a.String()] {
-			p.Add(check.Join(np, "address"), "duplicate neighbor %s", a)
+			p.Add(field.Path(np, "address"), "invalid address %q", n.Address)
+		} else if seen[a] {
+			p.Add(field.Path(np, "address"), "duplicate neighbor %s", a)
 		} else {
-			seen[a.String()] = true
+			seen[a] = true
 		}
 		if n.LocalAddress != "" {
 			if _, err := netip.ParseAddr(n.LocalAddress); err != nil {
-				p.Add(check.Join(np, "local_address"), "invalid address %q", n.LocalAddress)
+				p.Add(field.Path(np, "local_address"), "invalid address %q", n.LocalAddress)
 			}
 		}
 		if n.Port < 0 || n.Port > 65535 {
-			p.Add(check.Join(np, "port"), "must be 1-65535 (default 179)")
+			p.Add(field.Path(np, "port"), "must be 1-65535 (default 179)")
 		}
 		if n.TTL != 0 && !n.Multihop {
-			p.Add(check.Join(np, "ttl"), "ttl is the eBGP multihop TTL: set multihop: true too")
+			p.Add(field.Path(np, "ttl"), "ttl is the eBGP multihop TTL: set multihop: true too")
 		}
 		if n.Passive && c.Listen.Port == 0 {
-			p.Add(check.Join(np, "passive"), "a passive neighbor must connect to us: set bgp.listen.port")
+			p.Add(field.Path(np, "passive"), "a passive neighbor must connect to us: set bgp.listen.port")
 		}
 		for j, f := range n.Families {
 			if f != FamilyIPv4 && f != FamilyIPv6 {
-				p.Add(check.Join(np, "families", j), "unknown %q (use %s or %s)", f, FamilyIPv4, FamilyIPv6)
+				p.Add(field.Path(np, "families", j), "unknown %q (use %s or %s)", f, FamilyIPv4, FamilyIPv6)
 			}
 		}
 		if n.ASN == 0 {
-			p.Add(check.Join(np, "asn"), "missing or 0")
+			p.Add(field.Path(np, "asn"), "missing or 0")
 		}
 		for j, k := range n.Announce {
 			if k != AnnounceBlackhole && k != AnnounceFlowSpec {
-				p.Add(check.Join(np, "announce", j), "unknown %q (use %s or %s)", k, AnnounceBlackhole, AnnounceFlowSpec)
+				p.Add(field.Path(np, "announce", j), "unknown %q (use %s or %s)", k, AnnounceBlackhole, AnnounceFlowSpec)
 			}
 		}
+		// RFC 4271 4.2: a peer refuses a hold time of 1 or 2 seconds
+		// ("Unacceptable hold time"); 0 here means the default.
+		if n.HoldTime != 0 && (n.HoldTime < 3 || n.HoldTime > 65535) {
+			p.Add(field.Path(np, "hold_time"), "must be 3-65535 seconds (RFC 4271; 0 or unset: %d), got %d", DefaultHoldTime, n.HoldTime)
+		}
 		if n.ASN != 0 && c.ASN != 0 && n.ASN != c.ASN && !n.AllowEBGP && slices.Contains(n.AnnounceKinds(), AnnounceBlackhole) {
-			p.Add(check.Join(np, "allow_ebgp"), "neighbor AS%d is eBGP: RTBH routes go to eBGP neighbors only with allow_ebgp: true", n.ASN)
+			p.Add(field.Path(np, "allow_ebgp"), "neighbor AS%d is eBGP: RTBH routes go to eBGP neighbors only with allow_ebgp: true", n.ASN)
 		}
 		for j, t := range n.Targets {
 			if targets != nil && !slices.Contains(targets, t) {
-				p.Add(check.Join(np, "targets", j), "unknown target %q", t)
+				p.Add(field.Path(np, "targets", j), "unknown target %q", t)
 			}
 		}
 	}
+	return p.Err()
 }
 
 // AddressFamilies returns the configured families, defaulting to the
@@ -179,48 +199,52 @@ func (n NeighborConfig) AnnounceKinds() []string {
 	return n.Announce
 }
 
-// Validate checks the blackhole block.
-func (c *BlackholeConfig) Validate(path string, p *check.Problems) {
+// Validate checks the blackhole block; the error, if any, is a field.List.
+func (c *BlackholeConfig) Validate() error {
+	var p field.List
 	if c.NextHopV4 != "" {
 		if a, err := netip.ParseAddr(c.NextHopV4); err != nil || !a.Is4() {
-			p.Add(check.Join(path, "next_hop_v4"), "must be an IPv4 address, got %q", c.NextHopV4)
+			p.Add("next_hop_v4", "must be an IPv4 address, got %q", c.NextHopV4)
 		}
 	}
 	if c.NextHopV6 != "" {
 		if a, err := netip.ParseAddr(c.NextHopV6); err != nil || !a.Is6() || a.Is4In6() {
-			p.Add(check.Join(path, "next_hop_v6"), "must be an IPv6 address, got %q", c.NextHopV6)
+			p.Add("next_hop_v6", "must be an IPv6 address, got %q", c.NextHopV6)
 		}
 	}
 	for i, s := range c.Communities {
 		if _, err := ParseCommunity(s); err != nil {
-			p.Add(check.Join(path, "communities", i), "%v", err)
+			p.Add(field.Path("communities", i), "%v", err)
 		}
 	}
 	for i, s := range c.LargeCommunities {
 		if _, err := ParseLargeCommunity(s); err != nil {
-			p.Add(check.Join(path, "large_communities", i), "%v", err)
+			p.Add(field.Path("large_communities", i), "%v", err)
 		}
 	}
+	return p.Err()
 }
 
-// Validate checks the flowspec block.
-func (c *FlowSpecConfig) Validate(path string, p *check.Problems) {
+// Validate checks the flowspec block; the error, if any, is a field.List.
+func (c *FlowSpecConfig) Validate() error {
+	var p field.List
 	if c.MaxRules < 0 {
-		p.Add(check.Join(path, "max_rules"), "must be positive")
+		p.Add("max_rules", "must be positive")
 	}
 	switch c.Action {
 	case "", "discard":
 	case "rate-limit":
 		if c.Rate <= 0 {
-			p.Add(check.Join(path, "rate"), "rate-limit needs a rate above 0 (bytes per second)")
+			p.Add("rate", "rate-limit needs a rate above 0 (bytes per second)")
 		}
 	case "dscp":
 		if c.DSCP > 63 {
-			p.Add(check.Join(path, "dscp"), "must be 0-63")
+			p.Add("dscp", "must be 0-63")
 		}
 	default:
-		p.Add(check.Join(path, "action"), "unknown %q (use discard, rate-limit or dscp)", c.Action)
+		p.Add("action", "unknown %q (use discard, rate-limit or dscp)", c.Action)
 	}
+	return p.Err()
 }
 
 // LargeCommunity is an RFC 8092 large community.

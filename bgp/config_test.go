@@ -1,11 +1,12 @@
 package bgp
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/field"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -19,26 +20,46 @@ func TestConfigValidate(t *testing.T) {
 		want string // "" = valid
 	}{
 		{"valid", func(*Config) {}, ""},
-		{"no asn", func(c *Config) { c.ASN = 0 }, "bgp.asn: missing or 0"},
-		{"router id v6", func(c *Config) { c.RouterID = "::1" }, "bgp.router_id: must be an IPv4 address"},
-		{"listen port", func(c *Config) { c.Listen.Port = 70000 }, "bgp.listen.port: must be 0 (do not listen) to 65535"},
-		{"bad family", func(c *Config) { c.Neighbors[0].Families = []string{"ipv5"} }, `bgp.neighbors[0].families[0]: unknown "ipv5"`},
-		{"ttl without multihop", func(c *Config) { c.Neighbors[0].TTL = 2 }, "bgp.neighbors[0].ttl: ttl is the eBGP multihop TTL"},
-		{"passive without listener", func(c *Config) { c.Neighbors[0].Passive = true }, "bgp.neighbors[0].passive: a passive neighbor must connect to us"},
+		{"no asn", func(c *Config) { c.ASN = 0 }, "asn: missing or 0"},
+		{"router id v6", func(c *Config) { c.RouterID = "::1" }, "router_id: must be an IPv4 address"},
+		// RFC 6286: the BGP identifier is a non-zero 32-bit number; peers
+		// refuse 0.0.0.0 with "Bad BGP identifier".
+		{"router id zero", func(c *Config) { c.RouterID = "0.0.0.0" }, "router_id: must not be 0.0.0.0"},
+		{"listen port", func(c *Config) { c.Listen.Port = 70000 }, "listen.port: must be 0 (do not listen) to 65535"},
+		{"bad family", func(c *Config) { c.Neighbors[0].Families = []string{"ipv5"} }, `neighbors[0].families[0]: unknown "ipv5"`},
+		{"ttl without multihop", func(c *Config) { c.Neighbors[0].TTL = 2 }, "neighbors[0].ttl: ttl is the eBGP multihop TTL"},
+		{"passive without listener", func(c *Config) { c.Neighbors[0].Passive = true }, "neighbors[0].passive: a passive neighbor must connect to us"},
 		{"passive with listener", func(c *Config) { c.Neighbors[0].Passive = true; c.Listen.Port = 179 }, ""},
-		{"ebgp rtbh", func(c *Config) { c.Neighbors[0].ASN = 65002 }, "bgp.neighbors[0].allow_ebgp: neighbor AS65002 is eBGP"},
+		{"ebgp rtbh", func(c *Config) { c.Neighbors[0].ASN = 65002 }, "neighbors[0].allow_ebgp: neighbor AS65002 is eBGP"},
 		{"ebgp flowspec only", func(c *Config) { c.Neighbors[0].ASN = 65002; c.Neighbors[0].Announce = []string{"flowspec"} }, ""},
-		{"unknown target", func(c *Config) { c.Neighbors[0].Targets = []string{"acme"} }, `bgp.neighbors[0].targets[0]: unknown target "acme"`},
-		{"duplicate neighbor", func(c *Config) { c.Neighbors = append(c.Neighbors, c.Neighbors[0]) }, "bgp.neighbors[1].address: duplicate neighbor 10.0.0.2"},
+		{"unknown target", func(c *Config) { c.Neighbors[0].Targets = []string{"acme"} }, `neighbors[0].targets[0]: unknown target "acme"`},
+		{"duplicate neighbor", func(c *Config) { c.Neighbors = append(c.Neighbors, c.Neighbors[0]) }, "neighbors[1].address: duplicate neighbor 10.0.0.2"},
+		// An IPv4-mapped IPv6 address is the same neighbor.
+		{"duplicate mapped neighbor", func(c *Config) {
+			c.Neighbors = append(c.Neighbors, NeighborConfig{Address: "::ffff:10.0.0.2", ASN: 65001})
+		}, "neighbors[1].address: duplicate neighbor 10.0.0.2"},
+		// RFC 4271 4.2: a hold time of 1 or 2 seconds is refused by the
+		// peer ("Unacceptable hold time"); 0 here means the default.
+		{"hold time 1", func(c *Config) { c.Neighbors[0].HoldTime = 1 }, "neighbors[0].hold_time: must be 3-65535"},
+		{"hold time 2", func(c *Config) { c.Neighbors[0].HoldTime = 2 }, "neighbors[0].hold_time: must be 3-65535"},
+		{"hold time 3", func(c *Config) { c.Neighbors[0].HoldTime = 3 }, ""},
+		{"hold time 65535", func(c *Config) { c.Neighbors[0].HoldTime = 65535 }, ""},
+		{"hold time 65536", func(c *Config) { c.Neighbors[0].HoldTime = 65536 }, "neighbors[0].hold_time: must be 3-65535"},
+		// RFC 4724: the restart time is 12 bits; 4096 went out as 0.
+		{"restart time 4095", func(c *Config) { c.GracefulRestart.RestartTime = 4095 }, ""},
+		{"restart time 4096", func(c *Config) { c.GracefulRestart.RestartTime = 4096 }, "graceful_restart.restart_time: must be 1-4095"},
+		{"restart time 99999", func(c *Config) { c.GracefulRestart.RestartTime = 99999 }, "graceful_restart.restart_time: must be 1-4095"},
 	}
 	for _, tc := range cases {
 		c := ok()
 		tc.edit(&c)
-		var p check.Problems
-		c.Validate("bgp", []string{"bytedance", "tencent"}, &p)
-		got := check.Error(p.List()).Error()
-		if tc.want == "" && !p.Empty() || tc.want != "" && !strings.Contains(got, tc.want) {
-			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		err := c.Validate([]string{"bytedance", "tencent"})
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+		var l field.List
+		if err != nil && !errors.As(err, &l) {
+			t.Errorf("%s: %v is not a field error", tc.name, err)
 		}
 	}
 }

@@ -29,7 +29,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"github.com/sirupsen/logrus"
 
-	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/field"
 	"github.com/asfence/asfence/policy"
 )
 
@@ -111,12 +111,12 @@ const (
 
 // New validates the options; nothing touches the network before Start.
 func New(o Options) (*Speaker, error) {
-	var p check.Problems
-	o.Config.Validate("bgp", o.Targets, &p)
-	o.Blackhole.Validate("blackhole", &p)
-	o.FlowSpec.Validate("flowspec", &p)
-	if !p.Empty() {
-		return nil, fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
+	var p field.List
+	p.Append("bgp", o.Config.Validate(o.Targets))
+	p.Append("blackhole", o.Blackhole.Validate())
+	p.Append("flowspec", o.FlowSpec.Validate())
+	if err := p.Err(); err != nil {
+		return nil, fmt.Errorf("bgp: invalid config: %w", err)
 	}
 	if o.Log == nil {
 		o.Log = logrus.NewEntry(logrus.StandardLogger())
@@ -175,11 +175,11 @@ func newPathBuilder(o Options) *pathBuilder {
 // is reset. If the new set cannot be built (e.g. over max_rules) nothing
 // changes.
 func (s *Speaker) UpdateAttributes(ctx context.Context, bh BlackholeConfig, fs FlowSpecConfig) (Counts, error) {
-	var p check.Problems
-	bh.Validate("blackhole", &p)
-	fs.Validate("flowspec", &p)
-	if !p.Empty() {
-		return Counts{}, fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
+	var p field.List
+	p.Append("blackhole", bh.Validate())
+	p.Append("flowspec", fs.Validate())
+	if err := p.Err(); err != nil {
+		return Counts{}, fmt.Errorf("bgp: invalid config: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -615,10 +615,8 @@ func hasGR(p *api.Peer) bool {
 // (address family, announce kinds, transport, timers, password) re-create
 // that one session. The ASN, router ID and listener cannot change live.
 func (s *Speaker) UpdateNeighbors(ctx context.Context, c Config) error {
-	var p check.Problems
-	c.Validate("bgp", s.opts.Targets, &p)
-	if !p.Empty() {
-		return fmt.Errorf("bgp: invalid config: %w", check.Error(p.List()))
+	if err := c.Validate(s.opts.Targets); err != nil {
+		return fmt.Errorf("bgp: invalid config: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/internal/check"
 )
 
 // registryServers starts local servers speaking the registries' real
@@ -156,10 +155,8 @@ func evidenceSources(ev []asn.Evidence) []string {
 func TestBuildRegistriesResolvesBuiltinTargets(t *testing.T) {
 	r := startRegistries(t)
 	c := r.config(t)
-	var p check.Problems
-	Validate(c, "sources", []string{"bytedance", "tencent"}, &p)
-	if !p.Empty() {
-		t.Fatalf("config does not validate: %+v", p.List())
+	if err := Validate(c, []string{"bytedance", "tencent"}); err != nil {
+		t.Fatalf("config does not validate: %v", err)
 	}
 	srcs, err := Build(c)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/sources"
 	"github.com/asfence/asfence/bgp"
+	"github.com/asfence/asfence/field"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/policy"
@@ -142,42 +145,94 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse parses and validates config text; name is used in errors.
+// Parse parses and validates config text; name is used in errors. All
+// problems are reported at once, each as "file:line: field.path: problem".
 func Parse(name string, data []byte) (*Config, error) {
 	cfg := &Config{Path: name}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{File: name, Lines: yamlErrors(name, err)}
-	}
-	if len(root.Content) == 0 {
-		// An empty file is a valid config: all defaults.
-		cfg.finish(name, nil, lineMap{})
-		return cfg, nil
+		return nil, errorOf(name, yamlProblems(err), lineMap{})
 	}
 	lines := lineMap{}
-	lines.walk("", root.Content[0])
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{File: name, Lines: yamlErrors(name, err)}
+	shape := newShapeCheck()
+	var probs []problem
+	if len(root.Content) > 0 {
+		doc := root.Content[0]
+		lines.walk("", doc)
+		if shape.value("", doc, reflect.TypeOf(cfg).Elem()) {
+			// The shape check lets through only what decodes, so this
+			// error is a safety net: keep what it says, check nothing more.
+			var te *yaml.TypeError
+			if err := doc.Decode(cfg); err != nil {
+				probs = append(probs, yamlProblems(err)...)
+				if !errors.As(err, &te) {
+					shape.bad[""] = true
+				}
+			}
+		}
+		probs = append(probs, shape.problems...)
 	}
-	if err := cfg.finish(name, nil, lines); err != nil {
-		return nil, err
+	for _, e := range cfg.validate(lines) {
+		if !shape.cut(e.Path) {
+			probs = append(probs, problem{path: e.Path, msg: e.Msg})
+		}
+	}
+	if len(probs) > 0 {
+		return nil, errorOf(name, probs, lines)
 	}
 	return cfg, nil
 }
 
-func (c *Config) finish(name string, _ []byte, lines lineMap) error {
-	var p check.Problems
-	c.validate(&p)
-	if p.Empty() {
-		return nil
+// cut reports whether path, or a block holding it, was cut out of the file
+// by the shape check (its value there is not the operator's).
+func (c *shapeCheck) cut(path string) bool {
+	for p := path; ; p = parentPath(p) {
+		if c.bad[p] {
+			return true
+		}
+		if p == "" {
+			return false
+		}
 	}
-	var out []string
-	for _, pr := range p.List() {
-		out = append(out, fmt.Sprintf("%s:%d: %s: %s", name, lines.line(pr.Path), pr.Path, pr.Msg))
+}
+
+// parentPath: "a.b[2]" -> "a.b" -> "a" -> "".
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
 	}
-	return &Error{File: name, Lines: out}
+	return p[:i]
+}
+
+// errorOf turns problems into an *Error, in line order: "file:line:
+// field.path: problem" ("file:line: problem" without a field, "file:
+// problem" without a line).
+func errorOf(name string, probs []problem, lines lineMap) *Error {
+	for i := range probs {
+		if probs[i].line == 0 {
+			probs[i].pos = lines.at(probs[i].path)
+		}
+	}
+	sort.SliceStable(probs, func(i, j int) bool {
+		a, b := probs[i].pos, probs[j].pos
+		return a.line < b.line || a.line == b.line && a.col < b.col
+	})
+	out := make([]string, 0, len(probs))
+	for _, p := range probs {
+		var b strings.Builder
+		b.WriteString(name)
+		if p.line > 0 {
+			fmt.Fprintf(&b, ":%d", p.line)
+		}
+		b.WriteString(": ")
+		if p.path != "" {
+			b.WriteString(p.path + ": ")
+		}
+		b.WriteString(p.msg)
+		out = append(out, b.String())
+	}
+	return &Error{File: name, Lines: slices.Compact(out)}
 }
 
 // CronParser accepts 5 or 6 fields (seconds optional) and descriptors such
@@ -188,84 +243,93 @@ func CronParser() cron.Parser {
 
 var apiTokenOK = regexp.MustCompile(`^\S{16,}$`)
 
-func (c *Config) validate(p *check.Problems) {
-	c.TargetList = asn.BuildTargets(c.Targets, "targets", p)
+// validate checks the decoded values; paths are the file's, from its root.
+// lines tells which keys the file has.
+func (c *Config) validate(lines lineMap) field.List {
+	var p field.List
+	targets, err := asn.BuildTargets(c.Targets)
+	p.Append("targets", err)
+	if _, listed := lines["targets"]; listed && len(c.Targets) == 0 {
+		// An empty list would otherwise mean the built-ins: blocking two
+		// large networks because a list was emptied is the wrong surprise.
+		p.Add("targets", "no targets listed: list at least one, or remove the key to use the built-in targets (%s)", builtinNames())
+	}
+	c.TargetList = targets
 	names := make([]string, len(c.TargetList))
 	for i, t := range c.TargetList {
 		names[i] = t.Name
 	}
-	c.PolicyRules = c.Policy.Build("policy", p)
-	c.Outputs.Validate("outputs", p)
+	// filters still reports through check until its split lands.
+	var fp check.Problems
+	c.PolicyRules = c.Policy.Build("policy", &fp)
+	c.Outputs.Validate("outputs", &fp)
+	for _, pr := range fp.List() {
+		p.Add(pr.Path, "%s", pr.Msg)
+	}
 	for i, v := range c.Outputs.Vendors {
 		if !filters.KnownVendor(v) {
-			p.Add(check.Join("outputs", "vendors", i), "unknown vendor %q (see `asfence vendors`)", v)
+			p.Add(field.Path("outputs", "vendors", i), "unknown vendor %q (see `asfence vendors`)", v)
 		}
 	}
 	if c.Sources != nil {
-		sources.Validate(c.Sources, "sources", names, p)
+		p.Append("sources", sources.Validate(c.Sources, names))
 	}
 	if c.BGP != nil {
-		c.BGP.Validate("bgp", names, p)
+		p.Append("bgp", c.BGP.Validate(names))
 	}
-	c.Blackhole.Validate("blackhole", p)
-	c.FlowSpec.Validate("flowspec", p)
-	if c.Schedule != "" {
-		if _, err := CronParser().Parse(c.Schedule); err != nil {
-			p.Add("schedule", "invalid cron spec %q: %v", c.Schedule, err)
-		}
-	}
-	if c.Jitter < 0 {
-		p.Add("jitter", "must not be negative")
-	}
+	p.Append("blackhole", c.Blackhole.Validate())
+	p.Append("flowspec", c.FlowSpec.Validate())
+	c.validateSchedule(&p)
 	if c.RetryAfter != nil && *c.RetryAfter < 0 {
 		p.Add("retry_after", "must not be negative (0 turns retries off)")
 	}
 	if c.Retention.Runs < 0 {
-		p.Add(check.Join("retention", "runs"), "must not be negative")
+		p.Add(field.Path("retention", "runs"), "must not be negative")
 	}
 	wr, ar := c.Guard.Values()
 	if wr < 0 || wr > 1 {
-		p.Add(check.Join("guard", "max_withdraw_ratio"), "must be between 0 and 1")
+		p.Add(field.Path("guard", "max_withdraw_ratio"), "must be between 0 and 1")
 	}
 	if ar < 0 {
-		p.Add(check.Join("guard", "max_add_ratio"), "must not be negative")
+		p.Add(field.Path("guard", "max_add_ratio"), "must not be negative")
 	}
 	if c.Guard.MaxWithdraw < 0 {
-		p.Add(check.Join("guard", "max_withdraw"), "must not be negative")
+		p.Add(field.Path("guard", "max_withdraw"), "must not be negative")
 	}
 	if c.API.Listen != "" && c.API.Listen != "off" {
 		host, port, err := splitHostPort(c.API.Listen)
 		if err != nil {
-			p.Add(check.Join("api", "listen"), "%v", err)
+			p.Add(field.Path("api", "listen"), "%v", err)
 		} else {
 			a, err := netip.ParseAddr(host)
 			if err != nil && host != "localhost" {
-				p.Add(check.Join("api", "listen"), "invalid address %q (use an IP address)", host)
+				p.Add(field.Path("api", "listen"), "invalid address %q (use an IP address)", host)
 			} else if err == nil && !a.IsLoopback() && c.API.TokenFile == "" {
-				p.Add(check.Join("api", "listen"), "%s is not a loopback address: set api.token_file so that mutating endpoints need a token", c.API.Listen)
+				p.Add(field.Path("api", "listen"), "%s is not a loopback address: set api.token_file so that mutating endpoints need a token", c.API.Listen)
 			}
 			if port < 0 {
-				p.Add(check.Join("api", "listen"), "invalid port")
+				p.Add(field.Path("api", "listen"), "invalid port")
 			}
 		}
 	}
 	if c.API.TokenFile != "" {
 		if b, err := os.ReadFile(c.API.TokenFile); err != nil {
-			p.Add(check.Join("api", "token_file"), "%v", err)
+			p.Add(field.Path("api", "token_file"), "%v", err)
 		} else if !apiTokenOK.Match(bytes.TrimSpace(b)) {
-			p.Add(check.Join("api", "token_file"), "token must be at least 16 non-space characters")
+			p.Add(field.Path("api", "token_file"), "token must be at least 16 non-space characters")
 		}
 	}
 	switch c.Log.Level {
 	case "", "trace", "debug", "info", "warn", "warning", "error":
 	default:
-		p.Add(check.Join("log", "level"), "unknown level %q", c.Log.Level)
+		p.Add(field.Path("log", "level"), "unknown level %q", c.Log.Level)
 	}
 	switch c.Log.Format {
 	case "", "auto", "text", "json":
 	default:
-		p.Add(check.Join("log", "format"), "unknown format %q (auto, text, json)", c.Log.Format)
+		p.Add(field.Path("log", "format"), "unknown format %q (auto, text, json)", c.Log.Format)
 	}
+	return p
 }
 
 func splitHostPort(s string) (string, int, error) {
@@ -293,30 +357,34 @@ func (c *Config) APIToken() (string, error) {
 	return string(bytes.TrimSpace(b)), nil
 }
 
-// lineMap maps field paths ("bgp.neighbors[0].asn") to source lines.
-type lineMap map[string]int
+// lineMap maps field paths ("bgp.neighbors[0].asn") to where they are in
+// the file.
+type lineMap map[string]pos
+
+// pos is a line and column, both from 1.
+type pos struct{ line, col int }
 
 func (m lineMap) walk(path string, n *yaml.Node) {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		m.walk(path, n.Content[0])
 		return
 	}
-	if path != "" {
-		if _, ok := m[path]; !ok {
-			m[path] = n.Line
-		}
+	if _, ok := m[path]; !ok && path != "" {
+		m[path] = pos{n.Line, n.Column}
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			p := check.Join(path, k.Value)
-			m[p] = k.Line
+			p := field.Path(path, k.Value)
+			if _, ok := m[p]; !ok { // a key set twice: the first counts
+				m[p] = pos{k.Line, k.Column}
+			}
 			m.walk(p, v)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			m.walk(check.Join(path, i), c)
+			m.walk(field.Path(path, i), c)
 		}
 	case yaml.AliasNode:
 		// Not followed: an anchor may contain its own alias (a cycle), and
@@ -324,27 +392,22 @@ func (m lineMap) walk(path string, n *yaml.Node) {
 	}
 }
 
-// line finds the line of path, or of its closest parent present in the file
-// (a missing field is reported where its block starts).
-func (m lineMap) line(path string) int {
-	for p := path; p != ""; {
+// at finds where path is, or its closest parent present in the file (a
+// missing field is reported where its block starts).
+func (m lineMap) at(path string) pos {
+	for p := path; p != ""; p = parentPath(p) {
 		if l, ok := m[p]; ok {
 			return l
 		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
 	}
-	return 1
+	return pos{1, 1}
 }
 
 var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 
-// yamlErrors turns yaml.v3 errors ("yaml: line 3: ...", or a TypeError
-// with one "line N: ..." per problem) into "file:N: ..." lines.
-func yamlErrors(name string, err error) []string {
+// yamlProblems turns yaml.v3 errors ("yaml: line 3: ...", or a TypeError
+// with one "line N: ..." per problem) into problems at those lines.
+func yamlProblems(err error) []problem {
 	var te *yaml.TypeError
 	var msgs []string
 	if errors.As(err, &te) {
@@ -352,23 +415,14 @@ func yamlErrors(name string, err error) []string {
 	} else {
 		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	var out []string
+	out := make([]problem, 0, len(msgs))
 	for _, m := range msgs {
+		pr := problem{pos: pos{line: -1}, msg: m}
 		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
-			out = append(out, fmt.Sprintf("%s:%s: %s", name, sm[1], sm[2]))
-		} else {
-			out = append(out, fmt.Sprintf("%s: %s", name, m))
+			pr.line, _ = strconv.Atoi(sm[1])
+			pr.msg = sm[2]
 		}
+		out = append(out, pr)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return lineNo(out[i]) < lineNo(out[j]) })
 	return out
-}
-
-func lineNo(s string) int {
-	parts := strings.SplitN(s, ":", 3)
-	if len(parts) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(parts[1])
-	return n
 }

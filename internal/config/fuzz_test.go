@@ -6,12 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/asfence/asfence/bgp"
 )
 
 // FuzzParse: no input makes the loader panic; an invalid file is a
 // *Error whose every line names the file, and a valid one holds only
 // values the daemon can use (a schedule that parses, guard ratios in
-// range, at least one target).
+// range, at least one target, BGP timers a peer accepts).
 func FuzzParse(f *testing.F) {
 	if b, err := os.ReadFile(filepath.Join("..", "..", "examples", "asfence.yaml")); err == nil {
 		f.Add(b)
@@ -27,6 +29,9 @@ func FuzzParse(f *testing.F) {
 		"policy:\n  protect: [10.0.0.0/8, \"::/0\"]\n",
 		"a: &x [*x]\n",
 		"targets: [\n",
+		"schedul: 5\nbgp: {asn: x, neighbors: [{<<: {asn: 1}, address: \"::ffff:10.0.0.1\"}, {address: 10.0.0.1, asn: 1, hold_time: 2}]}\n",
+		"bgp: &b {asn: 1, router_id: 0.0.0.0, graceful_restart: {restart_time: 4096}, neighbors: [*b]}\n",
+		"targets: []\njitter: 1000000h\nschedule: \"@every 1ns\"\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -57,6 +62,19 @@ func FuzzParse(f *testing.F) {
 		}
 		if cfg.Jitter < 0 || cfg.Retention.Runs < 0 || cfg.Guard.MaxWithdraw < 0 {
 			t.Fatalf("accepted negative values: %+v %+v", cfg.Retention, cfg.Guard)
+		}
+		if cfg.Jitter > MaxJitter {
+			t.Fatalf("accepted jitter %v", cfg.Jitter)
+		}
+		if b := cfg.BGP; b != nil {
+			if b.GracefulRestart.RestartTime > bgp.MaxRestartTime {
+				t.Fatalf("accepted restart_time %d", b.GracefulRestart.RestartTime)
+			}
+			for _, n := range b.Neighbors {
+				if n.HoldTime == 1 || n.HoldTime == 2 || n.HoldTime > 65535 {
+					t.Fatalf("accepted hold_time %d", n.HoldTime)
+				}
+			}
 		}
 	})
 }
