@@ -70,7 +70,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"resolve", "--bogus"}, 2, "unknown flag"},
 		{[]string{"nosuchcommand"}, 2, "unknown command"},
 		{[]string{"resolve", "--offline", "--target", "nosuch"}, 2, "unknown target \"nosuch\""},
-		{[]string{"check-config", bad}, 2, "bad.yaml:4: field nonsense not found"},
+		{[]string{"check-config", bad}, 2, "bad.yaml:4: targets[0].nonsense: unknown key"},
 		{[]string{"check-config", filepath.Join("..", "..", "examples", "asfence.yaml")}, 0, ""},
 		{[]string{"resolve", "--snapshot", badSnap}, 1, "targets[0].prefixes[0].prefix: invalid prefix \"1.2.3.4/8\""},
 		{[]string{"resolve", "--snapshot", filepath.Join(dir, "missing.json")}, 1, "missing.json"},
@@ -104,5 +104,33 @@ func TestEmbeddedSnapshotIsReproducible(t *testing.T) {
 	}
 	if out != string(want) {
 		t.Fatalf("rebuilt snapshot differs from asn/data/default.json (%d vs %d bytes): run `make snapshot`", len(out), len(want))
+	}
+}
+
+// check-config reports every problem of a file at once, each as
+// file:line: field.path: problem, and exits 2.
+func TestCheckConfigReportsEveryProblem(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	doc := "schedul: \"@every 1h\"\nbgp:\n  asn: sixty\n  router_id: 0.0.0.0\n  graceful_restart: {restart_time: 4096}\n" +
+		"  neighbors:\n    - {address: 127.0.0.6, asn: 65000, hold_time: 2}\n    - {address: \"::ffff:127.0.0.6\", asn: 65000}\njitter: 1000000h\n"
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "check-config", cfg)
+	if code != 2 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	for _, want := range []string{
+		"c.yaml:1: schedul: unknown key (did you mean schedule?)",
+		`c.yaml:3: bgp.asn: want a whole number from 0 to 4294967295, got "sixty"`,
+		"c.yaml:4: bgp.router_id: must not be 0.0.0.0",
+		"c.yaml:5: bgp.graceful_restart.restart_time: must be 1-4095 seconds",
+		"c.yaml:7: bgp.neighbors[0].hold_time: must be 3-65535 seconds",
+		"c.yaml:8: bgp.neighbors[1].address: duplicate neighbor 127.0.0.6",
+		"c.yaml:9: jitter: 1000000h is longer than a day",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
 	}
 }
