@@ -369,3 +369,13 @@ func TestScheduleAndJitterBounds(t *testing.T) {
 		}
 	}
 }
+
+// A huge unknown key costs no quadratic typo search and is cut in the
+// message.
+func TestLongUnknownKey(t *testing.T) {
+	key := strings.Repeat("k", 1<<20)
+	got := parseErrors(t, "? "+key+"\n: 1\n") // an explicit key may be longer than 1024
+	if len(got) != 1 || len(got[0]) > 1000 || !strings.Contains(got[0], "unknown key (known keys here: targets,") {
+		t.Fatalf("got %.200q", got)
+	}
+}

@@ -189,6 +189,9 @@ func structKeys(t reflect.Type) []fieldKey {
 	return out
 }
 
+// maxKeyShown: a longer unknown key is cut in messages.
+const maxKeyShown = 64
+
 // mapping checks the pairs of a mapping node against the keys of a struct
 // (keys != nil) or a map type, and cuts out the pairs that are wrong.
 func (c *shapeCheck) mapping(path string, n *yaml.Node, keys []fieldKey, mapType reflect.Type) {
@@ -221,6 +224,9 @@ func (c *shapeCheck) mapping(path string, n *yaml.Node, keys []fieldKey, mapType
 		} else {
 			i := slices.IndexFunc(keys, func(f fieldKey) bool { return f.name == k.Value })
 			if i < 0 {
+				if len(k.Value) > maxKeyShown {
+					p = field.Path(path, k.Value[:maxKeyShown]+"...")
+				}
 				c.add(p, k, "unknown key%s", suggest(k.Value, keys))
 				continue
 			}
@@ -277,13 +283,17 @@ func suggest(key string, keys []fieldKey) string {
 	if len(keys) == 0 {
 		return " (this block takes no keys)"
 	}
+	limit := max(1, (len(key)+1)/3)
 	best, bestD := "", math.MaxInt
 	for _, f := range keys {
+		if abs(len(key)-len(f.name)) > limit {
+			continue // farther than limit: not worth the quadratic distance
+		}
 		if d := editDistance(strings.ToLower(key), f.name); d < bestD {
 			best, bestD = f.name, d
 		}
 	}
-	if bestD <= max(1, (len(key)+1)/3) {
+	if bestD <= limit {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
 	names := make([]string, len(keys))
@@ -313,6 +323,13 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 func isInteger(t reflect.Type) bool {
