@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
@@ -25,9 +24,7 @@ func benchIntent(b testing.TB) *policy.Intent {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var p check.Problems
-	pol := policy.PolicyConfig{AllowBogons: true, IPv4: policy.LengthBounds{MinLength: 1}, IPv6: policy.LengthBounds{MinLength: 1}}.Build("policy", &p)
-	return pol.Apply(s)
+	return buildPolicy(b, policy.PolicyConfig{AllowBogons: true, IPv4: policy.LengthBounds{MinLength: 1}, IPv6: policy.LengthBounds{MinLength: 1}}).Apply(s)
 }
 
 // BenchmarkRenderAll renders one Intent for all 12 vendors as

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
@@ -38,8 +37,7 @@ func changedIntent(t testing.TB) *policy.Intent {
 	tc := s.Target("tencent")
 	tc.ASNs = append(tc.ASNs, asn.ASN{ASN: 132203, Evidence: ev})
 	s.Normalize()
-	var p check.Problems
-	return policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}.Build("policy", &p).Apply(s)
+	return buildPolicy(t, policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}).Apply(s)
 }
 
 // TestIncrementalModel checks the incremental commands of each vendor

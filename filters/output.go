@@ -3,7 +3,7 @@ package filters
 import (
 	"regexp"
 
-	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/field"
 )
 
 // OutputConfig is the `outputs:` block: which vendor files the daemon
@@ -56,19 +56,22 @@ func (n Names) WithDefaults() Names {
 	return d
 }
 
-// Validate checks names (they end up unquoted in router configs).
-func (c *OutputConfig) Validate(path string, p *check.Problems) {
+// Validate checks names (they end up unquoted in router configs). The
+// error, if any, is a field.List with paths relative to the block.
+func (c *OutputConfig) Validate() error {
+	var p field.List
 	for _, f := range []struct{ key, v string }{
 		{"prefix_v4", c.Names.PrefixV4}, {"prefix_v6", c.Names.PrefixV6}, {"as_path", c.Names.ASPath},
 		{"policy", c.Names.Policy}, {"acl_v4", c.Names.ACLV4}, {"acl_v6", c.Names.ACLV6},
 	} {
 		if f.v != "" && !nameRE.MatchString(f.v) {
-			p.Add(check.Join(path, "names", f.key), "invalid name %q (1-48 of A-Z a-z 0-9 - _, starting with a letter)", f.v)
+			p.Add(field.Path("names", f.key), "invalid name %q (1-48 of A-Z a-z 0-9 - _, starting with a letter)", f.v)
 		}
 	}
 	for k, v := range c.MaxEntries {
 		if v < 0 {
-			p.Add(check.Join(path, "max_entries", k), "must be positive")
+			p.Add(field.Path("max_entries", k), "must be positive")
 		}
 	}
+	return p.Err()
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
@@ -30,12 +29,17 @@ func smallIntent(t testing.TB) *policy.Intent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p check.Problems
-	pol := policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}.Build("policy", &p)
-	if !p.Empty() {
-		t.Fatal(p.List())
+	return buildPolicy(t, policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}).Apply(s)
+}
+
+// buildPolicy is PolicyConfig.Build for a config the test knows is valid.
+func buildPolicy(t testing.TB, pc policy.PolicyConfig) policy.Policy {
+	t.Helper()
+	pol, err := pc.Build()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return pol.Apply(s)
+	return pol
 }
 
 // emptyIntent has targets but nothing in them.
@@ -332,14 +336,10 @@ func TestRenderLeavesOutDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p check.Problems
 	pc := policy.PolicyConfig{Protect: []string{"118.26.132.0/24"}}
 	pc.Exceptions.Prefixes = []string{"71.18.255.128/25"}
 	pc.Exceptions.ASNs = []uint32{133478}
-	in := pc.Build("policy", &p).Apply(s)
-	if !p.Empty() {
-		t.Fatal(p.List())
-	}
+	in := buildPolicy(t, pc).Apply(s)
 	for _, v := range Vendors() {
 		out := string(render(t, in, RenderOptions{Vendor: v}))
 		if !strings.Contains(out, "71.18.255.0") || !strings.Contains(out, "1.116.0.0") {

@@ -20,7 +20,6 @@ import (
 	"github.com/asfence/asfence/asn/irr/irrd"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
-	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/internal/prefixtest"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
@@ -241,12 +240,11 @@ func corpusIntent(t *testing.T, routes []corpusRoute, orLonger bool) *policy.Int
 	}
 	s := &asn.Snapshot{GeneratedAt: now, Targets: []asn.TargetResult{tr}}
 	s.Normalize()
-	var p check.Problems
 	pc := policy.PolicyConfig{AllowBogons: true, MoreSpecifics: &orLonger,
 		IPv4: policy.LengthBounds{MinLength: 1}, IPv6: policy.LengthBounds{MinLength: 1}}
-	pol := pc.Build("policy", &p)
-	if !p.Empty() {
-		t.Fatal(p.List())
+	pol, err := pc.Build()
+	if err != nil {
+		t.Fatal(err)
 	}
 	in := pol.Apply(s)
 	if len(in.Dropped) > 0 {

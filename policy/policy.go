@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/field"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -66,14 +66,16 @@ const (
 	DefaultMax6 = 128
 )
 
-// Build validates the config; problems are reported under path.
-func (c PolicyConfig) Build(path string, p *check.Problems) Policy {
+// Build validates the config. The error, if any, is a field.List with paths
+// relative to the block ("protect[0]"); the Policy holds what is valid.
+func (c PolicyConfig) Build() (Policy, error) {
+	var p field.List
 	pol := Policy{Min4: DefaultMin4, Max4: DefaultMax4, Min6: DefaultMin6, Max6: DefaultMax6, AllowBogons: c.AllowBogons}
 	pol.RouteFilter.OrLonger = c.MoreSpecifics == nil || *c.MoreSpecifics
 	for i, s := range c.Protect {
 		pf, err := asn.ParsePrefix(s)
 		if err != nil {
-			p.Add(check.Join(path, "protect", i), "%v", err)
+			p.Add(field.Path("protect", i), "%v", err)
 			continue
 		}
 		pol.Protect = append(pol.Protect, pf)
@@ -81,14 +83,14 @@ func (c PolicyConfig) Build(path string, p *check.Problems) Policy {
 	for i, s := range c.Exceptions.Prefixes {
 		pf, err := asn.ParsePrefix(s)
 		if err != nil {
-			p.Add(check.Join(path, "exceptions", "prefixes", i), "%v", err)
+			p.Add(field.Path("exceptions", "prefixes", i), "%v", err)
 			continue
 		}
 		pol.ExceptionPrefixes = append(pol.ExceptionPrefixes, pf)
 	}
 	for i, a := range c.Exceptions.ASNs {
 		if a == 0 {
-			p.Add(check.Join(path, "exceptions", "asns", i), "invalid ASN 0")
+			p.Add(field.Path("exceptions", "asns", i), "invalid ASN 0")
 			continue
 		}
 		pol.ExceptionASNs = append(pol.ExceptionASNs, a)
@@ -101,31 +103,31 @@ func (c PolicyConfig) Build(path string, p *check.Problems) Policy {
 			*max = b.MaxLength
 		}
 		if *min < 1 || *min > bits {
-			p.Add(check.Join(path, name, "min_length"), "must be 1-%d (a default route is never accepted)", bits)
+			p.Add(field.Path(name, "min_length"), "must be 1-%d (a default route is never accepted)", bits)
 		}
 		if *max < 1 || *max > bits {
-			p.Add(check.Join(path, name, "max_length"), "must be 1-%d", bits)
+			p.Add(field.Path(name, "max_length"), "must be 1-%d", bits)
 		}
 		if *min > *max {
-			p.Add(check.Join(path, name), "min_length %d is above max_length %d", *min, *max)
+			p.Add(name, "min_length %d is above max_length %d", *min, *max)
 		}
 		*fmax = bits
 		if b.FilterMaxLength != 0 {
 			if b.FilterMaxLength < 1 || b.FilterMaxLength > bits {
-				p.Add(check.Join(path, name, "filter_max_length"), "must be 1-%d", bits)
+				p.Add(field.Path(name, "filter_max_length"), "must be 1-%d", bits)
 			}
 			*fmax = b.FilterMaxLength
 		}
 	}
 	bounds("ipv4", c.IPv4, 32, &pol.Min4, &pol.Max4, &pol.RouteFilter.MaxLength4)
 	bounds("ipv6", c.IPv6, 128, &pol.Min6, &pol.Max6, &pol.RouteFilter.MaxLength6)
-	return pol
+	return pol, p.Err()
 }
 
 // DefaultPolicy is the policy of an empty config.
 func DefaultPolicy() Policy {
-	var p check.Problems
-	return PolicyConfig{}.Build("policy", &p)
+	pol, _ := PolicyConfig{}.Build() // the defaults are valid
+	return pol
 }
 
 // Drop reports a prefix or ASN left out of the Intent, and why.

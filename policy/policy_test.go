@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/internal/check"
+	"github.com/asfence/asfence/field"
 	"github.com/asfence/asfence/prefixset"
 )
 
@@ -42,14 +42,10 @@ func policySnapshot() *asn.Snapshot {
 }
 
 func TestPolicyApply(t *testing.T) {
-	var p check.Problems
 	pc := PolicyConfig{Protect: []string{"20.1.2.0/24"}, IPv4: LengthBounds{MaxLength: 24}}
 	pc.Exceptions.Prefixes = []string{"20.3.1.0/24"}
 	pc.Exceptions.ASNs = []uint32{64602}
-	pol := pc.Build("policy", &p)
-	if !p.Empty() {
-		t.Fatal(p.List())
-	}
+	pol := build(t, pc)
 	in := pol.Apply(policySnapshot())
 	tg := in.Target("t")
 	var kept []string
@@ -95,15 +91,15 @@ func TestPolicyApply(t *testing.T) {
 }
 
 func TestPolicyBuildErrors(t *testing.T) {
-	var p check.Problems
 	pc := PolicyConfig{Protect: []string{"1.2.3.4/8", "nonsense"}, IPv4: LengthBounds{MinLength: 0, MaxLength: 40}, IPv6: LengthBounds{MinLength: 64, MaxLength: 48, FilterMaxLength: 200}}
 	pc.Exceptions.ASNs = []uint32{0}
-	pc.Build("policy", &p)
+	_, err := pc.Build()
 	var got []string
-	for _, x := range p.List() {
+	for _, x := range field.Errors(err) {
 		got = append(got, x.Path)
 	}
-	for _, want := range []string{"policy.protect[0]", "policy.protect[1]", "policy.exceptions.asns[0]", "policy.ipv4.max_length", "policy.ipv6", "policy.ipv6.filter_max_length"} {
+	// Paths are relative to the policy block.
+	for _, want := range []string{"protect[0]", "protect[1]", "exceptions.asns[0]", "ipv4.max_length", "ipv6", "ipv6.filter_max_length"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("no problem reported at %s (got %v)", want, got)
 		}
@@ -113,23 +109,19 @@ func TestPolicyBuildErrors(t *testing.T) {
 // TestFilterMaxLength: filter_max_length caps the "le" of route filters,
 // and more_specifics: false makes them exact.
 func TestFilterMaxLength(t *testing.T) {
-	var p check.Problems
 	off := false
 	s := policySnapshot()
-	in := PolicyConfig{IPv4: LengthBounds{FilterMaxLength: 24}}.Build("policy", &p).Apply(s)
+	in := build(t, PolicyConfig{IPv4: LengthBounds{FilterMaxLength: 24}}).Apply(s)
 	for _, r := range in.RouteFilterEntries("", prefixset.IPv4) {
 		if r.Le != max(24, r.Prefix.Bits()) {
 			t.Errorf("entry %s: le %d, want 24", r.Prefix, r.Le)
 		}
 	}
-	in = PolicyConfig{MoreSpecifics: &off}.Build("policy", &p).Apply(s)
+	in = build(t, PolicyConfig{MoreSpecifics: &off}).Apply(s)
 	for _, r := range in.RouteFilterEntries("", prefixset.IPv4) {
 		if !r.Exact() && r.Ge != r.Le {
 			t.Errorf("exact mode entry %s", r)
 		}
-	}
-	if !p.Empty() {
-		t.Fatal(p.List())
 	}
 }
 
@@ -168,4 +160,14 @@ func TestCompareIntents(t *testing.T) {
 	if ch := Compare(nil, old); ch.Empty() || ch.Targets[0].Before != 0 {
 		t.Errorf("from nothing: %+v", ch)
 	}
+}
+
+// build is PolicyConfig.Build for a config the test knows is valid.
+func build(t *testing.T, pc PolicyConfig) Policy {
+	t.Helper()
+	pol, err := pc.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/field"
 	"github.com/asfence/asfence/filters"
-	"github.com/asfence/asfence/internal/check"
 	"github.com/asfence/asfence/policy"
 )
 
@@ -259,13 +258,9 @@ func (c *Config) validate(lines lineMap) field.List {
 	for i, t := range c.TargetList {
 		names[i] = t.Name
 	}
-	// filters still reports through check until its split lands.
-	var fp check.Problems
-	c.PolicyRules = c.Policy.Build("policy", &fp)
-	c.Outputs.Validate("outputs", &fp)
-	for _, pr := range fp.List() {
-		p.Add(pr.Path, "%s", pr.Msg)
-	}
+	c.PolicyRules, err = c.Policy.Build()
+	p.Append("policy", err)
+	p.Append("outputs", c.Outputs.Validate())
 	for i, v := range c.Outputs.Vendors {
 		if !filters.KnownVendor(v) {
 			p.Add(field.Path("outputs", "vendors", i), "unknown vendor %q (see `asfence vendors`)", v)

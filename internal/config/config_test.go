@@ -75,6 +75,10 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 			"c.yaml:17: blackhole.next_hop_v4: must be an IPv4 address",
 			"c.yaml:19: api.listen: 192.0.2.1:9179 is not a loopback address",
 		}},
+		{"outputs", "outputs:\n  names:\n    policy: \"bad name\"\n  max_entries:\n    junos: -1\n",
+			[]string{`c.yaml:3: outputs.names.policy: invalid name "bad name"`, "c.yaml:5: outputs.max_entries.junos: must be positive"}},
+		{"policy", "policy:\n  exceptions:\n    asns: [0]\n  ipv6:\n    min_length: 64\n    max_length: 48\n",
+			[]string{"c.yaml:3: policy.exceptions.asns[0]: invalid ASN 0", "c.yaml:4: policy.ipv6: min_length 64 is above max_length 48"}},
 		{"sources", "targets:\n  - name: tencent\nsources:\n  files:\n    - format: xml\n      path: a\n    - format: cidr\n      path: b\n  rpki:\n    - {}\n",
 			[]string{"c.yaml:5: sources.files[0].format: unknown format \"xml\"", "c.yaml:7: sources.files[1]: a cidr list needs", "c.yaml:10: sources.rpki[0]: set path or url"}},
 	}
