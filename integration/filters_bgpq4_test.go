@@ -18,6 +18,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/irr"
 	"github.com/asfence/asfence/asn/irr/irrd"
+	"github.com/asfence/asfence/asn/rpsl"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/prefixtest"
@@ -200,7 +201,7 @@ func loadCorpus(t *testing.T) []corpusRoute {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = irr.ParseRPSL(f, fh, func(o *irr.Object) error {
+		err = rpsl.Parse(f, fh, func(o *rpsl.Object) error {
 			if o.Class != "route" && o.Class != "route6" {
 				return nil
 			}

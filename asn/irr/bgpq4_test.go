@@ -15,6 +15,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/irr"
 	"github.com/asfence/asfence/asn/irr/irrd"
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
 // routeSampleSets builds AS-ROUTES from the origins of the real route and
@@ -28,7 +29,7 @@ func routeSampleSets(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = irr.ParseRPSL(f, fh, func(o *irr.Object) error {
+		err = rpsl.Parse(f, fh, func(o *rpsl.Object) error {
 			origin, _ := o.Get("origin")
 			if o.Class == "route" && !slices.Contains(v4, origin) {
 				v4 = append(v4, origin)

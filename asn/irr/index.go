@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
 // Index holds what the resolver needs from RPSL objects: as-set members,
@@ -74,14 +76,14 @@ func (x *Index) AddFile(path string) error {
 
 // AddRPSL parses RPSL text into the index; name is used in errors.
 func (x *Index) AddRPSL(name string, r io.Reader) error {
-	return ParseRPSL(name, r, x.Add)
+	return rpsl.Parse(name, r, x.Add)
 }
 
 // Add indexes one object. route, route6, as-set and aut-num objects are
 // checked (key syntax, origin, source); other classes are only counted.
-func (x *Index) Add(o *Object) error {
+func (x *Index) Add(o *rpsl.Object) error {
 	bad := func(line int, format string, args ...any) error {
-		return &ParseError{File: o.File, Line: line, Msg: fmt.Sprintf(format, args...)}
+		return &rpsl.ParseError{File: o.File, Line: line, Msg: fmt.Sprintf(format, args...)}
 	}
 	x.counts[o.Class]++
 	switch o.Class {
@@ -114,7 +116,7 @@ func (x *Index) Add(o *Object) error {
 		}
 		origin, err := ParseASN(ov)
 		if err != nil {
-			return bad(attrLine(o, "origin"), "%s %s: origin: %v", o.Class, p, err)
+			return bad(o.AttrLine("origin"), "%s %s: origin: %v", o.Class, p, err)
 		}
 		r := Route{Prefix: p, Origin: origin, Source: src}
 		if _, dup := x.seen[r]; !dup {
@@ -129,7 +131,7 @@ func (x *Index) Add(o *Object) error {
 		s := SetObject{Name: name, Source: src, File: o.File, Line: o.Line, Members: []string{}}
 		for _, a := range o.Attrs {
 			if a.Name == "members" || a.Name == "mp-members" {
-				for _, m := range splitList(a.Value) {
+				for _, m := range rpsl.SplitList(a.Value) {
 					s.Members = append(s.Members, strings.ToUpper(m))
 				}
 			}
@@ -151,13 +153,9 @@ func (x *Index) Add(o *Object) error {
 	return nil
 }
 
-func attrLine(o *Object, name string) int {
-	for _, a := range o.Attrs {
-		if a.Name == name {
-			return a.Line
-		}
-	}
-	return o.Line
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // Sources lists the sources seen, in order of first appearance.

@@ -3,17 +3,18 @@ package irr
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
-func parseAll(t *testing.T, name, text string) ([]*Object, error) {
+func parseAll(t *testing.T, name, text string) ([]*rpsl.Object, error) {
 	t.Helper()
-	var out []*Object
-	err := ParseRPSL(name, strings.NewReader(text), func(o *Object) error {
+	var out []*rpsl.Object
+	err := rpsl.Parse(name, strings.NewReader(text), func(o *rpsl.Object) error {
 		out = append(out, o)
 		return nil
 	})
@@ -42,36 +43,6 @@ func TestParseRealFiles(t *testing.T) {
 				t.Errorf("%s: %d %s objects, want %d", f, got, class, n)
 			}
 		}
-	}
-}
-
-func TestParseLargeAutNum(t *testing.T) {
-	f, err := os.Open("testdata/ripe-aut-num-AS3257.rpsl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var objs []*Object
-	if err := ParseRPSL(f.Name(), f, func(o *Object) error { objs = append(objs, o); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(objs) != 1 || objs[0].Class != "aut-num" || objs[0].Key != "AS3257" {
-		t.Fatalf("objects: %d, first %+v", len(objs), objs[0].Key)
-	}
-	counts := map[string]int{}
-	for _, a := range objs[0].Attrs {
-		counts[a.Name]++
-	}
-	for name, n := range map[string]int{"import": 2916, "export": 2916, "mp-import": 1857, "mp-export": 1857} {
-		if counts[name] != n {
-			t.Errorf("%s: %d attributes, want %d", name, counts[name], n)
-		}
-	}
-	if v, _ := objs[0].Get("as-name"); v != "GTT-BACKBONE" {
-		t.Errorf("as-name %q", v)
-	}
-	if objs[0].Source() != "RIPE" {
-		t.Errorf("source %q", objs[0].Source())
 	}
 }
 
@@ -182,7 +153,7 @@ func TestParseSyntax(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	long := "descr: " + strings.Repeat("x", MaxLineBytes+10) + "\n"
+	long := "descr: " + strings.Repeat("x", rpsl.MaxLineBytes+10) + "\n"
 	for _, tc := range []struct{ name, text, want string }{
 		{"continuation", "\n  AS1\n", "f.rpsl:2: continuation line outside an object"},
 		{"no colon", "route: 192.0.2.0/24\norigin AS1\n", "f.rpsl:2: want \"attribute: value\""},
@@ -203,7 +174,7 @@ func TestParseErrors(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Fatalf("error %v, want prefix %q", err, tc.want)
 			}
-			var pe *ParseError
+			var pe *rpsl.ParseError
 			if !errors.As(err, &pe) || pe.File != "f.rpsl" {
 				t.Errorf("not a ParseError naming the file: %#v", err)
 			}
@@ -251,14 +222,14 @@ func FuzzParseRPSL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		x := NewIndex()
-		err := ParseRPSL("fuzz", strings.NewReader(string(data)), func(o *Object) error {
+		err := rpsl.Parse("fuzz", strings.NewReader(string(data)), func(o *rpsl.Object) error {
 			if o.Class == "" || o.Line < 1 || len(o.Attrs) == 0 || o.Attrs[0].Name != o.Class {
 				t.Fatalf("bad object %+v", o)
 			}
 			_ = x.Add(o)
 			return nil
 		})
-		var pe *ParseError
+		var pe *rpsl.ParseError
 		if err != nil && !errors.As(err, &pe) {
 			t.Fatalf("error without a place: %v", err)
 		}

@@ -123,3 +123,10 @@ func (r *answerReader) statusLine() ([]byte, error) {
 	}
 	return line, nil
 }
+
+func clip(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "..."
+	}
+	return string(b)
+}
