@@ -117,6 +117,28 @@ func (c *Client) httpClient() *http.Client {
 func (c *Client) Get(ctx context.Context, url, accept string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
+	resp, err := c.open(ctx, url, accept)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	limit := c.Limit()
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("answer of %d bytes is larger than the %d-byte limit", resp.ContentLength, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, c.explain(ctx, fmt.Errorf("reading answer: %w", err))
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("answer is larger than the %d-byte limit", limit)
+	}
+	return body, nil
+}
+
+// open sends the request and returns a 2xx response (whose body the
+// caller closes); other answers become errors.
+func (c *Client) open(ctx context.Context, url, accept string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -136,28 +158,18 @@ func (c *Client) Get(ctx context.Context, url, accept string) ([]byte, error) {
 	if err != nil {
 		return nil, c.explain(ctx, err)
 	}
-	defer resp.Body.Close()
-	limit := c.Limit()
 	if resp.StatusCode == http.StatusNotFound {
+		resp.Body.Close()
 		return nil, ErrNotFound
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Read a little of the body: registries explain errors there.
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
 		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status,
 			RetryAfter: resp.Header.Get("Retry-After"), Detail: errorDetail(head)}
 	}
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("answer of %d bytes is larger than the %d-byte limit", resp.ContentLength, limit)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, c.explain(ctx, fmt.Errorf("reading answer: %w", err))
-	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("answer is larger than the %d-byte limit", limit)
-	}
-	return body, nil
+	return resp, nil
 }
 
 // explain turns a timeout into words; other errors pass through.
