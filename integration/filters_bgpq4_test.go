@@ -207,7 +207,7 @@ func loadCorpus(t *testing.T) []corpusRoute {
 			}
 			p, _ := o.Get(o.Class)
 			origin, _ := o.Get("origin")
-			a, err := irr.ParseASN(origin)
+			a, err := rpsl.ParseASN(origin)
 			if err != nil {
 				return err
 			}

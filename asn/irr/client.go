@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
 // DefaultTimeout bounds each wait for the server when none is configured.
@@ -207,7 +208,7 @@ func (c *Client) expandOnServer(ctx context.Context, roots []string) (*expansion
 		path := []string{strings.ToUpper(roots[i])}
 		for _, m := range strings.Fields(string(a.data)) {
 			m = strings.ToUpper(m)
-			v, err := ParseASN(m)
+			v, err := rpsl.ParseASN(m)
 			if err != nil || !isASNToken(m) {
 				ex.invalid = append(ex.invalid, m)
 				continue

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
 // DefaultMaxDepth limits AS-SET nesting when none is configured.
@@ -93,7 +95,7 @@ func expandSets(ctx context.Context, roots []string, maxDepth int, lookup setLoo
 			for _, m := range a.members {
 				m = strings.ToUpper(m)
 				if isASNToken(m) {
-					v, err := ParseASN(m)
+					v, err := rpsl.ParseASN(m)
 					if err != nil {
 						ex.invalid = append(ex.invalid, m)
 						continue

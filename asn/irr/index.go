@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/asfence/asfence/asn/rpsl"
@@ -114,7 +113,7 @@ func (x *Index) Add(o *rpsl.Object) error {
 		if !ok {
 			return bad(o.Line, "%s %s has no origin: attribute", o.Class, p)
 		}
-		origin, err := ParseASN(ov)
+		origin, err := rpsl.ParseASN(ov)
 		if err != nil {
 			return bad(o.AttrLine("origin"), "%s %s: origin: %v", o.Class, p, err)
 		}
@@ -143,7 +142,7 @@ func (x *Index) Add(o *rpsl.Object) error {
 		}
 		x.sets[name] = append(x.sets[name], s)
 	case "aut-num":
-		a, err := ParseASN(o.Key)
+		a, err := rpsl.ParseASN(o.Key)
 		if err != nil {
 			return bad(o.Line, "aut-num: %v", err)
 		}
@@ -215,28 +214,6 @@ func (x *Index) AutNums(asn uint32, sources []string) []AutNum {
 	return out
 }
 
-// ParseASN parses "AS123", "as123", "123" or asdot "AS1.10".
-func ParseASN(s string) (uint32, error) {
-	s = strings.TrimSpace(s)
-	v := s
-	if len(v) >= 2 && (v[0] == 'A' || v[0] == 'a') && (v[1] == 'S' || v[1] == 's') {
-		v = v[2:]
-	}
-	if hi, lo, ok := strings.Cut(v, "."); ok {
-		h, err1 := strconv.ParseUint(hi, 10, 16)
-		l, err2 := strconv.ParseUint(lo, 10, 16)
-		if err1 != nil || err2 != nil {
-			return 0, fmt.Errorf("invalid AS number %q", s)
-		}
-		return uint32(h)<<16 | uint32(l), nil
-	}
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || v == "" || v[0] == '+' {
-		return 0, fmt.Errorf("invalid AS number %q", s)
-	}
-	return uint32(n), nil
-}
-
 // SpecialASN reports whether an ASN is private, reserved or for
 // documentation (RFC 6996, RFC 5398, RFC 7300, AS_TRANS, AS0). Such members
 // of an AS-SET are skipped, as bgpq4 skips them: they never identify a
@@ -265,7 +242,7 @@ func validSetName(s string) bool {
 			hasSet = true
 			continue
 		}
-		if _, err := ParseASN(part); err != nil || !strings.HasPrefix(part, "AS") {
+		if _, err := rpsl.ParseASN(part); err != nil || !strings.HasPrefix(part, "AS") {
 			return false
 		}
 	}

@@ -182,19 +182,6 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestParseASN(t *testing.T) {
-	for s, want := range map[string]uint32{"AS1": 1, "as4200000000": 4200000000, "64512": 64512, "AS1.10": 65546, " AS3 ": 3} {
-		if got, err := ParseASN(s); err != nil || got != want {
-			t.Errorf("ParseASN(%q) = %d, %v; want %d", s, got, err, want)
-		}
-	}
-	for _, s := range []string{"", "AS", "AS-1", "AS4294967296", "ASx", "AS1.65536", "AS+1", "AS1.", "AS.1"} {
-		if _, err := ParseASN(s); err == nil {
-			t.Errorf("ParseASN(%q) accepted", s)
-		}
-	}
-}
-
 func TestSpecialASN(t *testing.T) {
 	for _, a := range []uint32{0, 23456, 64496, 64511, 64512, 65534, 65535, 65551, 4200000000, 4294967295} {
 		if !SpecialASN(a) {

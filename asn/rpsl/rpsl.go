@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -345,4 +346,26 @@ func SplitList(v string) []string {
 	return strings.FieldsFunc(v, func(r rune) bool {
 		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
 	})
+}
+
+// ParseASN parses "AS123", "as123", "123" or asdot "AS1.10".
+func ParseASN(s string) (uint32, error) {
+	s = strings.TrimSpace(s)
+	v := s
+	if len(v) >= 2 && (v[0] == 'A' || v[0] == 'a') && (v[1] == 'S' || v[1] == 's') {
+		v = v[2:]
+	}
+	if hi, lo, ok := strings.Cut(v, "."); ok {
+		h, err1 := strconv.ParseUint(hi, 10, 16)
+		l, err2 := strconv.ParseUint(lo, 10, 16)
+		if err1 != nil || err2 != nil {
+			return 0, fmt.Errorf("invalid AS number %q", s)
+		}
+		return uint32(h)<<16 | uint32(l), nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || v == "" || v[0] == '+' {
+		return 0, fmt.Errorf("invalid AS number %q", s)
+	}
+	return uint32(n), nil
 }

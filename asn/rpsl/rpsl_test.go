@@ -123,6 +123,19 @@ func TestReaderErrors(t *testing.T) {
 	}
 }
 
+func TestParseASN(t *testing.T) {
+	for s, want := range map[string]uint32{"AS1": 1, "as4200000000": 4200000000, "64512": 64512, "AS1.10": 65546, " AS3 ": 3} {
+		if got, err := ParseASN(s); err != nil || got != want {
+			t.Errorf("ParseASN(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "AS", "AS-1", "AS4294967296", "ASx", "AS1.65536", "AS+1", "AS1.", "AS.1"} {
+		if _, err := ParseASN(s); err == nil {
+			t.Errorf("ParseASN(%q) accepted", s)
+		}
+	}
+}
+
 func TestParseLargeAutNum(t *testing.T) {
 	f, err := os.Open("../irr/testdata/ripe-aut-num-AS3257.rpsl")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/asfence/asfence/asn/irr"
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
 // The benchmark dataset: one route/route6 object per distinct
@@ -110,7 +111,7 @@ func readBGPDump(name string, r io.Reader) ([]pair, genStats, error) {
 			st.asSetOrigin++
 			continue
 		}
-		o, err := irr.ParseASN(last)
+		o, err := rpsl.ParseASN(last)
 		if err != nil {
 			return nil, st, fmt.Errorf("%s:%d: AS path %q: %v", name, n, fields[6], err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/irr"
 	"github.com/asfence/asfence/asn/irr/irrd"
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
 const excerpt = "testdata/ripe-ris-bview.20020722.2337.bgpdump-m.excerpt.txt"
@@ -40,7 +41,7 @@ func TestGenerate(t *testing.T) {
 		if strings.HasSuffix(last, "}") || last == "65003" {
 			continue
 		}
-		a, _ := irr.ParseASN(last)
+		a, _ := rpsl.ParseASN(last)
 		if !slices.Contains(want, a) {
 			want = append(want, a)
 		}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn/irr"
+	"github.com/asfence/asfence/asn/rpsl"
 )
 
 // DefaultIdleTimeout is how long an idle connection stays open (IRRd's
@@ -346,7 +347,7 @@ func (ss *session) handle(q string) bool {
 		}
 		var asns []uint32
 		for _, m := range ss.recursiveASNs(param) {
-			if a, err := irr.ParseASN(m); err == nil {
+			if a, err := rpsl.ParseASN(m); err == nil {
 				asns = append(asns, a)
 			}
 		}
@@ -362,7 +363,7 @@ func parseOrigin(s string) (uint32, error) {
 		//lint:ignore ST1005 an IRRd protocol reply
 		return 0, fmt.Errorf("Invalid AS number %s: must start with 'AS'", s)
 	}
-	a, err := irr.ParseASN(s)
+	a, err := rpsl.ParseASN(s)
 	if err != nil {
 		//lint:ignore ST1005 an IRRd protocol reply
 		return 0, fmt.Errorf("Invalid AS number %s", s)
