@@ -24,6 +24,29 @@ type Discoverer interface {
 	Discover(ctx context.Context, t *Target) ([]ASNFact, error)
 }
 
+// Follower is a Discoverer whose answer also depends on the ASNs other
+// sources found (the organisation on a discovered ASN's aut-num, the
+// opaque-id of a discovered ASN): the engine asks it again with every ASN
+// known so far until no source finds a new one (the discovery closure), at
+// most MaxDiscoveryRounds times.
+type Follower interface {
+	Discoverer
+	Follow(ctx context.Context, t *Target, known []uint32) ([]ASNFact, error)
+}
+
+// MaxDiscoveryRounds bounds the discovery closure: the first round asks
+// every Discoverer, each further round asks the Followers with the ASNs
+// found so far. A closure still growing after the last round is recorded
+// as incomplete (source "discovery").
+const MaxDiscoveryRounds = 5
+
+// QueryTimeouter is a source whose queries need longer than the engine's
+// timeout (bulk downloads and scans of whole dumps); the engine uses the
+// longer of the two for it.
+type QueryTimeouter interface {
+	QueryTimeout() time.Duration
+}
+
 // Resolver gives facts about a target whose ASNs are known: prefixes
 // originated by or registered to those ASNs, and holder names.
 //
@@ -101,7 +124,11 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				cctx, cancel := context.WithTimeout(ctx, timeout)
+				d := timeout
+				if q, ok := s.(QueryTimeouter); ok && q.QueryTimeout() > d {
+					d = q.QueryTimeout()
+				}
+				cctx, cancel := context.WithTimeout(ctx, d)
 				defer cancel()
 				asked, merge, err := query(cctx, s)
 				if !asked {
@@ -129,20 +156,37 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 		for _, s := range t.ActiveASNs() {
 			m.addASN(ASNFact{ASN: s.ASN, Name: s.Name, Evidence: Evidence{Source: "builtin", Detail: s.Why, Seen: now}})
 		}
-		// Stage 1: discovery of more ASNs.
-		if err := stage(t, func(ctx context.Context, s Source) (bool, func(), error) {
-			d, ok := s.(Discoverer)
-			if !ok {
-				return false, nil, nil
-			}
-			facts, err := d.Discover(ctx, t)
-			return true, func() {
-				for _, f := range facts {
-					m.addASN(f)
+		// Stage 1: discovery of more ASNs, to a fixed point: what one
+		// source found may lead another (or the same) to more.
+		for round := 1; ; round++ {
+			before := len(m.asns)
+			known := m.asnList()
+			if err := stage(t, func(ctx context.Context, s Source) (bool, func(), error) {
+				var facts []ASNFact
+				var err error
+				if f, ok := s.(Follower); ok && round > 1 {
+					facts, err = f.Follow(ctx, t, slices.Clone(known))
+				} else if d, ok := s.(Discoverer); ok && round == 1 {
+					facts, err = d.Discover(ctx, t)
+				} else {
+					return false, nil, nil
 				}
-			}, err
-		}); err != nil {
-			return nil, err
+				return true, func() {
+					for _, f := range facts {
+						m.addASN(f)
+					}
+				}, err
+			}); err != nil {
+				return nil, err
+			}
+			if len(m.asns) == before {
+				break
+			}
+			if round == MaxDiscoveryRounds {
+				snap.Incomplete = append(snap.Incomplete, Incomplete{Source: "discovery", Target: t.Name,
+					Error: fmt.Sprintf("still finding new ASNs after %d rounds (%d known); stopped", round, len(m.asns))})
+				break
+			}
 		}
 		// Stage 2: prefixes and names for the known ASNs.
 		asns := m.asnList()

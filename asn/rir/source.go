@@ -125,6 +125,16 @@ func (s *Source) pooled(f *File, id string) bool {
 // file, every other ASN registered under the same opaque-id. A standard
 // file (no opaque-ids) discovers nothing.
 func (s *Source) Discover(ctx context.Context, t *asn.Target) ([]asn.ASNFact, error) {
+	var seeds []uint32
+	for _, seed := range t.ActiveASNs() {
+		seeds = append(seeds, seed.ASN)
+	}
+	return s.Follow(ctx, t, seeds)
+}
+
+// Follow implements asn.Follower: Discover from every ASN known so far
+// (ASNs other sources found lead to their holders' other ASNs too).
+func (s *Source) Follow(ctx context.Context, _ *asn.Target, known []uint32) ([]asn.ASNFact, error) {
 	f, err := s.load(ctx)
 	if err != nil {
 		return nil, err
@@ -134,8 +144,8 @@ func (s *Source) Discover(ctx context.Context, t *asn.Target) ([]asn.ASNFact, er
 	}
 	src, seen := s.source(f), s.seen(f)
 	var out []asn.ASNFact
-	for _, seed := range t.ActiveASNs() {
-		r, ok := f.FindASN(seed.ASN)
+	for _, k := range known {
+		r, ok := f.FindASN(k)
 		if !ok || r.OpaqueID == "" || s.pooled(f, r.OpaqueID) {
 			continue
 		}
@@ -144,11 +154,11 @@ func (s *Source) Discover(ctx context.Context, t *asn.Target) ([]asn.ASNFact, er
 				continue
 			}
 			for a := uint64(h.First); a < uint64(h.First)+uint64(h.Count); a++ {
-				if uint32(a) == seed.ASN {
+				if uint32(a) == k {
 					continue
 				}
 				out = append(out, asn.ASNFact{ASN: uint32(a), Evidence: asn.Evidence{Source: src, Seen: seen,
-					Detail: fmt.Sprintf("same holder as AS%d (opaque-id %s), %s", seed.ASN, r.OpaqueID, h.Describe())}})
+					Detail: fmt.Sprintf("same holder as AS%d (opaque-id %s), %s", k, r.OpaqueID, h.Describe())}})
 			}
 		}
 	}
