@@ -358,6 +358,34 @@ func (s *Source) load(ctx context.Context) (*index, []*file, error) {
 	return s.idx, ready, errors.Join(ferr, s.idxErr)
 }
 
+// joinUnique joins errors, leaving out repeats (a combined dump that is
+// damaged fails both when its identity objects and when its address
+// objects are read).
+func joinUnique(errs ...error) error {
+	var out []error
+	seen := map[string]bool{}
+	var add func(error)
+	add = func(e error) {
+		if e == nil {
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				add(x)
+			}
+			return
+		}
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	for _, e := range errs {
+		add(e)
+	}
+	return errors.Join(out...)
+}
+
 func (s *Source) wrap(err error) error {
 	if err == nil {
 		return nil
@@ -402,5 +430,5 @@ func (s *Source) Resolve(ctx context.Context, t *asn.Target, asns []uint32) (asn
 			out.ASNs = append(out.ASNs, s.fact(x.autnums[a], d))
 		}
 	}
-	return out, s.wrap(errors.Join(err, serr))
+	return out, s.wrap(joinUnique(err, serr))
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package whoisdump_test
+
+const raceDetector = false
