@@ -123,6 +123,19 @@ func TestDiscoverSameHolder(t *testing.T) {
 	}
 }
 
+// TestFollowDiscoveredASNs: an ASN another source found (not a seed) leads
+// to its holder's other ASNs, with the chain in the evidence.
+func TestFollowDiscoveredASNs(t *testing.T) {
+	s := mustNew(t, Options{Path: apnicExt})
+	facts, err := s.Follow(context.Background(), target(64496), []uint32{64496, 4538})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := asnSet(facts); !slices.Equal(got, []uint32{3717}) || facts[0].Evidence.Detail != "same holder as AS4538 (opaque-id A91E5D61), allocated CN 2002-08-01" {
+		t.Fatalf("followed %v %+v", got, facts)
+	}
+}
+
 func TestDiscoverExpandsBlocksAndGuardsPooledHolders(t *testing.T) {
 	// A91A7381 (JPNIC in the real file) holds 38 ASNs in this excerpt.
 	s := mustNew(t, Options{Path: apnicExt})
