@@ -21,6 +21,11 @@ func Build(c *Config) ([]asn.Source, error) {
 		return nil, err
 	}
 	out = append(out, web...)
+	whois, err := buildWhois(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, whois...)
 	for i, f := range c.Files {
 		o := files.Options{Path: f.Path, Source: f.Source, Seen: f.Seen, Note: f.Note, Target: f.Target, ASN: f.ASN}
 		var s asn.Source

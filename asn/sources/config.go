@@ -15,6 +15,7 @@ type Config struct {
 	RIPEstat  *RIPEstatConfig  `yaml:"ripestat"`
 	PeeringDB *PeeringDBConfig `yaml:"peeringdb"`
 	RPKI      []RPKIConfig     `yaml:"rpki"`
+	Whois     []WhoisConfig    `yaml:"whois"`
 	Files     []FileConfig     `yaml:"files"`
 }
 
@@ -64,6 +65,34 @@ type PeeringDBConfig struct {
 
 // RPKIConfig: a VRP JSON export (rpki-client or Routinator), by path or URL.
 type RPKIConfig struct {
+	Path string `yaml:"path"`
+	URL  string `yaml:"url"`
+}
+
+// WhoisConfig: one registry's whois database dumps (RPSL bulk files such as
+// apnic.db.inetnum.gz), read for registrations: which organisations and
+// maintainers are a target's, and the inetnum/inet6num objects registered
+// to them.
+type WhoisConfig struct {
+	// Registry names the evidence source, whois:<registry> (apnic, ripe,
+	// afrinic, lacnic, ...).
+	Registry string `yaml:"registry"`
+	// Dumps are the files, each a path or a URL: the RIRs' split files
+	// (<registry>.db.<class>[.gz]) or combined dumps; gzip and bzip2 are
+	// recognised by their magic bytes.
+	Dumps []DumpConfig `yaml:"dumps"`
+	// MaxAge of a downloaded copy before it is fetched again (default 12h).
+	MaxAge time.Duration `yaml:"max_age"`
+	// Timeout bounds one query of this registry, downloads and scans
+	// included (default 30m; sources.timeout applies if longer).
+	Timeout time.Duration `yaml:"timeout"`
+	// DownloadDir keeps downloaded dumps (default: a temporary directory,
+	// removed when asfence exits).
+	DownloadDir string `yaml:"download_dir"`
+}
+
+// DumpConfig: one dump file, by path or URL.
+type DumpConfig struct {
 	Path string `yaml:"path"`
 	URL  string `yaml:"url"`
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/asfence/asfence/asn/whoisdump"
 	"github.com/asfence/asfence/field"
 )
 
@@ -52,6 +53,29 @@ func Validate(c *Config, targets []string) error {
 	}
 	for i, r := range c.RPKI {
 		pathOrURL(field.Path("rpki", i), r.Path, r.URL, p)
+	}
+	registries := map[string]int{}
+	for i, w := range c.Whois {
+		wp := field.Path("whois", i)
+		if !whoisdump.ValidRegistry(w.Registry) {
+			p.Add(field.Path(wp, "registry"), "invalid registry name %q (use 1-32 of a-z, 0-9, '-', e.g. apnic)", w.Registry)
+		} else if j, dup := registries[w.Registry]; dup {
+			p.Add(field.Path(wp, "registry"), "registry %q is also whois[%d]: list all its dumps in one entry", w.Registry, j)
+		} else {
+			registries[w.Registry] = i
+		}
+		if len(w.Dumps) == 0 {
+			p.Add(field.Path(wp, "dumps"), "at least one dump is needed")
+		}
+		for j, d := range w.Dumps {
+			pathOrURL(field.Path(wp, "dumps", j), d.Path, d.URL, p)
+		}
+		if w.MaxAge < 0 {
+			p.Add(field.Path(wp, "max_age"), "must not be negative")
+		}
+		if w.Timeout < 0 {
+			p.Add(field.Path(wp, "timeout"), "must not be negative")
+		}
 	}
 	if c.RDAP != nil {
 		httpURL(field.Path("rdap", "base_url"), c.RDAP.BaseURL, true, p)

@@ -127,11 +127,15 @@ type Source struct {
 
 var registryName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
+// ValidRegistry reports whether name is a valid registry name: 1-32 of
+// a-z, 0-9 and '-' (it names the evidence source whois:<name>).
+func ValidRegistry(name string) bool { return registryName.MatchString(name) }
+
 // New checks the options and that local files exist. Nothing is read yet:
 // dumps are read on first use, so that a damaged dump makes the source
 // incomplete rather than the configuration invalid.
 func New(o Options) (*Source, error) {
-	if !registryName.MatchString(o.Registry) {
+	if !ValidRegistry(o.Registry) {
 		return nil, fmt.Errorf("whois: invalid registry name %q (use a-z, 0-9, '-')", o.Registry)
 	}
 	if len(o.Dumps) == 0 {
