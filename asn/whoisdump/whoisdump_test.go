@@ -236,7 +236,7 @@ func constructed(t *testing.T, text string) string {
 
 // TestMaintainerRuleUntied: on the real APNIC dump, a maintainer is
 // followed only when the objects it alone would tie are no more than those
-// tied otherwise. MAINT-CHINAGBN-AP (an upstream's maintainer, on 400-odd
+// tied otherwise. MAINT-CHINAGBN-AP (an upstream's maintainer, on 422
 // assignments to unrelated holders) ties nothing beyond the name matches;
 // MAINT-AP-NOMURA (mnt-lower of two Nomura allocations, one named
 // "Nomura International") ties the other one. The aut-nums that list the
