@@ -126,6 +126,8 @@ type Reader struct {
 	more     []string // continuation lines of the last kept attribute
 	lower    []byte
 	eof      bool
+	reuse    bool
+	spare    *Object
 }
 
 // NewReader returns a Reader of r; name is the file name used in errors
@@ -151,6 +153,11 @@ func (r *Reader) Attributes(names ...string) {
 		r.attrs[n] = n
 	}
 }
+
+// Reuse makes Next return the same Object (and attribute array) each
+// time: an object is then valid only until the next call. For callers that
+// look at each object and keep nothing of it but strings.
+func (r *Reader) Reuse() { r.reuse = true }
 
 // Line is the number of lines read so far.
 func (r *Reader) Line() int { return r.line }
@@ -191,7 +198,9 @@ func (r *Reader) Next() (*Object, error) {
 
 // handle processes one line; it returns an object when the line ends one.
 func (r *Reader) handle(line []byte) (*Object, error) {
-	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
 	if len(bytes.TrimSpace(line)) == 0 {
 		return r.finish(), nil
 	}
@@ -253,11 +262,24 @@ func (r *Reader) handle(line []byte) (*Object, error) {
 	}
 	a := Attr{Name: name, Value: cleanValue(line[colon+1:]), Line: r.line}
 	if first {
-		r.cur = &Object{Class: a.Name, Key: firstLine(a.Value), File: r.name, Line: r.line, Attrs: make([]Attr, 0, 8)}
+		r.cur = r.newObject()
+		r.cur.Class, r.cur.Key, r.cur.File, r.cur.Line = a.Name, firstLine(a.Value), r.name, r.line
 	}
 	r.cur.Attrs = append(r.cur.Attrs, a)
 	r.keepAttr = true
 	return nil, nil
+}
+
+func (r *Reader) newObject() *Object {
+	if !r.reuse {
+		return &Object{Attrs: make([]Attr, 0, 16)}
+	}
+	if r.spare == nil {
+		r.spare = &Object{Attrs: make([]Attr, 0, 16)}
+	}
+	o := r.spare
+	*o = Object{Attrs: o.Attrs[:0]}
+	return o
 }
 
 // finishAttr joins the continuation lines of the last kept attribute.
@@ -316,7 +338,10 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	if len(line) > MaxLineBytes {
 		return nil, errLineTooLong
 	}
-	return bytes.TrimSuffix(line, []byte{'\n'}), err
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	return line, err
 }
 
 // cleanValue removes a '#' comment and surrounding white space.

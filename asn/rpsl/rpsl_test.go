@@ -89,6 +89,20 @@ func TestReaderFilters(t *testing.T) {
 		t.Errorf("upper-case class %q line %d", objs[1].Class, objs[1].Line)
 	}
 
+	// Reuse: one Object for all; strings taken from it stay valid.
+	rd = NewReader(strings.NewReader(text), "f")
+	rd.Classes("aut-num")
+	rd.Reuse()
+	a, err := rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, mnt := a.Key, a.Values("mnt-by")
+	b, err := rd.Next()
+	if err != nil || a != b || b.Key != "AS3" || key != "AS1" || mnt[1] != "M2" || len(b.Values("mnt-by")) != 1 {
+		t.Errorf("reuse: %p %p %q %q %v %v", a, b, b.Key, key, mnt, err)
+	}
+
 	// A broken line inside a skipped object is still an error.
 	rd = NewReader(strings.NewReader("route: 192.0.2.0/24\norigin AS1\n\naut-num: AS1\n"), "g")
 	rd.Classes("aut-num")
@@ -176,6 +190,7 @@ func FuzzReader(f *testing.F) {
 		if filter {
 			rd.Classes("inetnum", "aut-num")
 			rd.Attributes("org", "mnt-by")
+			rd.Reuse()
 		}
 		for {
 			o, err := rd.Next()

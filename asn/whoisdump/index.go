@@ -20,7 +20,7 @@ var (
 	// attributes kept of any object: everything else (policy, contacts,
 	// remarks) is skipped while reading.
 	keptAttrs = []string{"as-name", "descr", "netname", "org", "org-name", "org-type",
-		"mnt-by", "mnt-lower", "mnt-routes", "status", "last-modified", "changed"}
+		"mnt-by", "mnt-lower", "mnt-routes", "last-modified", "changed"}
 )
 
 // autNum is what the index keeps of an aut-num object.

@@ -60,6 +60,7 @@ func openObjects(ctx context.Context, path, name string, classes, attrs []string
 	o.rd = rpsl.NewReader(r, name)
 	o.rd.Classes(classes...)
 	o.rd.Attributes(attrs...)
+	o.rd.Reuse()
 	return o, nil
 }
 
@@ -126,20 +127,27 @@ func lastModified(obj *rpsl.Object, fallback time.Time) time.Time {
 // (several per line are allowed, separated by commas or spaces).
 func handles(obj *rpsl.Object, names ...string) []string {
 	var out []string
+	eachHandle(obj, func(h string) {
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}, names...)
+	return out
+}
+
+// eachHandle calls fn with every upper-cased handle listed in the named
+// attributes, without allocating for handles already in upper case.
+func eachHandle(obj *rpsl.Object, fn func(string), names ...string) {
 	for _, a := range obj.Attrs {
-		for _, n := range names {
-			if a.Name != n {
-				continue
-			}
-			for _, h := range rpsl.SplitList(a.Value) {
-				h = strings.ToUpper(h)
-				if !slices.Contains(out, h) {
-					out = append(out, h)
-				}
-			}
+		if !slices.Contains(names, a.Name) {
+			continue
+		}
+		for h := range strings.FieldsFuncSeq(a.Value, func(r rune) bool {
+			return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
+		}) {
+			fn(strings.ToUpper(h))
 		}
 	}
-	return out
 }
 
 // firstValue is the first line of an attribute's first value.

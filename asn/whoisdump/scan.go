@@ -58,50 +58,55 @@ func (s *Source) scan(ctx context.Context, x *index, tt *ties, files []*file) ([
 		}
 		date := s.date(f)
 		err := s.scanFile(ctx, f, func(obj *rpsl.Object, ps []netip.Prefix) {
-			seen := lastModified(obj, date)
 			netname := firstValue(obj, "netname")
-			what := fmt.Sprintf("%s %s, netname %s", obj.Class, obj.Key, netname)
+			what := func() string { return fmt.Sprintf("%s %s, netname %s", obj.Class, obj.Key, netname) }
 			org := strings.ToUpper(firstValue(obj, "org"))
 			l, orgTied := tt.orgs[org]
-			descr := strings.Join(obj.Values("descr"), "\n")
 			var nameWhy string
 			switch {
-			case tt.re != nil && netname != "" && tt.re.MatchString(netname):
+			case tt.nameMatch(netname):
 				nameWhy = fmt.Sprintf("netname %s matches the target's names", netname)
-			case tt.re != nil && descr != "" && tt.re.MatchString(descr):
-				nameWhy = fmt.Sprintf("descr %q matches the target's names", oneLine(descr))
+			case tt.nameMatch(obj.Values("descr")...):
+				nameWhy = fmt.Sprintf("descr %q matches the target's names", oneLine(strings.Join(obj.Values("descr"), "\n")))
 			}
 			var mnts []*maint
 			rejected := false
-			for _, h := range handles(obj, "mnt-by", "mnt-lower", "mnt-routes") {
-				m := tt.mnts[h]
-				if m == nil {
-					continue
-				}
-				switch {
-				case org != "" && !orgTied:
-					if m.foreign == "" {
-						m.foreign = fmt.Sprintf("%s of organisation %s", what, org)
-						rejected = true
+			if len(tt.mnts) > 0 {
+				eachHandle(obj, func(h string) {
+					m := tt.mnts[h]
+					if m == nil || slices.Contains(mnts, m) {
+						return
 					}
-				default:
-					m.count(orgTied || nameWhy != "", what)
-					if m.untied > tt.max {
-						rejected = true
+					switch {
+					case org != "" && !orgTied:
+						if m.foreign == "" {
+							m.foreign = fmt.Sprintf("%s of organisation %s", what(), org)
+							rejected = true
+						}
+					default:
+						tied := orgTied || nameWhy != ""
+						if !tied && m.untiedExample == "" {
+							m.untiedExample = what()
+						}
+						m.count(tied, "")
+						if m.untied > tt.max {
+							rejected = true
+						}
 					}
-				}
-				mnts = append(mnts, m)
+					mnts = append(mnts, m)
+				}, "mnt-by", "mnt-lower", "mnt-routes")
 			}
 			if rejected {
 				prune()
 			}
 			switch {
 			case orgTied:
-				emit(ps, fmt.Sprintf("registered to %s%s: %s; tied by org: %s is %s", org, x.orgName(org), what, org, l.why), seen)
+				emit(ps, fmt.Sprintf("registered to %s%s: %s; tied by org: %s is %s", org, x.orgName(org), what(), org, l.why), lastModified(obj, date))
 			case nameWhy != "":
-				emit(ps, fmt.Sprintf("registered to %q: %s; tied by name: %s", firstLine(descr, netname), what, nameWhy), seen)
+				descr, _ := obj.Get("descr")
+				emit(ps, fmt.Sprintf("registered to %q: %s; tied by name: %s", firstLine(descr, netname), what(), nameWhy), lastModified(obj, date))
 			case org == "" && slices.ContainsFunc(mnts, func(m *maint) bool { return m.foreign == "" && m.untied <= tt.max }):
-				holds = append(holds, &held{prefixes: ps, what: what, mnts: mnts, seen: seen})
+				holds = append(holds, &held{prefixes: ps, what: what(), mnts: mnts, seen: lastModified(obj, date)})
 			}
 		})
 		if err != nil {

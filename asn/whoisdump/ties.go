@@ -73,6 +73,7 @@ func (m *maint) count(tied bool, what string) {
 // ties is what ties objects to one target, given the ASNs known so far.
 type ties struct {
 	re      *regexp.Regexp
+	names   prefilter
 	known   map[uint32]bool
 	orgs    map[string]link   // the target's organisation handles
 	skipped map[string]string // organisations on known aut-nums that are not followed
@@ -87,7 +88,7 @@ type ties struct {
 // the target's organisations or names), each judged by the maintainer rule
 // on the identity objects.
 func (x *index) ties(t *asn.Target, known []uint32, maxOrgASNs, maxUntied int) *ties {
-	tt := &ties{re: t.NameMatcher(), known: map[uint32]bool{}, orgs: map[string]link{}, skipped: map[string]string{},
+	tt := &ties{re: t.NameMatcher(), names: newPrefilter(t.Names), known: map[uint32]bool{}, orgs: map[string]link{}, skipped: map[string]string{},
 		mnts: map[string]*maint{}, max: maxUntied}
 	for _, a := range known {
 		tt.known[a] = true
@@ -112,7 +113,7 @@ func (x *index) ties(t *asn.Target, known []uint32, maxOrgASNs, maxUntied int) *
 	if tt.re != nil {
 		for _, h := range sortedKeys(x.orgs) {
 			o := x.orgs[h]
-			if _, ok := tt.orgs[h]; ok || o.Type == "NIR" || o.Type == "RIR" || o.Type == "IANA" || !tt.re.MatchString(o.Name) {
+			if _, ok := tt.orgs[h]; ok || o.Type == "NIR" || o.Type == "RIR" || o.Type == "IANA" || !tt.nameMatch(o.Name) {
 				continue
 			}
 			tt.orgs[h] = link{fmt.Sprintf("an organisation whose org-name %q matches the target's names", o.Name), 0}
@@ -144,7 +145,7 @@ func (x *index) ties(t *asn.Target, known []uint32, maxOrgASNs, maxUntied int) *
 				candidate(h, link{"mntner with org: " + org, 0})
 			}
 		}
-		if tt.re != nil && (tt.re.MatchString(h) || tt.re.MatchString(mn.Descr)) {
+		if tt.nameMatch(h, mn.Descr) {
 			candidate(h, link{"mntner whose name or descr matches the target's names", 0})
 		}
 	}
@@ -181,13 +182,52 @@ func (x *index) ties(t *asn.Target, known []uint32, maxOrgASNs, maxUntied int) *
 	return tt
 }
 
+// nameMatch reports whether any of s matches the target's names on word
+// boundaries. A case-insensitive substring search rules out most values
+// before the regular expression is run.
 func (tt *ties) nameMatch(s ...string) bool {
 	if tt.re == nil {
 		return false
 	}
 	for _, v := range s {
-		if v != "" && tt.re.MatchString(v) {
+		if v != "" && tt.names.mayMatch(v) && tt.re.MatchString(v) {
 			return true
+		}
+	}
+	return false
+}
+
+// prefilter holds the target's names for a quick case-insensitive
+// substring test (nil when a name is not ASCII: then every value goes to
+// the regular expression).
+type prefilter []string
+
+func newPrefilter(names []string) prefilter {
+	var out prefilter
+	for _, n := range names {
+		for i := 0; i < len(n); i++ {
+			if n[i] >= 0x80 {
+				return nil
+			}
+		}
+		out = append(out, strings.ToLower(n))
+	}
+	return out
+}
+
+func (p prefilter) mayMatch(s string) bool {
+	if p == nil {
+		return true
+	}
+	for _, n := range p {
+		if n == "" {
+			continue
+		}
+		c := n[0]
+		for i := 0; i+len(n) <= len(s); i++ {
+			if b := s[i] | 0x20; (b == c || s[i] == c) && strings.EqualFold(s[i:i+len(n)], n) {
+				return true
+			}
 		}
 	}
 	return false
@@ -223,9 +263,9 @@ func (x *index) discover(tt *ties, src func(*autNum, string) asn.ASNFact) []asn.
 		for _, a := range sortedKeys(x.autnums) {
 			n := x.autnums[a]
 			switch {
-			case tt.re.MatchString(n.Name):
+			case tt.nameMatch(n.Name):
 				out = append(out, src(n, fmt.Sprintf("aut-num AS%d as-name %s matches the target's names", a, n.Name)))
-			case n.Descr != "" && tt.re.MatchString(n.Descr):
+			case tt.nameMatch(n.Descr):
 				out = append(out, src(n, fmt.Sprintf("aut-num AS%d descr %q matches the target's names", a, oneLine(n.Descr))))
 			}
 		}
