@@ -117,8 +117,8 @@ type Reader struct {
 	name    string
 	br      *bufio.Reader
 	line    int
-	classes map[string]bool   // nil: every class
-	attrs   map[string]string // nil: every attribute; values are the interned names
+	classes []string // nil: every class
+	attrs   []string // nil: every attribute
 
 	cur      *Object
 	skipping bool     // inside an object of a class not asked for
@@ -139,19 +139,24 @@ func NewReader(r io.Reader, name string) *Reader {
 // Classes restricts Next to objects of the given (lower-case) classes; the
 // others are checked line by line but not built.
 func (r *Reader) Classes(names ...string) {
-	r.classes = map[string]bool{}
-	for _, n := range names {
-		r.classes[n] = true
-	}
+	r.classes = append([]string{}, names...)
 }
 
 // Attributes restricts the attributes kept in each object to the given
 // (lower-case) names; the first attribute (class and key) is always kept.
 func (r *Reader) Attributes(names ...string) {
-	r.attrs = map[string]string{}
+	r.attrs = append([]string{}, names...)
+}
+
+// lookup returns the element of names equal to b (a short list: a linear
+// search beats hashing every line).
+func lookup(names []string, b []byte) (string, bool) {
 	for _, n := range names {
-		r.attrs[n] = n
+		if len(n) == len(b) && n == string(b) {
+			return n, true
+		}
 	}
+	return "", false
 }
 
 // Reuse makes Next return the same Object (and attribute array) each
@@ -241,9 +246,11 @@ func (r *Reader) handle(line []byte) (*Object, error) {
 	}
 	r.finishAttr()
 	first := r.cur == nil && !r.skipping
-	if first && r.classes != nil && !r.classes[string(attr)] {
-		r.skipping, r.keepAttr = true, false
-		return nil, nil
+	if first && r.classes != nil {
+		if _, ok := lookup(r.classes, attr); !ok {
+			r.skipping, r.keepAttr = true, false
+			return nil, nil
+		}
 	}
 	if r.skipping {
 		return nil, nil
@@ -253,7 +260,7 @@ func (r *Reader) handle(line []byte) (*Object, error) {
 	case first || r.attrs == nil:
 		name = string(attr)
 	default:
-		n, ok := r.attrs[string(attr)]
+		n, ok := lookup(r.attrs, attr)
 		if !ok {
 			r.keepAttr = false
 			return nil, nil

@@ -42,12 +42,10 @@ type organisation struct {
 	Seen               time.Time
 }
 
-// mntner is what the index keeps of a mntner object.
+// mntner is what the index keeps of a mntner object: the organisations it
+// names (its handle is the index key).
 type mntner struct {
-	Handle string
-	Orgs   []string
-	Descr  string
-	Seen   time.Time
+	Orgs []string
 }
 
 // index holds the identity objects of a registry's dumps: every aut-num,
@@ -132,7 +130,7 @@ func (x *index) add(obj *rpsl.Object, date time.Time) error {
 	case "mntner":
 		h := strings.ToUpper(strings.TrimSpace(obj.Key))
 		if _, dup := x.mntners[h]; !dup && h != "" {
-			x.mntners[h] = &mntner{Handle: h, Orgs: handles(obj, "org"), Descr: strings.Join(obj.Values("descr"), "\n"), Seen: seen}
+			x.mntners[h] = &mntner{Orgs: handles(obj, "org")}
 		}
 	}
 	return nil

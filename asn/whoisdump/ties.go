@@ -145,8 +145,8 @@ func (x *index) ties(t *asn.Target, known []uint32, maxOrgASNs, maxUntied int) *
 				candidate(h, link{"mntner with org: " + org, 0})
 			}
 		}
-		if tt.nameMatch(h, mn.Descr) {
-			candidate(h, link{"mntner whose name or descr matches the target's names", 0})
+		if tt.nameMatch(h) {
+			candidate(h, link{"a mntner whose name matches the target's names", 0})
 		}
 	}
 	// The maintainer rule on the identity objects.
