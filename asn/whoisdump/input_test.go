@@ -267,8 +267,13 @@ func TestURLDumps(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hits atomic.Int32
+	var down atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Last-Modified", "Mon, 20 Nov 2023 01:02:03 GMT")
 		switch r.URL.Path {
 		case "/ripe/dbase/split/ripe.db.aut-num.gz":
@@ -309,6 +314,15 @@ func TestURLDumps(t *testing.T) {
 	if _, err := s.Resolve(context.Background(), kyiv, nil); err != nil || hits.Load() != 4 {
 		t.Errorf("after MaxAge: %d downloads, %v", hits.Load(), err)
 	}
+	// The registry is down when the copies are due again: the error is
+	// reported, and the previous copies still count.
+	down.Store(true)
+	now = now.Add(whoisdump.DefaultMaxAge + time.Minute)
+	facts, err = s.Resolve(context.Background(), kyiv, nil)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503") || len(facts.Prefixes) != 1 {
+		t.Errorf("registry down: %d prefixes, %v", len(facts.Prefixes), err)
+	}
+	down.Store(false)
 	var dir string
 	if entries, _ := filepath.Glob(filepath.Join(os.TempDir(), "asfence-whois-ripe-*")); len(entries) > 0 {
 		dir = entries[len(entries)-1]

@@ -162,6 +162,9 @@ func New(o Options) (*Source, error) {
 		if cl.MaxBytes == 0 {
 			cl.MaxBytes = DefaultMaxBytes
 		}
+		if cl.Timeout == 0 {
+			cl.Timeout = o.Timeout
+		}
 	}
 	s := &Source{opts: o, cl: &cl, dir: o.Dir}
 	for i, d := range o.Dumps {
@@ -237,7 +240,7 @@ func (s *Source) Provenance() []asn.Input {
 
 // refresh makes every URL dump available locally (downloading it when it
 // is missing or older than MaxAge) and records the files' dates. A failed
-// download is returned and the file is left out of this query.
+// download is returned; the previous copy, if any, is still used.
 func (s *Source) refresh(ctx context.Context) ([]*file, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,7 +266,11 @@ func (s *Source) refresh(ctx context.Context) ([]*file, error) {
 		}
 		if err := s.download(ctx, f); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.input, err))
-			continue
+			if f.local == "" {
+				continue
+			}
+			// The previous copy is still read: a failed download loses
+			// nothing that was there before.
 		}
 		ready = append(ready, f)
 	}
