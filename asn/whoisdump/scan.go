@@ -33,7 +33,8 @@ type held struct {
 //     judged after every dump has been read.
 //
 // An object with an org: of another organisation is never tied by a
-// maintainer. Each range becomes its minimal CIDR cover, with no origin.
+// maintainer, and (unless it names the target) it disqualifies the
+// maintainers it lists. Each range becomes its minimal CIDR cover, with no origin.
 // A damaged dump stops there: what was read before it is kept, the other
 // dumps are still read, and the error names the file and line.
 func (s *Source) scan(ctx context.Context, x *index, tt *ties, files []*file) ([]asn.PrefixFact, error) {
@@ -49,7 +50,7 @@ func (s *Source) scan(ctx context.Context, x *index, tt *ties, files []*file) ([
 	// followed (bounding what is held).
 	prune := func() {
 		holds = slices.DeleteFunc(holds, func(h *held) bool {
-			return !slices.ContainsFunc(h.mnts, func(m *maint) bool { return m.follows(tt.max) || m.untied <= tt.max && m.foreign == "" })
+			return !slices.ContainsFunc(h.mnts, func(m *maint) bool { return m.foreign == "" && m.untied <= tt.max })
 		})
 	}
 	for _, f := range files {
@@ -66,8 +67,13 @@ func (s *Source) scan(ctx context.Context, x *index, tt *ties, files []*file) ([
 			switch {
 			case tt.nameMatch(netname):
 				nameWhy = fmt.Sprintf("netname %s matches the target's names", netname)
-			case tt.nameMatch(obj.Values("descr")...):
-				nameWhy = fmt.Sprintf("descr %q matches the target's names", oneLine(strings.Join(obj.Values("descr"), "\n")))
+			default:
+				for _, d := range obj.Values("descr") {
+					if tt.nameMatch(d) {
+						nameWhy = fmt.Sprintf("descr %q matches the target's names", oneLine(d))
+						break
+					}
+				}
 			}
 			var mnts []*maint
 			rejected := false
@@ -78,7 +84,7 @@ func (s *Source) scan(ctx context.Context, x *index, tt *ties, files []*file) ([
 						return
 					}
 					switch {
-					case org != "" && !orgTied:
+					case org != "" && !orgTied && nameWhy == "":
 						if m.foreign == "" {
 							m.foreign = fmt.Sprintf("%s of organisation %s", what(), org)
 							rejected = true

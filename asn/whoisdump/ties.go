@@ -162,13 +162,14 @@ func (x *index) ties(t *asn.Target, known []uint32, maxOrgASNs, maxUntied int) *
 		for _, a := range x.mntASNs[h] {
 			n := x.autnums[a]
 			_, orgTied := tt.orgs[n.Org]
+			named := tt.nameMatch(n.Name, n.Descr)
 			switch {
-			case n.Org != "" && !orgTied && !tt.known[a]:
+			case n.Org != "" && !orgTied && !tt.known[a] && !named:
 				if m.foreign == "" {
 					m.foreign = fmt.Sprintf("aut-num AS%d of organisation %s", a, n.Org)
 				}
 			default:
-				m.count(tt.known[a] || orgTied || tt.nameMatch(n.Name, n.Descr), fmt.Sprintf("aut-num AS%d %s", a, n.Name))
+				m.count(tt.known[a] || orgTied || named, fmt.Sprintf("aut-num AS%d %s", a, n.Name))
 			}
 		}
 		for _, org := range x.mntOrgs[h] {
