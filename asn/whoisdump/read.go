@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asfence/asfence/asn/internal/fetch"
@@ -30,6 +31,89 @@ func (c *counter) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readahead decompresses in its own goroutine, a few buffers ahead of the
+// parser, so that the two run on different cores (as zcat | awk does).
+type readahead struct {
+	chunks chan chunk
+	free   chan []byte
+	done   chan struct{}
+	wg     sync.WaitGroup
+	buf    []byte // the chunk being read (returned to free when used up)
+	cur    []byte // its unread part
+	err    error
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+const (
+	readaheadChunks = 4
+	readaheadSize   = 256 << 10
+)
+
+func newReadahead(r io.Reader) *readahead {
+	ra := &readahead{chunks: make(chan chunk, readaheadChunks), free: make(chan []byte, readaheadChunks+1), done: make(chan struct{})}
+	for range readaheadChunks + 1 {
+		ra.free <- make([]byte, readaheadSize)
+	}
+	ra.wg.Add(1)
+	go func() {
+		defer ra.wg.Done()
+		for {
+			var b []byte
+			select {
+			case b = <-ra.free:
+			case <-ra.done:
+				return
+			}
+			n, err := 0, error(nil)
+			for n < len(b) && err == nil {
+				var k int
+				k, err = r.Read(b[n:])
+				n += k
+			}
+			select {
+			case ra.chunks <- chunk{b[:n], err}:
+			case <-ra.done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readahead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.err != nil {
+			return 0, ra.err
+		}
+		if ra.buf != nil {
+			ra.free <- ra.buf[:cap(ra.buf)]
+			ra.buf = nil
+		}
+		c := <-ra.chunks
+		ra.buf, ra.cur, ra.err = c.b, c.b, c.err
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// close stops the goroutine (after which the underlying reader is free).
+func (ra *readahead) close() {
+	select {
+	case <-ra.done:
+	default:
+		close(ra.done)
+	}
+	ra.wg.Wait()
+}
+
 // objects streams the RPSL objects of one dump file (compressed or not).
 type objects struct {
 	name string // as shown in errors: the configured path or URL
@@ -37,6 +121,7 @@ type objects struct {
 	raw  *counter
 	sum  hash.Hash
 	kind fetch.Compression
+	ra   *readahead
 	rd   *rpsl.Reader
 	ctx  context.Context
 	n    int
@@ -57,7 +142,8 @@ func openObjects(ctx context.Context, path, name string, classes, attrs []string
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	o.kind = kind
-	o.rd = rpsl.NewReader(r, name)
+	o.ra = newReadahead(r)
+	o.rd = rpsl.NewReader(o.ra, name)
 	o.rd.Classes(classes...)
 	o.rd.Attributes(attrs...)
 	o.rd.Reuse()
@@ -90,13 +176,17 @@ func (o *objects) next() (*rpsl.Object, error) {
 // checksum drains the rest of the file (after a complete read) and returns
 // its SHA-256.
 func (o *objects) checksum() (string, error) {
+	o.ra.close()
 	if _, err := io.Copy(io.Discard, o.raw); err != nil {
 		return "", fmt.Errorf("%s: %w", o.name, err)
 	}
 	return hex.EncodeToString(o.sum.Sum(nil)), nil
 }
 
-func (o *objects) close() { o.f.Close() }
+func (o *objects) close() {
+	o.ra.close()
+	o.f.Close()
+}
 
 // lastModified is an object's last-modified: date, or fallback. APNIC's
 // older objects carry only "changed: email YYYYMMDD" lines; the latest of
