@@ -105,5 +105,5 @@ ta=$(awk '{print $1}' "$tmp/a" | median); ra=$(awk '{print $2}' "$tmp/a" | sort 
 tb=$(awk '{print $1}' "$tmp/b" | median); rb=$(awk '{print $2}' "$tmp/b" | sort -n | tail -1)
 tc=$(awk '{print $1}' "$tmp/c" | median); rc=$(awk '{print $2}' "$tmp/c" | sort -n | tail -1)
 ratio=$(awk -v x="$ta" -v y="$tb" 'BEGIN {printf "%.2fx", x / y}')
-echo "| whois dumps: scan $objects inetnum objects ($mb MB uncompressed, gzip) for a target named CSIRO | ${ta} s, ${ra} MB peak RSS (\`asfence resolve --format json\`) | ${tb} s, ${rb} MB (\`zcat | awk\` selecting the same objects); ${tc} s, ${rc} MB (\`zcat | grep -c '^inetnum:'\`) | $ratio of zcat + awk; $same |"
+echo "| whois dumps: scan $objects inetnum objects ($mb MB uncompressed, gzip) for a target named CSIRO | ${ta} s, ${ra} MB peak RSS (\`asfence resolve --format json\`) | ${tb} s, ${rb} MB (\`zcat \\| awk\` selecting the same objects); ${tc} s, ${rc} MB (\`zcat \\| grep -c '^inetnum:'\`) | $ratio of zcat + awk; $same |"
 exit "${status:-0}"
