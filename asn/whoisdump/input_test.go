@@ -288,6 +288,8 @@ func TestURLDumps(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
+	tmp := t.TempDir() // the download directory is made under it
+	t.Setenv("TMPDIR", tmp)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s, err := whoisdump.New(whoisdump.Options{Registry: "ripe", Now: func() time.Time { return now },
 		Dumps: []whoisdump.Dump{{URL: srv.URL + "/ripe/dbase/split/ripe.db.aut-num.gz"}, {URL: srv.URL + "/ripe/objects.db"}}})
@@ -323,17 +325,15 @@ func TestURLDumps(t *testing.T) {
 		t.Errorf("registry down: %d prefixes, %v", len(facts.Prefixes), err)
 	}
 	down.Store(false)
-	var dir string
-	if entries, _ := filepath.Glob(filepath.Join(os.TempDir(), "asfence-whois-ripe-*")); len(entries) > 0 {
-		dir = entries[len(entries)-1]
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "asfence-whois-ripe-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("download directories %v", dirs)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if dir != "" {
-		if _, err := os.Stat(dir); !os.IsNotExist(err) {
-			t.Errorf("download directory %s left after Close", dir)
-		}
+	if _, err := os.Stat(dirs[0]); !os.IsNotExist(err) {
+		t.Errorf("download directory %s left after Close", dirs[0])
 	}
 
 	cut, err := whoisdump.New(whoisdump.Options{Registry: "ripe", Dumps: []whoisdump.Dump{{URL: srv.URL + "/ripe/cut.db.gz"}, {URL: srv.URL + "/ripe/objects.db"}}})
