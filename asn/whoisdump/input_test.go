@@ -23,7 +23,8 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/whoisdump"
-	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/policy"
+	"github.com/asfence/asfence/prefixset"
 )
 
 // realAPNIC is the decompressed real APNIC dump.
@@ -362,11 +363,11 @@ func TestRegistrationPrefixBlocked(t *testing.T) {
 	if len(tr.Prefixes) != 1 || tr.Prefixes[0].Prefix != p || len(tr.Prefixes[0].Origins) != 0 {
 		t.Fatalf("prefixes %+v", tr.Prefixes)
 	}
-	in := filters.DefaultPolicy().Apply(snap)
+	in := policy.DefaultPolicy().Apply(snap)
 	if len(in.Dropped) != 0 {
 		t.Fatalf("dropped %+v", in.Dropped)
 	}
-	if got := in.Exact("likhner", filters.IPv6); !slices.Equal(got, []netip.Prefix{p}) {
+	if got := in.Exact("likhner", prefixset.IPv6); !slices.Equal(got, []netip.Prefix{p}) {
 		t.Errorf("blocked %v", got)
 	}
 	if got := in.ASNs(""); !slices.Equal(got, []uint32{215778}) {
