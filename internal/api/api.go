@@ -137,12 +137,16 @@ type Options struct {
 	Token string
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// Console, when set, serves every path outside /api/, /healthz,
+	// /readyz and /metrics (the review console).
+	Console http.Handler
 }
 
 // Server is the HTTP API.
 type Server struct {
 	b       Backend
 	metrics http.Handler
+	console http.Handler
 	mu      sync.RWMutex
 	token   string
 	srv     *http.Server
@@ -168,7 +172,7 @@ func New(b Backend, o Options) (*Server, error) {
 	if !Loopback(host) && o.Token == "" {
 		return nil, fmt.Errorf("api listen %s: not a loopback address and no api.token_file: refusing to serve mutating endpoints without a token", o.Listen)
 	}
-	s := &Server{b: b, metrics: o.Metrics, token: o.Token}
+	s := &Server{b: b, metrics: o.Metrics, console: o.Console, token: o.Token}
 	s.srv = &http.Server{Addr: o.Listen, Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
@@ -178,6 +182,13 @@ func (s *Server) SetToken(tok string) {
 	s.mu.Lock()
 	s.token = tok
 	s.mu.Unlock()
+}
+
+// Token is the token in force.
+func (s *Server) Token() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.token
 }
 
 // Listen binds the address (so that a bind failure is reported at start).
@@ -250,9 +261,15 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/v1/runs/{id}/approve", route{http.MethodPost: s.auth(s.decide(true))})
 	mux.Handle("/api/v1/runs/{id}/reject", route{http.MethodPost: s.auth(s.decide(false))})
 	mux.Handle("/api/v1/peers", route{http.MethodGet: s.peers})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
-	})
+	}
+	if s.console != nil {
+		mux.HandleFunc("/api/", notFound)
+		mux.Handle("/", s.console)
+	} else {
+		mux.HandleFunc("/", notFound)
+	}
 	return mux
 }
 

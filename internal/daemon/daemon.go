@@ -189,7 +189,12 @@ func New(o Options) (*Daemon, error) {
 			st.Close()
 			return nil, err
 		}
-		srv, err := api.New(d, api.Options{Listen: listen, Token: tok, Metrics: d.m.Handler()})
+		con, err := newConsole(d)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		srv, err := api.New(d, api.Options{Listen: listen, Token: tok, Metrics: d.m.Handler(), Console: con})
 		if err != nil {
 			st.Close()
 			return nil, err

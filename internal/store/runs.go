@@ -474,6 +474,17 @@ type ListOptions struct {
 	Before uint64
 	// Outcome keeps only runs with this outcome.
 	Outcome string
+	// Trigger keeps only runs with this trigger.
+	Trigger string
+	// Since and Until keep only runs started in [Since, Until) (zero: no
+	// bound).
+	Since, Until time.Time
+}
+
+// match reports whether r passes the filters of o.
+func (o ListOptions) match(r *Run) bool {
+	return (o.Outcome == "" || r.Outcome == o.Outcome) && (o.Trigger == "" || r.Trigger == o.Trigger) &&
+		(o.Until.IsZero() || r.Start.Before(o.Until))
 }
 
 // Runs lists runs, newest first.
@@ -505,7 +516,11 @@ func (s *Store) Runs(o ListOptions) ([]*Run, error) {
 			if err != nil {
 				return err
 			}
-			if o.Outcome == "" || r.Outcome == o.Outcome {
+			// Runs are numbered in start order: older ones cannot match.
+			if !o.Since.IsZero() && r.Start.Before(o.Since) {
+				break
+			}
+			if o.match(r) {
 				out = append(out, r)
 			}
 		}
