@@ -222,7 +222,7 @@ func (c *Console) act(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if !c.auth.mayAct(r) {
-			c.render(w, r, http.StatusUnauthorized, "login", "Sign in", loginPage{Next: localPath(r.Referer()),
+			c.render(w, r, http.StatusUnauthorized, "login", "Sign in", loginPage{Next: refererPath(r),
 				Error: "Sign in with the API token to approve, reject or start runs."})
 			return
 		}
@@ -233,18 +233,23 @@ func (c *Console) act(h http.HandlerFunc) http.HandlerFunc {
 // localPath keeps a redirect target on this site: a path (with query)
 // starting with a single slash, else "/".
 func localPath(s string) string {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.Contains(s, "\\") {
+		return "/"
+	}
 	u, err := url.Parse(s)
-	if err != nil || s == "" {
+	if err != nil || u.Host != "" || u.Scheme != "" {
 		return "/"
 	}
-	p := u.EscapedPath()
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+	return u.RequestURI()
+}
+
+// refererPath is the local path of a same-site Referer ("/" otherwise).
+func refererPath(r *http.Request) string {
+	u, err := url.Parse(r.Referer())
+	if err != nil || u.Host != r.Host {
 		return "/"
 	}
-	if u.RawQuery != "" {
-		p += "?" + u.RawQuery
-	}
-	return p
+	return localPath(u.RequestURI())
 }
 
 // loginPage is the data of the sign-in template.
