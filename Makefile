@@ -6,9 +6,10 @@ LDFLAGS   := -X main.Version=$(VERSION)
 # Snapshot inputs are dated; the snapshot time is fixed so that `make snapshot`
 # is reproducible (same inputs, same bytes).
 SNAPSHOT_AT ?= 2026-11-23T00:00:00Z
-# Packages the tests need: real routing daemons, config checkers, bgpq4.
-DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping netcat-openbsd jq
-TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping nc.openbsd jq
+# Packages the tests need: real routing daemons, config checkers, bgpq4,
+# chromium (the review console's browser tests).
+DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping netcat-openbsd jq chromium
+TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping nc.openbsd jq chromium
 # staticcheck, pinned, run from the Go module proxy (no global install).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
