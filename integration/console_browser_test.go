@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/store"
 )
 
@@ -161,6 +162,25 @@ func eval[T any](b *browser, js string) T {
 		b.t.Fatalf("browser: evaluate %.60q: %v", js, err)
 	}
 	return v
+}
+
+// waitPage waits until the page loaded is one whose address contains
+// want (after a click that submits a form).
+func (b *browser) waitPage(want string) {
+	b.t.Helper()
+	err := lab.Eventually(b.ctx, browserStep, func(ctx context.Context) error {
+		href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " " + document.readyState`))
+		if err != nil {
+			return err // navigating: the old page's context is gone
+		}
+		if !strings.Contains(href, want) || !strings.HasSuffix(href, " complete") {
+			return fmt.Errorf("page %s, want %s loaded", href, want)
+		}
+		return nil
+	})
+	if err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
 }
 
 func (b *browser) openedDialogs() []string {
@@ -321,8 +341,9 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("approve with the CSRF token, without a session: HTTP %d", code)
 	}
 	// Sign in through the form.
-	b.do("sign in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#approve")))
+	b.do("sign in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#signin")))
+	b.waitPage("done=signed-in")
+	b.do("signed in", chromedp.WaitVisible(chromedp.CSS("#approve")))
 	if code := post(approvePath, false); code != http.StatusForbidden {
 		t.Errorf("approve with a session, without the CSRF token: HTTP %d", code)
 	}
@@ -333,6 +354,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// Reject by a click: BIRD keeps the old set.
 	b.do("reject", chromedp.Click(chromedp.CSS("#reject")))
+	b.waitPage("done=rejected")
 	if flash := b.text(".flash"); !strings.Contains(flash, "rejected") {
 		t.Errorf("after Reject: %q", flash)
 	}
@@ -359,6 +381,7 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal("Tab never reached the Approve button")
 	}
 	b.do("Enter on Approve", chromedp.KeyEvent(kb.Enter))
+	b.waitPage("done=approved")
 	if flash := b.text(".flash"); !strings.Contains(flash, "approved") {
 		t.Errorf("after Enter on Approve: %q", flash)
 	}
@@ -377,6 +400,7 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("recovery run: %+v", back)
 	}
 	b.do("approve by a click", chromedp.Navigate(fmt.Sprintf("%s/runs/%d", base, back.ID)), chromedp.Click(chromedp.CSS("#approve")))
+	b.waitPage("done=approved")
 	if flash := b.text(".flash"); !strings.Contains(flash, "approved") {
 		t.Errorf("after clicking Approve: %q", flash)
 	}

@@ -28,10 +28,10 @@ import (
 // process, with a real BIRD as its iBGP peer, and read what BIRD holds.
 
 // buildAsfence builds the asfence binary into a temp dir.
-func buildAsfence(t *testing.T) string { return buildCmd(t, "asfence") }
+func buildAsfence(t testing.TB) string { return buildCmd(t, "asfence") }
 
 // buildCmd builds ../cmd/<name> into a temp dir (removed at cleanup).
-func buildCmd(t *testing.T, name string) string {
+func buildCmd(t testing.TB, name string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command("go", "build", "-o", bin, "../cmd/"+name)
@@ -43,7 +43,7 @@ func buildCmd(t *testing.T, name string) string {
 
 // daemonProc is one asfence process.
 type daemonProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}
@@ -51,7 +51,7 @@ type daemonProc struct {
 }
 
 // startProc starts the binary; its stderr (the log) goes to logFile.
-func startProc(t *testing.T, bin, logFile string, args ...string) *daemonProc {
+func startProc(t testing.TB, bin, logFile string, args ...string) *daemonProc {
 	t.Helper()
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
