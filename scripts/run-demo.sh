@@ -128,6 +128,7 @@ fi
 cat <<EOF
 
 asfence is running (pid $pid), on the embedded snapshot:
+  console      http://$api/   (the review console: open it in a browser)
   API          http://$api/api/v1/status   (also /metrics, /api/v1/runs, /api/v1/prefixes?target=tencent)
   history      $bin history --config $cfg
   one run      $bin show 1 --config $cfg
