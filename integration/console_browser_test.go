@@ -20,9 +20,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // The review console in a real browser (Debian's chromium, headless,
@@ -412,7 +412,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 // withoutRemoved is old minus what the run's change removed (it must add
 // nothing).
-func withoutRemoved(t *testing.T, l *daemonLab, id uint64, old *filters.Intent) *filters.Intent {
+func withoutRemoved(t *testing.T, l *daemonLab, id uint64, old *policy.Intent) *policy.Intent {
 	t.Helper()
 	_, detail, err := l.client.Run(context.Background(), id)
 	if err != nil || detail == nil {
@@ -430,7 +430,7 @@ func withoutRemoved(t *testing.T, l *daemonLab, id uint64, old *filters.Intent) 
 	if len(gone) == 0 {
 		t.Fatalf("run %d removes nothing", id)
 	}
-	want := &filters.Intent{}
+	want := &policy.Intent{}
 	for _, tg := range old.Targets {
 		nt := tg
 		nt.Prefixes = nil

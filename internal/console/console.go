@@ -29,9 +29,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // Backend is what the console reads and acts on; the daemon implements it.
@@ -88,7 +88,7 @@ type Changes struct {
 type Applied struct {
 	RunID    uint64
 	At       time.Time
-	Intent   *filters.Intent
+	Intent   *policy.Intent
 	Snapshot *asn.Snapshot
 }
 

@@ -24,12 +24,13 @@ import (
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // The pages are tested against a backend made of real data: the embedded
 // snapshot (with a hostile holder name added) through the default policy,
 // vendor files rendered from it, and runs whose changes come from
-// filters.Compare. The daemon's own backend is tested with the real
+// policy.Compare. The daemon's own backend is tested with the real
 // daemon and a real browser in integration/.
 
 const (
@@ -49,41 +50,67 @@ type fixture struct {
 	triggers int
 }
 
-func newFixture(t testing.TB) *fixture {
-	t.Helper()
+// fixtureData is built once: the fixtures share it read-only (the change
+// of a 100k-prefix run takes a while, the more under the race detector).
+var fixtureData = sync.OnceValues(func() (*fixtureBase, error) {
 	snap, err := asn.Embedded()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	tg := &snap.Targets[0]
 	tg.ASNs[0].Name = xssHolder
 	tg.ASNs[0].Evidence = append(tg.ASNs[0].Evidence, asn.Evidence{Source: "rdap", Detail: "holder " + xssEvidence, Seen: time.Now()})
-	in := filters.DefaultPolicy().Apply(snap)
-	f := &fixture{details: map[uint64]*store.Detail{}, dir: t.TempDir(), vendors: []string{"junos", "bird", "json"}}
-	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	first := filters.Compare(nil, in)
-	f.add(&store.Run{Trigger: "startup", Start: now, End: now.Add(time.Second), Outcome: store.Applied,
-		Targets: store.Count(in), Diff: store.Summarize(first)}, &store.Detail{Change: first,
-		OutputDiffs: []store.OutputDiff{{File: "asfence-junos.conf", Diff: "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+" + xssEvidence + "\n"}}})
+	fb := &fixtureBase{snap: snap, in: policy.DefaultPolicy().Apply(snap), files: map[string][]byte{}}
+	fb.first = policy.Compare(nil, fb.in)
 	// A held run adding bigRun prefixes to the first target.
-	big := &filters.Intent{Targets: slices.Clone(in.Targets)}
+	big := &policy.Intent{Targets: slices.Clone(fb.in.Targets)}
 	bt := &big.Targets[0]
 	bt.Prefixes = slices.Clone(bt.Prefixes)
 	for i := range bigRun {
 		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{20, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
 		bt.Prefixes = append(bt.Prefixes, asn.Prefix{Prefix: p, Origins: []uint32{64500},
-			Evidence: []asn.Evidence{{Source: "irr:TEST", Detail: "route object, origin AS64500", Seen: now}}})
+			Evidence: []asn.Evidence{{Source: "irr:TEST", Detail: "route object, origin AS64500", Seen: fixtureTime}}})
 	}
-	ch := filters.Compare(in, big)
-	f.add(&store.Run{Trigger: "api", Start: now.Add(time.Hour), End: now.Add(time.Hour + time.Second), Outcome: store.Held,
-		Guard: []string{fmt.Sprintf("%s: would add %d prefixes", bt.Name, bigRun)}, Diff: store.Summarize(ch)}, &store.Detail{Change: ch})
-	f.applied = &Applied{RunID: 1, At: now, Intent: in, Snapshot: snap}
-	for _, v := range f.vendors {
-		data, err := filters.Render(in, filters.RenderOptions{Vendor: v, Version: "test"})
+	fb.big = policy.Compare(fb.in, big)
+	for _, v := range fixtureVendors {
+		data, err := filters.Render(fb.in, filters.RenderOptions{Vendor: v, Version: "test"})
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(f.dir, filters.FileName(v)), data, 0o644); err != nil {
+		fb.files[filters.FileName(v)] = data
+	}
+	return fb, nil
+})
+
+type fixtureBase struct {
+	snap       *asn.Snapshot
+	in         *policy.Intent
+	first, big policy.Change
+	files      map[string][]byte
+}
+
+var (
+	fixtureTime    = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	fixtureVendors = []string{"junos", "bird", "json"}
+)
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	fb, err := fixtureData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{details: map[uint64]*store.Detail{}, dir: t.TempDir(), vendors: fixtureVendors}
+	now := fixtureTime
+	f.add(&store.Run{Trigger: "startup", Start: now, End: now.Add(time.Second), Outcome: store.Applied,
+		Targets: store.Count(fb.in), Diff: store.Summarize(fb.first)}, &store.Detail{Change: fb.first,
+		OutputDiffs: []store.OutputDiff{{File: "asfence-junos.conf", Diff: "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+" + xssEvidence + "\n"}}})
+	f.add(&store.Run{Trigger: "api", Start: now.Add(time.Hour), End: now.Add(time.Hour + time.Second), Outcome: store.Held,
+		Guard: []string{fmt.Sprintf("%s: would add %d prefixes", fb.in.Targets[0].Name, bigRun)}, Diff: store.Summarize(fb.big)},
+		&store.Detail{Change: fb.big})
+	f.applied = &Applied{RunID: 1, At: now, Intent: fb.in, Snapshot: fb.snap}
+	for name, data := range fb.files {
+		if err := os.WriteFile(filepath.Join(f.dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
-	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/policy"
+	"github.com/asfence/asfence/prefixset"
 )
 
 const (
@@ -106,13 +107,13 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("sort %q: want one of %s", tq.sort, strings.Join(prefixSorts, ", ")))
 		return
 	}
-	var fam filters.Family
+	var fam prefixset.Family
 	switch tq.family {
 	case "":
 	case "ipv4":
-		fam = filters.IPv4
+		fam = prefixset.IPv4
 	case "ipv6":
-		fam = filters.IPv6
+		fam = prefixset.IPv6
 	default:
 		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("family %q: want ipv4 or ipv6", tq.family))
 		return
@@ -147,11 +148,11 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 	if tq.target == "" && len(in.Targets) > 0 {
 		tq.target = in.Targets[0].Name
 	}
-	var ti *filters.TargetIntent
+	var ti *policy.TargetIntent
 	for i := range in.Targets {
 		t := &in.Targets[i]
-		s := targetSummary{Name: t.Name, Description: t.Description, ID: t.ID, IPv4: len(t.Exact(filters.IPv4)),
-			IPv6: len(t.Exact(filters.IPv6)), ASNs: len(t.ASNs), Current: t.Name == tq.target}
+		s := targetSummary{Name: t.Name, Description: t.Description, ID: t.ID, IPv4: len(t.Exact(prefixset.IPv4)),
+			IPv6: len(t.Exact(prefixset.IPv6)), ASNs: len(t.ASNs), Current: t.Name == tq.target}
 		s.Href = targetsQuery{target: t.Name, family: tq.family, sort: tq.sort, desc: tq.desc}.link(0)
 		p.Targets = append(p.Targets, s)
 		if s.Current {
@@ -181,7 +182,7 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 	}
 	idx := make([]int, 0, len(ti.Prefixes))
 	for i, pf := range ti.Prefixes {
-		if fam == 0 || filters.Of(pf.Prefix) == fam {
+		if fam == 0 || prefixset.Of(pf.Prefix) == fam {
 			idx = append(idx, i)
 		}
 	}
@@ -196,7 +197,7 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 
 // asnRows lists a target's origin ASNs with the Snapshot's names and
 // evidence.
-func asnRows(t *filters.TargetIntent, snap *asn.Snapshot) []asnRow {
+func asnRows(t *policy.TargetIntent, snap *asn.Snapshot) []asnRow {
 	facts := map[uint32]asn.ASN{}
 	if snap != nil {
 		for _, st := range snap.Targets {
@@ -297,7 +298,7 @@ type explanation struct {
 	Inside      []match
 	InsideTotal int
 	// Drops are policy decisions not to block overlapping prefixes.
-	Drops []filters.Drop
+	Drops []policy.Drop
 	// ASN answers a query for an ASN.
 	ASN        uint32
 	ASNTargets []asnMatch
@@ -365,7 +366,7 @@ func explain(ap *Applied, q string) (*explanation, error) {
 }
 
 // routeFilterMatches: a route for q is caught by the or-longer entry of p.
-func routeFilterMatches(o filters.RouteFilterOptions, p, q netip.Prefix) bool {
+func routeFilterMatches(o prefixset.RouteFilterOptions, p, q netip.Prefix) bool {
 	if !o.OrLonger {
 		return false
 	}

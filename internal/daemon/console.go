@@ -12,6 +12,7 @@ import (
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/console"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // consoleBackend is what the review console reads and acts on: the
@@ -90,7 +91,7 @@ func (b *consoleBackend) RunChanges(_ context.Context, id uint64, q console.Chan
 	if err != nil {
 		return nil, err
 	}
-	var tc *filters.TargetChange
+	var tc *policy.TargetChange
 	for i := range d.Change.Targets {
 		if d.Change.Targets[i].Target == q.Target {
 			tc = &d.Change.Targets[i]
