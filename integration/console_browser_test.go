@@ -394,7 +394,7 @@ func TestConsoleBrowser(t *testing.T) {
 	// The registry recovers: held ("would add"), approved by a click; BIRD
 	// holds the old set again.
 	srv.Close()
-	srv = startIRRd(t, srv.Addr(), irrData(t, all))
+	startIRRd(t, srv.Addr(), irrData(t, all))
 	back := l.triggerRun()
 	if back.Outcome != store.Held {
 		t.Fatalf("recovery run: %+v", back)
