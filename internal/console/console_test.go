@@ -558,3 +558,55 @@ func TestLocalPath(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionEnds: a session ends when the token changes (config reload)
+// and after its lifetime.
+func TestSessionEnds(t *testing.T) {
+	var mu sync.Mutex
+	token, now := "first-token", fixtureTime
+	f := newFixture(t)
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	con, err := New(f, Options{Log: logrus.NewEntry(log),
+		Token: func() string { mu.Lock(); defer mu.Unlock(); return token },
+		Now:   func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(con)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, base: srv.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+	tok := b.csrf("/login")
+	signIn := func() {
+		mu.Lock()
+		tk := token
+		mu.Unlock()
+		if resp, _ := b.post("/login", url.Values{"csrf": {tok}, "token": {tk}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d", resp.StatusCode)
+		}
+	}
+	signedIn := func() bool {
+		_, body := b.get("/")
+		return strings.Contains(body, "Sign out")
+	}
+	signIn()
+	if !signedIn() {
+		t.Fatal("not signed in")
+	}
+	mu.Lock()
+	token = "second-token"
+	mu.Unlock()
+	if signedIn() {
+		t.Error("the session outlived a token change")
+	}
+	signIn()
+	mu.Lock()
+	now = now.Add(sessionLifetime + time.Second)
+	mu.Unlock()
+	if signedIn() {
+		t.Error("the session outlived its lifetime")
+	}
+}

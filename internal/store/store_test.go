@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -327,5 +329,52 @@ func TestReadOnlyWhileLocked(t *testing.T) {
 	defer ro.Close()
 	if rs, err := ro.Runs(ListOptions{}); err != nil || len(rs) != 0 {
 		t.Fatalf("runs = %v, %v", rs, err)
+	}
+}
+
+func TestRunsByTriggerAndDate(t *testing.T) {
+	s := openRW(t, t.TempDir())
+	defer s.Close()
+	// Runs 1-6, one every 12 hours; the even ones triggered through the API.
+	for i := 0; i < 6; i++ {
+		trigger := "schedule"
+		if i%2 == 1 {
+			trigger = "api"
+		}
+		r, err := s.BeginRun(trigger, t0.Add(time.Duration(i)*12*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Outcome, r.End = Unchanged, r.Start
+		if err := s.PutRun(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(o ListOptions) string {
+		rs, err := s.Runs(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rs {
+			out = append(out, fmt.Sprint(r.ID))
+		}
+		return strings.Join(out, ",")
+	}
+	for _, c := range []struct {
+		o    ListOptions
+		want string
+	}{
+		{ListOptions{Trigger: "api"}, "6,4,2"},
+		{ListOptions{Trigger: "api", Limit: 2}, "6,4"},
+		{ListOptions{Trigger: "api", Before: 4}, "2"},
+		{ListOptions{Since: t0.Add(24 * time.Hour)}, "6,5,4,3"},
+		{ListOptions{Until: t0.Add(24 * time.Hour)}, "2,1"},
+		{ListOptions{Since: t0.Add(12 * time.Hour), Until: t0.Add(48 * time.Hour), Trigger: "schedule"}, "3"},
+		{ListOptions{Trigger: "reload"}, ""},
+	} {
+		if got := ids(c.o); got != c.want {
+			t.Errorf("%+v: runs %s, want %s", c.o, got, c.want)
+		}
 	}
 }
