@@ -610,3 +610,23 @@ func TestSessionEnds(t *testing.T) {
 		t.Error("the session outlived its lifetime")
 	}
 }
+
+func TestFirstLines(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		n     int
+		lines string
+		total int
+	}{
+		{"", 2, "", 0},
+		{"a\n", 2, "a", 1},
+		{"a\nb\n", 2, "a|b", 2},
+		{"a\nb\nc\nd\n", 2, "a|b", 4},
+		{"a\nb\nc", 2, "a|b", 3},
+	} {
+		lines, total := firstLines(c.in, c.n)
+		if strings.Join(lines, "|") != c.lines || total != c.total {
+			t.Errorf("firstLines(%q, %d) = %q, %d; want %q, %d", c.in, c.n, lines, total, c.lines, c.total)
+		}
+	}
+}

@@ -230,14 +230,25 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request) {
 		p.DiffsError = err.Error()
 	}
 	for _, d := range diffs {
-		lines := splitLines(d.Diff)
-		fd := fileDiff{File: d.File, Total: len(lines), Lines: lines}
-		if len(lines) > diffLinesPreview {
-			fd.Lines, fd.More = lines[:diffLinesPreview], true
-		}
+		lines, total := firstLines(d.Diff, diffLinesPreview)
+		fd := fileDiff{File: d.File, Total: total, Lines: lines, More: total > len(lines)}
 		p.Diffs = append(p.Diffs, fd)
 	}
 	c.render(w, r, http.StatusOK, "run", fmt.Sprintf("Run %d", id), p)
+}
+
+// firstLines returns the first n lines of s and how many lines s has,
+// without splitting all of a large diff.
+func firstLines(s string, n int) ([]string, int) {
+	s = strings.TrimSuffix(s, "\n")
+	if s == "" {
+		return nil, 0
+	}
+	parts := strings.SplitN(s, "\n", n+1)
+	if len(parts) <= n {
+		return parts, len(parts)
+	}
+	return parts[:n], n + strings.Count(parts[n], "\n") + 1
 }
 
 func splitLines(s string) []string {

@@ -145,6 +145,9 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := ap.Intent
+	if tq.target == "" && p.Explain != nil && len(p.Explain.Covering) > 0 {
+		tq.target = p.Explain.Covering[0].Target // the target that blocks what was searched
+	}
 	if tq.target == "" && len(in.Targets) > 0 {
 		tq.target = in.Targets[0].Name
 	}
