@@ -149,8 +149,11 @@ func (b *BIRD) Session(ctx context.Context, neighbor netip.Addr) (SessionInfo, e
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 6 && f[0] == name {
-			// BIRD converts its monotonic stamp to wall time on each call.
-			si := SessionInfo{State: strings.Join(f[6:], " "), Ups: -1, Precision: 10 * time.Millisecond}
+			// BIRD converts its monotonic stamp to wall time on each call,
+			// from clocks it caches per event-loop pass: on a loaded machine
+			// two readings of one session differ by tens of milliseconds
+			// (42 ms seen). A reset takes at least a second.
+			si := SessionInfo{State: strings.Join(f[6:], " "), Ups: -1, Precision: 500 * time.Millisecond}
 			si.Since, _ = time.ParseInLocation("2006-01-02 15:04:05.999999", f[4]+" "+f[5], time.Local)
 			si.Established = si.State == "Established"
 			return si, nil
