@@ -74,6 +74,7 @@ func CarryOver(prev, cur *Snapshot) (*Snapshot, Carried) {
 				if len(ev) > 0 {
 					t.Prefixes[i].Evidence = mergeEvidence(t.Prefixes[i].Evidence, ev)
 					t.Prefixes[i].Origins = mergeOrigins(t.Prefixes[i].Origins, p.Origins, asns)
+					t.Prefixes[i].Upstreams = mergeUpstreams(t.Prefixes[i].Upstreams, p.Upstreams, asns)
 				}
 				continue
 			}
@@ -83,6 +84,7 @@ func CarryOver(prev, cur *Snapshot) (*Snapshot, Carried) {
 			}
 			np := p
 			np.Origins = slices.Clone(p.Origins)
+			np.Upstreams = slices.Clone(p.Upstreams)
 			np.Evidence = slices.Clone(p.Evidence)
 			t.Prefixes = append(t.Prefixes, np)
 			pfx[p.Prefix] = len(t.Prefixes) - 1
@@ -140,6 +142,17 @@ func mergeOrigins(cur, old []uint32, asns map[uint32]int) []uint32 {
 	return out
 }
 
+// mergeUpstreams adds old upstreams that are not (now) the target's ASNs.
+func mergeUpstreams(cur, old []uint32, asns map[uint32]int) []uint32 {
+	out := slices.Clone(cur)
+	for _, o := range old {
+		if _, ok := asns[o]; !ok && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // cloneSnapshot deep-copies the parts CarryOver modifies.
 func cloneSnapshot(s *Snapshot) *Snapshot {
 	out := *s
@@ -158,6 +171,7 @@ func cloneSnapshot(s *Snapshot) *Snapshot {
 		for j, p := range t.Prefixes {
 			np := p
 			np.Origins = slices.Clone(p.Origins)
+			np.Upstreams = slices.Clone(p.Upstreams)
 			np.Evidence = slices.Clone(p.Evidence)
 			nt.Prefixes[j] = np
 		}

@@ -57,6 +57,23 @@ type Resolver interface {
 	Resolve(ctx context.Context, t *Target, asns []uint32) (Facts, error)
 }
 
+// RouteLookup is a source holding routing tables: it tells which origins
+// announce routes equal to or more specific than p. Like Resolve, it may
+// return routes together with an error when it could read only part of
+// its tables.
+type RouteLookup interface {
+	Source
+	Routes(ctx context.Context, p netip.Prefix) ([]RouteFact, error)
+}
+
+// RouteFact is a route seen in a routing table: its prefix, origin ASN and
+// the evidence (which table, how widely and when it was seen).
+type RouteFact struct {
+	Prefix   netip.Prefix
+	Origin   uint32
+	Evidence Evidence
+}
+
 // Provenancer is a source that can describe the inputs it read (files with
 // their checksums), for the snapshot's provenance.
 type Provenancer interface {
@@ -68,6 +85,10 @@ type ASNFact struct {
 	ASN      uint32
 	Name     string
 	Evidence Evidence
+	// NameOnly marks a claim resting on a holder or organisation name
+	// alone: it attributes a new ASN only when the target opts in
+	// (IncludeNameOnly), and then marks it name-only.
+	NameOnly bool
 }
 
 // PrefixFact is a claim that a prefix belongs to a target. Origin 0 means
@@ -76,6 +97,11 @@ type PrefixFact struct {
 	Prefix   netip.Prefix
 	Origin   uint32
 	Evidence Evidence
+	// Upstream marks Origin as an AS that is not the target's but was seen
+	// originating the prefix or routes inside it (the target's registered
+	// space announced by its upstream). It is recorded in Prefix.Upstreams
+	// and never attributed to the target.
+	Upstream bool
 }
 
 // Facts is what a Resolver returns for one target.
@@ -208,6 +234,34 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 		}); err != nil {
 			return nil, err
 		}
+		// Stage 3: what routing tables say about prefixes that came
+		// without an origin (registrations, range lists): non-target
+		// origins of routes inside them are recorded as upstreams.
+		if bare := m.originless(); len(bare) > 0 {
+			if err := stage(t, func(ctx context.Context, s Source) (bool, func(), error) {
+				rl, ok := s.(RouteLookup)
+				if !ok {
+					return false, nil, nil
+				}
+				var facts []PrefixFact
+				var err error
+				for _, p := range bare {
+					routes, rerr := rl.Routes(ctx, p)
+					facts = append(facts, m.upstreamFacts(p, routes)...)
+					if rerr != nil {
+						err = rerr
+						break
+					}
+				}
+				return true, func() {
+					for _, f := range facts {
+						m.addPrefix(f)
+					}
+				}, err
+			}); err != nil {
+				return nil, err
+			}
+		}
 		snap.Targets = append(snap.Targets, m.result())
 	}
 	// After the queries: sources that fetch lazily know their inputs only now.
@@ -244,11 +298,17 @@ func (m *merger) addASN(f ASNFact) {
 	if m.t.IsNameOnly(f.ASN) && !m.t.IncludeNameOnly {
 		return
 	}
+	nameOnly := m.t.IsNameOnly(f.ASN) || f.NameOnly
 	a := m.asns[f.ASN]
 	if a == nil {
-		a = &ASN{ASN: f.ASN, NameOnly: m.t.IsNameOnly(f.ASN)}
+		if f.NameOnly && !m.t.IncludeNameOnly {
+			return
+		}
+		a = &ASN{ASN: f.ASN, NameOnly: nameOnly}
 		m.asns[f.ASN] = a
 	}
+	// Any claim that does not rest on a name alone makes it a full member.
+	a.NameOnly = a.NameOnly && nameOnly
 	if a.Name == "" {
 		a.Name = f.Name
 	}
@@ -274,12 +334,82 @@ func (m *merger) addPrefix(f PrefixFact) {
 	if len(m.t.ExcludePrefixes) > 0 && m.t.ExcludedPrefix(f.Prefix) {
 		return
 	}
-	// A prefix whose origin is not (or no longer) one of the target's ASNs is
-	// not the target's, whatever a per-ASN file says.
-	if f.Origin != 0 && m.asns[f.Origin] == nil {
+	if f.Upstream {
+		if f.Origin == 0 {
+			return
+		}
+		if m.asns[f.Origin] != nil {
+			f.Upstream = false // the target's own ASN: an origin like any other
+		}
+	} else if f.Origin != 0 && m.asns[f.Origin] == nil {
+		// A prefix whose origin is not (or no longer) one of the target's
+		// ASNs is not the target's, whatever a per-ASN file says.
 		return
 	}
 	m.facts = append(m.facts, f)
+}
+
+// originless returns the prefixes some source gave without an origin
+// (registrations, cloud-range lists), sorted and without duplicates.
+func (m *merger) originless() []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range m.facts {
+		if f.Origin == 0 {
+			out = append(out, f.Prefix)
+		}
+	}
+	slices.SortFunc(out, ComparePrefix)
+	return slices.Compact(out)
+}
+
+// upstreamFacts turns the routes a RouteLookup found inside p into facts
+// about p: each origin that is not one of the target's ASNs becomes an
+// upstream of p, with one evidence entry per origin and table (the first
+// route and how many more). Routes by the target's own ASNs are skipped:
+// they are prefixes of the target in their own right.
+func (m *merger) upstreamFacts(p netip.Prefix, routes []RouteFact) []PrefixFact {
+	type key struct {
+		origin uint32
+		source string
+	}
+	var order []key
+	first := map[key]RouteFact{}
+	more := map[key]int{}
+	for _, r := range routes {
+		if r.Origin == 0 || m.asns[r.Origin] != nil {
+			continue
+		}
+		k := key{r.Origin, r.Evidence.Source}
+		if _, ok := first[k]; !ok {
+			first[k] = r
+			order = append(order, k)
+			continue
+		}
+		more[k]++
+		if r.Evidence.Seen.After(first[k].Evidence.Seen) {
+			f := first[k]
+			f.Evidence.Seen = r.Evidence.Seen
+			first[k] = f
+		}
+	}
+	out := make([]PrefixFact, 0, len(order))
+	for _, k := range order {
+		r := first[k]
+		where := "route " + r.Prefix.String() + " inside it"
+		if r.Prefix == p.Masked() {
+			where = "the route itself"
+		}
+		detail := fmt.Sprintf("originated by AS%d, not a target ASN (upstream): %s", k.origin, where)
+		if r.Evidence.Detail != "" {
+			detail += ", " + r.Evidence.Detail
+		}
+		if n := more[k]; n > 0 {
+			detail += fmt.Sprintf("; and %d more route(s) inside it by AS%d", n, k.origin)
+		}
+		out = append(out, PrefixFact{Prefix: p, Origin: k.origin, Upstream: true,
+			Evidence: Evidence{Source: r.Evidence.Source, Detail: detail, Seen: r.Evidence.Seen}})
+	}
+	return out
 }
 
 func (m *merger) asnList() []uint32 {
@@ -338,20 +468,32 @@ func (m *merger) result() TargetResult {
 	// evidence are sub-slices of two shared arrays (two allocations rather
 	// than two per prefix).
 	origins := make([]uint32, 0, len(keys))
+	var upstreams []uint32
 	evidence := make([]Evidence, 0, len(keys))
 	r.Prefixes = make([]Prefix, 0, len(keys))
 	for j := 0; j < len(keys); {
 		k := keys[j]
 		p := Prefix{Prefix: m.facts[k.i].Prefix}
-		o0, e0 := len(origins), len(evidence)
+		o0, u0, e0 := len(origins), len(upstreams), len(evidence)
 		for ; j < len(keys) && keys[j].hi == k.hi && keys[j].lo == k.lo && keys[j].meta == k.meta; j++ {
 			f := &m.facts[keys[j].i]
-			if f.Origin != 0 {
+			switch {
+			case f.Upstream:
+				upstreams = append(upstreams, f.Origin)
+			case f.Origin != 0:
 				origins = append(origins, f.Origin)
 			}
 			evidence = append(evidence, f.Evidence)
 		}
+		if len(evidence)-e0 == len(upstreams)-u0 {
+			// Only upstream facts: no source attributed the prefix itself.
+			upstreams, evidence = upstreams[:u0], evidence[:e0]
+			continue
+		}
 		p.Origins = origins[o0:len(origins):len(origins)]
+		if len(upstreams) > u0 {
+			p.Upstreams = upstreams[u0:len(upstreams):len(upstreams)]
+		}
 		p.Evidence = evidence[e0:len(evidence):len(evidence)]
 		r.Prefixes = append(r.Prefixes, p)
 	}
@@ -380,6 +522,11 @@ func Select(s *Snapshot, targets []Target) *Snapshot {
 			}
 		}
 		for _, p := range src.Prefixes {
+			for _, o := range p.Upstreams {
+				for _, ev := range p.Evidence {
+					m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Upstream: true, Evidence: ev})
+				}
+			}
 			if len(p.Origins) == 0 {
 				for _, ev := range p.Evidence {
 					m.addPrefix(PrefixFact{Prefix: p.Prefix, Evidence: ev})

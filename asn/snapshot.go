@@ -29,12 +29,17 @@ type ASN struct {
 	Evidence []Evidence `json:"evidence"`
 }
 
-// Prefix is one prefix attributed to a target. Origins lists the ASNs seen
-// originating or registered for it (empty when a source gave no origin).
+// Prefix is one prefix attributed to a target. Origins lists the target's
+// ASNs seen originating or registered for it (empty when a source gave no
+// origin). Upstreams lists other ASNs that routing tables show originating
+// it or routes inside it (space registered to the target but announced by
+// its upstream): they explain the prefix and are never target ASNs, so they
+// never enter origin (AS-path) filters.
 type Prefix struct {
-	Prefix   netip.Prefix `json:"prefix"`
-	Origins  []uint32     `json:"origins"`
-	Evidence []Evidence   `json:"evidence"`
+	Prefix    netip.Prefix `json:"prefix"`
+	Origins   []uint32     `json:"origins"`
+	Upstreams []uint32     `json:"upstreams,omitempty"`
+	Evidence  []Evidence   `json:"evidence"`
 }
 
 // TargetResult is what was resolved for one target.
@@ -138,6 +143,11 @@ func (s *Snapshot) Normalize() {
 			p.Origins = slices.Compact(p.Origins)
 			if p.Origins == nil {
 				p.Origins = []uint32{}
+			}
+			slices.Sort(p.Upstreams)
+			p.Upstreams = slices.Compact(p.Upstreams)
+			if len(p.Upstreams) == 0 {
+				p.Upstreams = nil
 			}
 			p.Evidence = utcEvidence(normalizeEvidence(p.Evidence))
 		}

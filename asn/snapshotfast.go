@@ -80,7 +80,7 @@ var (
 	inputKeys      = []string{"source", "input", "sha256", "note"}
 	targetKeys     = []string{"name", "description", "id", "asns", "prefixes"}
 	asnKeys        = []string{"asn", "name", "name_only", "evidence"}
-	prefixKeys     = []string{"prefix", "origins", "evidence"}
+	prefixKeys     = []string{"prefix", "origins", "evidence", "upstreams"}
 	evidenceKeys   = []string{"source", "detail", "seen"}
 )
 
@@ -415,6 +415,9 @@ func (p *fastParser) target() rawTarget {
 						p.array(func() { r.Origins = append(r.Origins, int64(p.uint(63))) })
 					case 2:
 						r.Evidence = p.evidence()
+					case 3:
+						r.Upstreams = []int64{}
+						p.array(func() { r.Upstreams = append(r.Upstreams, int64(p.uint(63))) })
 					}
 				})
 				t.Prefixes = append(t.Prefixes, r)

@@ -13,6 +13,7 @@ func FuzzFastDecodeMatchesEncodingJSON(f *testing.F) {
 		`{"generated_at":"2026-11-23T00:00:00Z","targets":[]}`,
 		`{"generated_at":"2026-11-23T00:00:00.5+02:00","generator":"g \"q\" \u003c","extra":{"a":[1,true,null,"x"]},"targets":[{"name":"t","id":7,"asns":[{"asn":64500,"name":"N","name_only":true,"evidence":[{"source":"s","detail":"d\\n\u00e9","seen":"2026-01-01T00:00:00Z"}]}],"prefixes":[{"prefix":"192.0.2.0/24","origins":[64500,64501],"evidence":[]},{"prefix":"2001:db8::/32","origins":[]}]}]}`,
 		`{"generated_at":"2026-11-23T00:00:00Z","targets":[{"name":"t","prefixes":[{"prefix":"10.0.0.1/8"}]}]}`,
+		`{"generated_at":"2026-11-23T00:00:00Z","targets":[{"name":"t","prefixes":[{"prefix":"14.103.0.0/16","origins":[],"upstreams":[4811,4134],"evidence":[]},{"prefix":"10.0.0.0/8","upstreams":[0]}]}]}`,
 		`{"generated_at":"2026-11-23T00:00:00Z","targets":[{"name":"t","asns":[{"asn":0}]}]}`,
 		`{"generated_at":"2026-11-23T00:00:00Z","Targets":[]}`,
 		`{"generated_at":"2026-11-23T00:00:00Z","targets":[{"name":"t","id":-1}]}`,

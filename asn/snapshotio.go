@@ -116,6 +116,16 @@ func (s *Snapshot) Encode(w io.Writer) error {
 				b = strconv.AppendUint(b, uint64(o), 10)
 			}
 			b = append(b, ']')
+			if len(p.Upstreams) > 0 {
+				b = append(b, `,"upstreams":[`...)
+				for j, o := range p.Upstreams {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = strconv.AppendUint(b, uint64(o), 10)
+				}
+				b = append(b, ']')
+			}
 			b = ew.append(b, p.Evidence)
 			b = append(b, '}')
 			if len(b) > 64<<10 {
@@ -287,9 +297,10 @@ type rawASN struct {
 }
 
 type rawPrefix struct {
-	Prefix   string     `json:"prefix"`
-	Origins  []int64    `json:"origins"`
-	Evidence []Evidence `json:"evidence"`
+	Prefix    string     `json:"prefix"`
+	Origins   []int64    `json:"origins"`
+	Upstreams []int64    `json:"upstreams"`
+	Evidence  []Evidence `json:"evidence"`
 }
 
 // DecodeSnapshot parses and validates a Snapshot JSON document. name is used
@@ -370,10 +381,18 @@ func convertRaw(name string, raw rawSnapshot) (*Snapshot, error) {
 				}
 				origins = append(origins, a)
 			}
+			var upstreams []uint32
+			for ui, o := range rp.Upstreams {
+				a, err := checkASN(o)
+				if err != nil {
+					return nil, bad(fmt.Sprintf("%s.upstreams[%d]", pp(), ui), "%v", err)
+				}
+				upstreams = append(upstreams, a)
+			}
 			if err := checkEvidence(rp.Evidence); err != nil {
 				return nil, bad(pp()+".evidence", "%v", err)
 			}
-			t.Prefixes = append(t.Prefixes, Prefix{Prefix: p, Origins: origins, Evidence: rp.Evidence})
+			t.Prefixes = append(t.Prefixes, Prefix{Prefix: p, Origins: origins, Upstreams: upstreams, Evidence: rp.Evidence})
 		}
 		s.Targets = append(s.Targets, t)
 	}
