@@ -54,6 +54,15 @@ func newDoc(input string, data []byte, t time.Time) Doc {
 // is read again when its modification time changes, a URL is fetched again
 // once the copy is older than MaxAge. A failed reload keeps nothing stale:
 // the error is returned and the next call tries again.
+//
+// With Open set instead of Parse it works in large-file mode, for
+// documents too large for memory (routing tables): a URL is streamed into
+// CacheFile on disk (see Client.Download), and reused while younger than
+// MaxAge, across restarts too; a path is read in place. Open reads the
+// document once per change and returns a compact value (an index). It may
+// return a value together with an error when the document breaks part-way
+// (what was read before the break is worth keeping): Get then returns both,
+// and the next call reads the document again.
 type Cached[T any] struct {
 	Path   string
 	URL    string
@@ -61,6 +70,12 @@ type Cached[T any] struct {
 	// MaxAge of a downloaded copy; 0 means an hour.
 	MaxAge time.Duration
 	Parse  func(Doc) (T, error)
+	// CacheFile is where large-file mode keeps a URL's document.
+	CacheFile string
+	// Open reads a document in large-file mode from r; d has its Input and
+	// Time (its SHA256 is filled in afterwards, from what r delivered and
+	// the rest of the file).
+	Open func(ctx context.Context, r io.Reader, d Doc) (T, error)
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 
@@ -68,6 +83,7 @@ type Cached[T any] struct {
 	val    T
 	doc    Doc
 	at     time.Time
+	err    error
 	loaded bool
 }
 
@@ -79,12 +95,22 @@ func (c *Cached[T]) Get(ctx context.Context) (T, Doc, error) {
 	if c.Now != nil {
 		now = c.Now
 	}
-	if c.loaded && c.fresh(now()) {
+	if c.loaded && c.err == nil && c.fresh(now()) {
 		return c.val, c.doc, nil
 	}
 	cl := c.Client
 	if cl == nil {
 		cl = &Client{}
+	}
+	var zero T
+	if c.Open != nil {
+		v, doc, err := c.getLarge(ctx, cl, now())
+		if err != nil && doc.Input == "" {
+			c.loaded = false
+			return zero, Doc{}, err
+		}
+		c.val, c.doc, c.at, c.err, c.loaded = v, doc, doc.Time, err, true
+		return v, doc, err
 	}
 	var doc Doc
 	var err error
@@ -95,7 +121,6 @@ func (c *Cached[T]) Get(ctx context.Context) (T, Doc, error) {
 		data, err = cl.Get(ctx, c.URL, "")
 		doc = newDoc(c.URL, data, now())
 	}
-	var zero T
 	if err != nil {
 		c.loaded = false
 		return zero, Doc{}, err
@@ -105,7 +130,7 @@ func (c *Cached[T]) Get(ctx context.Context) (T, Doc, error) {
 		c.loaded = false
 		return zero, Doc{}, err
 	}
-	c.val, c.doc, c.at, c.loaded = v, doc, now(), true
+	c.val, c.doc, c.at, c.err, c.loaded = v, doc, now(), nil, true
 	return v, doc, nil
 }
 
@@ -122,9 +147,12 @@ func (c *Cached[T]) fresh(now time.Time) bool {
 		st, err := os.Stat(c.Path)
 		return err == nil && st.ModTime().UTC().Equal(c.doc.Time)
 	}
-	age := c.MaxAge
-	if age <= 0 {
-		age = time.Hour
+	return now.Sub(c.at) < c.maxAge()
+}
+
+func (c *Cached[T]) maxAge() time.Duration {
+	if c.MaxAge > 0 {
+		return c.MaxAge
 	}
-	return now.Sub(c.at) < age
+	return time.Hour
 }

@@ -117,7 +117,7 @@ func (c *Client) httpClient() *http.Client {
 func (c *Client) Get(ctx context.Context, url, accept string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	resp, err := c.open(ctx, url, accept)
+	resp, err := c.open(ctx, url, http.Header{"Accept": {accept}})
 	if err != nil {
 		return nil, err
 	}
@@ -136,9 +136,11 @@ func (c *Client) Get(ctx context.Context, url, accept string) ([]byte, error) {
 	return body, nil
 }
 
-// open sends the request and returns a 2xx response (whose body the
-// caller closes); other answers become errors.
-func (c *Client) open(ctx context.Context, url, accept string) (*http.Response, error) {
+// open sends the request, with the client's headers and extra (empty
+// values left out), and returns a 2xx response, or a 304 to a request with
+// If-Modified-Since (whose body the caller closes); other answers become
+// errors.
+func (c *Client) open(ctx context.Context, url string, extra http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -151,8 +153,10 @@ func (c *Client) open(ctx context.Context, url, accept string) (*http.Response, 
 		ua = UserAgent
 	}
 	req.Header.Set("User-Agent", ua)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
+	for k, v := range extra {
+		if len(v) > 0 && v[0] != "" {
+			req.Header[k] = v
+		}
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
@@ -161,6 +165,9 @@ func (c *Client) open(ctx context.Context, url, accept string) (*http.Response, 
 	if resp.StatusCode == http.StatusNotFound {
 		resp.Body.Close()
 		return nil, ErrNotFound
+	}
+	if resp.StatusCode == http.StatusNotModified && req.Header.Get("If-Modified-Since") != "" {
+		return resp, nil
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Read a little of the body: registries explain errors there.

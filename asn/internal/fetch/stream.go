@@ -69,29 +69,44 @@ type Download struct {
 func (c *Client) Stream(ctx context.Context, url string, w io.Writer) (Download, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	resp, err := c.open(ctx, url, "")
+	d, _, err := c.copyBody(ctx, url, w, nil, nil)
+	return d, err
+}
+
+// copyBody GETs url with the extra headers and copies a 2xx body to w,
+// bounded by MaxBytes, calling progress (if any) after every read. A 304
+// answer to a conditional request copies nothing and says so.
+func (c *Client) copyBody(ctx context.Context, url string, w io.Writer, extra http.Header, progress func()) (d Download, notModified bool, err error) {
+	resp, err := c.open(ctx, url, extra)
 	if err != nil {
-		return Download{}, err
+		return Download{}, false, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified {
+		return Download{}, true, nil
+	}
 	limit := c.Limit()
 	if resp.ContentLength > limit {
-		return Download{}, fmt.Errorf("answer of %d bytes is larger than the %d-byte limit", resp.ContentLength, limit)
+		return Download{}, false, fmt.Errorf("answer of %d bytes is larger than the %d-byte limit", resp.ContentLength, limit)
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(resp.Body, limit+1))
+	var body io.Reader = io.LimitReader(resp.Body, limit+1)
+	if progress != nil {
+		body = &progressReader{r: body, onRead: progress}
+	}
+	n, err := io.Copy(io.MultiWriter(w, h), body)
 	if err != nil {
-		return Download{}, c.explain(ctx, fmt.Errorf("reading answer after %d bytes: %w", n, err))
+		return Download{}, false, c.explain(ctx, fmt.Errorf("reading answer after %d bytes: %w", n, err))
 	}
 	if n > limit {
-		return Download{}, fmt.Errorf("answer is larger than the %d-byte limit", limit)
+		return Download{}, false, fmt.Errorf("answer is larger than the %d-byte limit", limit)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return Download{}, fmt.Errorf("answer cut after %d of %d bytes", n, resp.ContentLength)
+		return Download{}, false, fmt.Errorf("answer cut after %d of %d bytes", n, resp.ContentLength)
 	}
-	d := Download{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	d = Download{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		d.LastModified = lm.UTC()
 	}
-	return d, nil
+	return d, false, nil
 }
