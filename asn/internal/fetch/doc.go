@@ -62,7 +62,8 @@ func newDoc(input string, data []byte, t time.Time) Doc {
 // document once per change and returns a compact value (an index). It may
 // return a value together with an error when the document breaks part-way
 // (what was read before the break is worth keeping): Get then returns both,
-// and the next call reads the document again.
+// and keeps returning both until the document changes (a broken file is
+// not read again and again within one run).
 type Cached[T any] struct {
 	Path   string
 	URL    string
@@ -95,8 +96,8 @@ func (c *Cached[T]) Get(ctx context.Context) (T, Doc, error) {
 	if c.Now != nil {
 		now = c.Now
 	}
-	if c.loaded && c.err == nil && c.fresh(now()) {
-		return c.val, c.doc, nil
+	if c.loaded && c.fresh(now()) {
+		return c.val, c.doc, c.err
 	}
 	cl := c.Client
 	if cl == nil {
