@@ -349,6 +349,9 @@ func (m *merger) addPrefix(f PrefixFact) {
 	m.facts = append(m.facts, f)
 }
 
+// asTrans is AS_TRANS (RFC 6793): a placeholder, never a real origin.
+const asTrans = 23456
+
 // originless returns the prefixes some source gave without an origin
 // (registrations, cloud-range lists), sorted and without duplicates.
 func (m *merger) originless() []netip.Prefix {
@@ -376,8 +379,8 @@ func (m *merger) upstreamFacts(p netip.Prefix, routes []RouteFact) []PrefixFact 
 	first := map[key]RouteFact{}
 	more := map[key]int{}
 	for _, r := range routes {
-		if r.Origin == 0 || m.asns[r.Origin] != nil {
-			continue
+		if r.Origin == 0 || r.Origin == asTrans || m.asns[r.Origin] != nil {
+			continue // no origin, AS_TRANS (not a real AS), or the target's own
 		}
 		k := key{r.Origin, r.Evidence.Source}
 		if _, ok := first[k]; !ok {
