@@ -21,8 +21,13 @@ type route struct {
 	peers       uint32
 	first, last uint32 // unix seconds; 0 when the table has no times
 	name        uint32 // 1 + index into Index.names (ip2asn); 0 for none
-	bits        uint8
-	v6          bool
+	// gen is the dump a RIB route came from (a TABLE_DUMP_V2 stream may
+	// hold several dumps, each starting with its peer table): peer counts
+	// of one dump add up (a prefix's unicast and ADD-PATH records list
+	// different peers), those of different dumps do not.
+	gen  uint16
+	bits uint8
+	v6   bool
 }
 
 func routeOf(p netip.Prefix) route {
@@ -173,6 +178,8 @@ type builder struct {
 	// one per (prefix, origin, peer) as they grow, counted at the end.
 	sightings store
 	compactAt int
+	routesAt  int    // merge the routes when they reach this many
+	gen       uint16 // the current dump (MRT: peer tables read)
 	peerIDs   map[string]uint32
 	nameIDs   map[string]uint32
 	names     []string
@@ -180,11 +187,75 @@ type builder struct {
 }
 
 func newBuilder() *builder {
-	return &builder{compactAt: 1 << 20, peerIDs: map[string]uint32{}, nameIDs: map[string]uint32{}}
+	return &builder{compactAt: 1 << 20, routesAt: 1 << 21, peerIDs: map[string]uint32{}, nameIDs: map[string]uint32{}}
 }
 
 // add records a route whose peer count is known.
-func (b *builder) add(r route) { b.routes.add(r) }
+func (b *builder) add(r route) {
+	r.gen = b.gen
+	b.routes.add(r)
+	if b.routes.n >= b.routesAt {
+		// The same routes again (dump after dump in one stream): merge
+		// them so that memory follows the table, not the file.
+		b.mergeRoutes(false)
+		if b.routes.n > b.routesAt/2 {
+			b.routesAt *= 2
+		}
+	}
+}
+
+// mergeRoutes merges the entries of each (prefix, origin): peer counts of
+// one dump add up, the count of a route is the largest of its dumps'
+// (final), and before the end the current dump's partial count is kept
+// apart from the earlier dumps' (whose records are all read).
+func (b *builder) mergeRoutes(final bool) {
+	rs := &b.routes
+	if rs.n == 0 {
+		return
+	}
+	rs.sortBy(func(a, b *route) int { return cmp.Or(compareRoute(a, b), cmp.Compare(a.gen, b.gen)) })
+	w := 0
+	for i := 0; i < rs.n; {
+		g := *rs.at(i) // the group's route, with first/last/name over all
+		var older, cur uint32
+		hasOlder, hasCur := false, false
+		var genSum uint32
+		j := i
+		for ; j < rs.n && compareRoute(rs.at(j), &g) == 0; j++ {
+			r := rs.at(j)
+			if j == i || r.gen != rs.at(j-1).gen {
+				genSum = 0
+			}
+			genSum += r.peers
+			if r.gen == b.gen && !final {
+				cur, hasCur = genSum, true
+			} else {
+				older, hasOlder = max(older, genSum), true
+			}
+			g.first, g.last = minTime(g.first, r.first), maxTime(g.last, r.last)
+			if g.name == 0 {
+				g.name = r.name
+			}
+		}
+		if hasOlder {
+			o := g
+			o.peers, o.gen = older, b.gen-1
+			if final {
+				o.gen = b.gen
+			}
+			*rs.at(w) = o
+			w++
+		}
+		if hasCur {
+			c := g
+			c.peers, c.gen = cur, b.gen
+			*rs.at(w) = c
+			w++
+		}
+		i = j
+	}
+	rs.truncate(w)
+}
 
 // peer returns the id of a peer (its address and AS, as bytes).
 func (b *builder) peer(key []byte) uint32 {
@@ -266,26 +337,8 @@ func (b *builder) finish() *Index {
 	}
 	b.sightings = store{}
 
+	b.mergeRoutes(true)
 	rs := &b.routes
-	rs.sortBy(compareRoute)
-	w := -1
-	for i := 0; i < rs.n; i++ {
-		cur := rs.at(i)
-		if w >= 0 {
-			if last := rs.at(w); compareRoute(cur, last) == 0 {
-				last.peers += cur.peers
-				last.first, last.last = minTime(last.first, cur.first), maxTime(last.last, cur.last)
-				if last.name == 0 {
-					last.name = cur.name
-				}
-				continue
-			}
-		}
-		w++
-		*rs.at(w) = *cur
-	}
-	rs.truncate(w + 1)
-
 	x := &Index{routes: *rs, names: b.names, Stats: b.stats}
 	x.Stats.Routes = rs.n
 	if len(b.peerIDs) > x.Stats.Peers {

@@ -213,6 +213,7 @@ func (s *mrtScanner) peerIndex(h *mrt.MRTHeader, body []byte) error {
 	}
 	s.peers = len(t.Peers)
 	s.b.stats.Peers = max(s.b.stats.Peers, s.peers)
+	s.b.gen++ // a new dump
 	return nil
 }
 
