@@ -5,6 +5,8 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/files"
+	"github.com/asfence/asfence/asn/internal/fetch"
+	"github.com/asfence/asfence/asn/tables"
 )
 
 // Build creates the sources listed in the config. File sources are read
@@ -44,6 +46,15 @@ func Build(c *Config) ([]asn.Source, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sources.files[%d]: %w", i, err)
+		}
+		out = append(out, s)
+	}
+	for i, tc := range c.Tables {
+		s, err := tables.New(tables.Options{Format: tables.Format(tc.Format), Path: tc.Path, URL: tc.URL, Source: tc.Source,
+			Seen: tc.Seen, Note: tc.Note, CacheDir: c.CacheDir, Timeout: tc.Timeout,
+			Client: &fetch.Client{Timeout: requestTimeout(c, 2*fetch.DefaultTimeout), UserAgent: tc.UserAgent}})
+		if err != nil {
+			return nil, fmt.Errorf("sources.tables[%d]: %w", i, err)
 		}
 		out = append(out, s)
 	}

@@ -17,6 +17,33 @@ type Config struct {
 	RPKI      []RPKIConfig     `yaml:"rpki"`
 	Whois     []WhoisConfig    `yaml:"whois"`
 	Files     []FileConfig     `yaml:"files"`
+	Tables    []TableConfig    `yaml:"tables"`
+	// CacheDir keeps downloaded routing tables between runs (default: the
+	// user's cache directory, asfence/tables under it).
+	CacheDir string `yaml:"cache_dir"`
+}
+
+// TableConfig: a routing table, by path or URL, plain or compressed
+// (gzip, bzip2, xz): an MRT RIB dump or update file (RIPE RIS, RouteViews),
+// CAIDA's RouteViews prefix2as, an IP-range table (iptoasn TSV,
+// ip-location-db CSV) or bgp.tools' table.jsonl.
+type TableConfig struct {
+	// Format: mrt, pfx2as, ip2asn or bgptools.
+	Format string `yaml:"format"`
+	Path   string `yaml:"path"`
+	URL    string `yaml:"url"`
+	// Source names the table in evidence as table:<source> (default
+	// <format>:<file name>).
+	Source string `yaml:"source"`
+	// Seen is the data date recorded as evidence for formats without times
+	// (all but mrt; default: file mtime or download time).
+	Seen time.Time `yaml:"seen"`
+	Note string    `yaml:"note"`
+	// UserAgent is sent when downloading; bgp.tools asks for one that
+	// names you and a contact.
+	UserAgent string `yaml:"user_agent"`
+	// Timeout bounds downloading and reading the table (default 15m).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // IRRConfig: IRRd whois servers (RADB, RIPE, NTTCOM, ...).

@@ -3,6 +3,7 @@ package sources
 import (
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -12,6 +13,11 @@ import (
 
 // fileFormats are the formats a `files:` entry may have.
 var fileFormats = []string{"ipverse", "cidr", "rpsl", "asnames"}
+
+// tableFormats are the formats a `tables:` entry may have.
+var tableFormats = []string{"mrt", "pfx2as", "ip2asn", "bgptools"}
+
+var tableSourceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
 
 // Validate checks the sources block without touching the network or files.
 // targets are the configured target names. The error, if any, is a
@@ -86,6 +92,7 @@ func Validate(c *Config, targets []string) error {
 	if c.PeeringDB != nil {
 		httpURL(field.Path("peeringdb", "base_url"), c.PeeringDB.BaseURL, false, p)
 	}
+	validateTables(c, p)
 	for i, f := range c.Files {
 		fp := field.Path("files", i)
 		if !slices.Contains(fileFormats, f.Format) {
@@ -102,6 +109,37 @@ func Validate(c *Config, targets []string) error {
 		}
 	}
 	return l.Err()
+}
+
+func validateTables(c *Config, p *field.List) {
+	sources := map[string]int{}
+	for i, tc := range c.Tables {
+		tp := field.Path("tables", i)
+		if !slices.Contains(tableFormats, tc.Format) {
+			p.Add(field.Path(tp, "format"), "unknown format %q (use %s)", tc.Format, strings.Join(tableFormats, ", "))
+		}
+		pathOrURL(tp, tc.Path, tc.URL, p)
+		if tc.Source != "" && !tableSourceRE.MatchString(tc.Source) {
+			p.Add(field.Path(tp, "source"), "invalid source name %q (1-64 of letters, digits, '.', '_', ':', '/', '-')", tc.Source)
+		}
+		name := tc.Source
+		if name == "" {
+			name = tc.Format + ":" + tc.Path + tc.URL
+		}
+		if j, dup := sources[name]; dup {
+			p.Add(field.Path(tp, "source"), "the same source as tables[%d]: give each table its own source name", j)
+		}
+		sources[name] = i
+		if tc.Timeout < 0 {
+			p.Add(field.Path(tp, "timeout"), "must not be negative")
+		}
+		if strings.ContainsAny(tc.UserAgent, "\r\n") {
+			p.Add(field.Path(tp, "user_agent"), "must be one line")
+		}
+		if u, err := url.Parse(tc.URL); tc.URL != "" && err == nil && strings.EqualFold(u.Hostname(), "bgp.tools") && tc.UserAgent == "" {
+			p.Add(field.Path(tp, "user_agent"), "bgp.tools asks every client for a User-Agent naming it and a contact, e.g. \"example-net asfence - noc@example.net\"")
+		}
+	}
 }
 
 func pathOrURL(path, file, u string, p *field.List) {

@@ -76,11 +76,19 @@ type Options struct {
 	// MaxAge of a downloaded copy before it is asked for again (default
 	// 1h; the copy is kept when the server says it did not change).
 	MaxAge time.Duration
+	// Timeout bounds a query, the first of which downloads and reads the
+	// table (default DefaultTimeout); the resolver's shorter per-source
+	// timeout does not apply (asn.QueryTimeouter).
+	Timeout time.Duration
 }
 
+// DefaultTimeout bounds a query of a table, downloading and reading
+// included: a full RIB of a large collector takes minutes.
+const DefaultTimeout = 15 * time.Minute
+
 // Source answers from one table. It implements asn.Resolver,
-// asn.RouteLookup, asn.Discoverer (IP-range tables' organisation names)
-// and asn.Provenancer.
+// asn.RouteLookup, asn.Discoverer (IP-range tables' organisation names),
+// asn.QueryTimeouter and asn.Provenancer.
 type Source struct {
 	opts  Options
 	name  string // evidence source, "table:<Source>"
@@ -167,6 +175,14 @@ func trimCompression(name string) string {
 
 // Name implements asn.Source: "table:<source>", as in the evidence.
 func (s *Source) Name() string { return s.name }
+
+// QueryTimeout implements asn.QueryTimeouter.
+func (s *Source) QueryTimeout() time.Duration {
+	if s.opts.Timeout > 0 {
+		return s.opts.Timeout
+	}
+	return DefaultTimeout
+}
 
 // open reads the table into an index (fetch.Cached's large-file mode):
 // what was read before an error is kept with it.
