@@ -7,9 +7,10 @@ LDFLAGS   := -X main.Version=$(VERSION)
 # is reproducible (same inputs, same bytes).
 SNAPSHOT_AT ?= 2026-11-23T00:00:00Z
 # Packages the tests need: real routing daemons, config checkers, bgpq4,
-# chromium (the review console's browser tests).
-DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping netcat-openbsd jq chromium
-TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping nc.openbsd jq chromium
+# chromium (the review console's browser tests), bgpdump (the reference for
+# routing tables) and GNU time (benchmarks' peak RSS).
+DEBS      := bird2 frr gobgpd exabgp bgpq4 openbgpd nftables iproute2 iputils-ping netcat-openbsd jq chromium bgpdump time
+TOOLS     := bird birdc vtysh gobgpd gobgp exabgp bgpq4 nft ip ping nc.openbsd jq chromium bgpdump
 # staticcheck, pinned, run from the Go module proxy (no global install).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -54,6 +55,7 @@ snapshot:
 deps:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
 	[ -x /usr/lib/frr/bgpd ] || missing="$$missing frr-bgpd"; \
+	[ -x /usr/bin/time ] || missing="$$missing time"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing test prerequisites (missing:$$missing)"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \

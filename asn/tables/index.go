@@ -344,13 +344,16 @@ func (b *builder) finish() *Index {
 	if len(b.peerIDs) > x.Stats.Peers {
 		x.Stats.Peers = len(b.peerIDs)
 	}
-	x.byOrigin = make([]uint32, rs.n)
-	for i := range x.byOrigin {
-		x.byOrigin[i] = uint32(i)
+	// Sort (origin, position) pairs: one compact array, no indirection.
+	pairs := make([]uint64, rs.n)
+	for i := range pairs {
+		pairs[i] = uint64(rs.at(i).origin)<<32 | uint64(i)
 	}
-	slices.SortFunc(x.byOrigin, func(i, j uint32) int {
-		return cmp.Or(cmp.Compare(x.routes.at(int(i)).origin, x.routes.at(int(j)).origin), cmp.Compare(i, j))
-	})
+	slices.Sort(pairs)
+	x.byOrigin = make([]uint32, rs.n)
+	for i, p := range pairs {
+		x.byOrigin[i] = uint32(p)
+	}
 	if len(b.names) > 0 {
 		seen := map[nameASN]bool{}
 		for i := 0; i < rs.n; i++ {
