@@ -271,4 +271,3 @@ func write(w io.Writer, ts uint32, t mrt.MRTType, sub mrt.MRTSubTyper, body mrt.
 	_, err = w.Write(b)
 	return err
 }
-
