@@ -188,7 +188,8 @@ func (s *Source) QueryTimeout() time.Duration {
 // what was read before an error is kept with it.
 func (s *Source) open(ctx context.Context, r io.Reader, _ fetch.Doc) (*Index, error) {
 	b := newBuilder()
-	dr, compression, err := decompress(r)
+	dr, kind, err := fetch.Decompress(r)
+	compression := string(kind)
 	if err == nil {
 		switch s.opts.Format {
 		case MRT:

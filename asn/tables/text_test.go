@@ -16,6 +16,7 @@ import (
 	"go4.org/netipx"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/asn/internal/fetch"
 )
 
 // originsOf returns, per origin, the prefixes the index holds.
@@ -250,7 +251,7 @@ func rangeRows(t *testing.T, file string) []rangeRow {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r, _, err := decompress(f)
+	r, _, err := fetch.Decompress(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/ulikunitz/xz"
 )
 
 // Compression names a compressed format recognised by Decompress.
@@ -23,13 +25,15 @@ const (
 	Plain Compression = ""
 	Gzip  Compression = "gzip"
 	Bzip2 Compression = "bzip2"
+	XZ    Compression = "xz"
 )
 
 // Decompress returns a reader of r's content: gzip (including several
-// concatenated members) and bzip2 are recognised by their magic bytes and
-// decompressed as they are read; anything else passes unchanged. Formats it
-// cannot read (zip, xz, zstd) are an error naming the format, rather than
-// garbage handed to a parser.
+// concatenated members), bzip2 and xz are recognised by their magic bytes
+// (not file names: downloads and caches do not keep them) and decompressed
+// as they are read; anything else passes unchanged. Formats it cannot read
+// (zip, zstd) are an error naming the format, rather than garbage handed
+// to a parser.
 func Decompress(r io.Reader) (io.Reader, Compression, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(6)
@@ -48,7 +52,11 @@ func Decompress(r io.Reader) (io.Reader, Compression, error) {
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
 		return nil, Plain, errors.New("a zip archive: unzip it first")
 	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		return nil, Plain, errors.New("xz-compressed: not supported, decompress it or use the gzip file")
+		zr, err := xz.NewReader(br)
+		if err != nil {
+			return nil, XZ, fmt.Errorf("xz: %w", err)
+		}
+		return zr, XZ, nil
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		return nil, Plain, errors.New("zstd-compressed: not supported, decompress it or use the gzip file")
 	}

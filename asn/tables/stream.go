@@ -1,51 +1,10 @@
 package tables
 
 import (
-	"bufio"
-	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/ulikunitz/xz"
 )
-
-// Compression formats, recognised by their magic bytes (not the file name:
-// downloads and caches do not keep names).
-var (
-	gzipMagic  = []byte{0x1f, 0x8b}
-	bzip2Magic = []byte("BZh")
-	xzMagic    = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
-)
-
-// decompress returns a reader of the decompressed data and the name of the
-// compression ("" for plain data).
-func decompress(r io.Reader) (io.Reader, string, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	head, err := br.Peek(len(xzMagic))
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, "", err
-	}
-	switch {
-	case bytes.HasPrefix(head, gzipMagic):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, "gzip", fmt.Errorf("gzip: %w", err)
-		}
-		return zr, "gzip", nil
-	case bytes.HasPrefix(head, bzip2Magic):
-		return bzip2.NewReader(br), "bzip2", nil
-	case bytes.HasPrefix(head, xzMagic):
-		zr, err := xz.NewReader(br)
-		if err != nil {
-			return nil, "xz", fmt.Errorf("xz: %w", err)
-		}
-		return zr, "xz", nil
-	}
-	return br, "", nil
-}
 
 // countingReader counts the bytes read through it (the offset that errors
 // name) and keeps the stream's own error: io.ReadFull reports a clean end
