@@ -256,6 +256,7 @@ func TestMRTNamedOrigins(t *testing.T) {
 		{"updates.20160811.1600.gz", 28573, 1, ""},
 		{"updates.et-header.2015.gz", 23456, 1, "AS_TRANS at the end of 4-byte paths (BGP4MP_ET)"},
 		{"updates.20100722.2015.gz", 8452, 1, ""},
+		{"updates.20100722.2015.gz", 262685, 1, "10 of its 2-byte MESSAGE records end in AS_TRANS: the origin comes from AS4_PATH (RFC 6793)"},
 		{"bview.ipv4_unicast_add_path.gz", 65011, 1, "ADD-PATH RIB, several paths per peer"},
 		{"bview.ipv6_unicast_add_path.gz", 65011, 1, "ADD-PATH RIB, IPv6"},
 		{"bview.64k_stream_overflow.gz", 22773, 1, "a 70 KB record"},
