@@ -80,6 +80,9 @@ func (b *BIRD) config() string {
 			w.WriteString("  passive on;\n")
 		}
 		w.WriteString("  connect retry time 1;\n  connect delay time 1;\n  error wait time 1, 5;\n")
+		if b.cfg.Debug {
+			w.WriteString("  debug { states, routes, events };\n")
+		}
 		imp, exp := "all", "none"
 		if s.Import != "" {
 			imp = s.Import

@@ -55,7 +55,12 @@ func StartFRR(t testing.TB, cfg Config) *FRR {
 
 func (f *FRR) config() string {
 	var w strings.Builder
-	w.WriteString("hostname lab\nlog stdout informational\n")
+	w.WriteString("hostname lab\n")
+	if f.cfg.Debug {
+		w.WriteString("log stdout debugging\ndebug bgp updates in\ndebug bgp graceful-restart\ndebug bgp neighbor-events\n")
+	} else {
+		w.WriteString("log stdout informational\n")
+	}
 	w.WriteString("route-map LAB-DENY deny 1\nexit\n")
 	w.WriteString(f.cfg.Extra)
 	w.WriteString("\n")

@@ -118,6 +118,12 @@ type Config struct {
 	// Extra is raw configuration text in the daemon's own language, added
 	// as described on each Start function (filters, prefix lists, statics).
 	Extra string
+	// Debug makes BIRD and FRR log every session state change and every
+	// route they receive, replace or remove (BIRD: debug { states, routes,
+	// events }; FRR: debug bgp updates in, graceful-restart and
+	// neighbor-events), so a test can read from the daemon's own log what
+	// it did with each route. Other daemons ignore it.
+	Debug bool
 }
 
 // local is the daemon's address for a session with neighbor.
