@@ -74,8 +74,14 @@ var allFamilies = []*api.Family{
 // speakers at the given addresses (AS peerASN) with all four families.
 func newReceiver(t *testing.T, asn, peerASN uint32, speakers ...netip.Addr) *receiver {
 	t.Helper()
-	r := &receiver{addr: lab.Loopback(t)}
-	r.port = lab.FreePort(t, r.addr)
+	addr := lab.Loopback(t)
+	return newReceiverAt(t, addr, lab.FreePort(t, addr), asn, peerASN, speakers...)
+}
+
+// newReceiverAt is newReceiver listening on addr:port.
+func newReceiverAt(t *testing.T, addr netip.Addr, port int, asn, peerASN uint32, speakers ...netip.Addr) *receiver {
+	t.Helper()
+	r := &receiver{addr: addr, port: port}
 	r.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(testLog(t))))
 	go r.s.Serve()
 	ctx := context.Background()

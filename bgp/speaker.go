@@ -97,9 +97,13 @@ type Speaker struct {
 	// installed is the verified copy of the RIB (nil: read the RIB).
 	installed map[string]*desiredPath
 	live      map[string]bool // neighbors added to GoBGP
-	cancel    context.CancelFunc
-	started   bool
-	stopped   bool
+	// resuming holds the neighbors that have not been back since Resume:
+	// their OPEN must still carry the restart flags (see Resume).
+	resuming map[string]bool
+	kick     chan struct{} // wakes resync (coalesced)
+	cancel   context.CancelFunc
+	started  bool
+	stopped  bool
 }
 
 // Defaults.
@@ -108,6 +112,13 @@ const (
 	DefaultHoldTime     = 90
 	DefaultConnectRetry = 5
 )
+
+// restartDeferral is how long (seconds) a resumed speaker waits for a
+// neighbor's End-of-RIB before sending it our routes (RFC 4724's
+// Selection_Deferral_Timer). The speaker selects nothing from what peers
+// send, so there is nothing to wait for: GoBGP's smallest value (0 would
+// mean its default of 360 s, longer than FRR keeps stale routes).
+const restartDeferral = 1
 
 // New validates the options; nothing touches the network before Start.
 func New(o Options) (*Speaker, error) {
@@ -218,8 +229,32 @@ func cmpOr(a, b string) string {
 
 // Start starts GoBGP, loads the Intent's paths (in may be nil: start
 // empty) and only then adds the neighbors, so that their first table
-// transfer is packed and complete.
+// transfer is packed and complete. It is a fresh start: the OPEN claims
+// no preserved routes, and peers that still hold routes from an earlier
+// session replace them with ours.
 func (s *Speaker) Start(ctx context.Context, in *policy.Intent) error {
+	return s.start(ctx, in, false)
+}
+
+// Resume is Start after asfence itself restarted (a crash, an upgrade, a
+// reboot): in is the set the previous process announced, from the state
+// store. Peers with graceful restart kept those routes as stale when the
+// old sessions ended; the new OPEN tells them so (RFC 4724: the Restart
+// State bit, and the Forwarding State bit for every family), so they keep
+// them until our End-of-RIB instead of dropping them at once. Each
+// neighbor then gets the whole set, loaded before any session opens, and
+// End-of-RIB: a route still in the set is never withdrawn and re-added.
+//
+// A neighbor keeps the flags until its first session of this process:
+// GoBGP ends its restart mode for every neighbor at once (when those
+// already up have sent End-of-RIB), so a neighbor still connecting then
+// is re-added with the flags (resync). Without graceful restart in the
+// config, Resume is Start.
+func (s *Speaker) Resume(ctx context.Context, in *policy.Intent) error {
+	return s.start(ctx, in, true)
+}
+
+func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
@@ -240,12 +275,26 @@ func (s *Speaker) Start(ctx context.Context, in *policy.Intent) error {
 		s.server.Stop()
 		return fmt.Errorf("bgp: start: %w", err)
 	}
+	s.resuming = map[string]bool{}
+	if resume && grEnabled(&s.cfg) {
+		for _, n := range s.cfg.Neighbors {
+			s.resuming[n.Address] = true
+		}
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	if err := s.server.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.peerEvent); err != nil {
+	s.kick = make(chan struct{}, 1)
+	// Peer state changes are logged; they and End-of-RIB markers (after
+	// which GoBGP may end its restart mode) wake resync.
+	watch := &api.WatchEventRequest{
+		Peer:  &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_EOR}}},
+	}
+	if err := s.server.WatchEvent(wctx, watch, s.event); err != nil {
 		s.shutdown(false)
 		return fmt.Errorf("bgp: watch peers: %w", err)
 	}
+	go s.resyncLoop(wctx)
 	s.limits = computeLimits(&s.cfg, nil)
 	s.live = map[string]bool{}
 	if err := s.installPolicy(ctx, s.limits, nil); err != nil {
@@ -270,7 +319,12 @@ func (s *Speaker) Start(ctx context.Context, in *policy.Intent) error {
 			return err
 		}
 	}
-	s.log.WithFields(logrus.Fields{"asn": s.cfg.ASN, "router_id": s.cfg.RouterID, "neighbors": len(s.cfg.Neighbors), "listen_port": g.ListenPort}).Info("bgp: speaker started")
+	f := logrus.Fields{"asn": s.cfg.ASN, "router_id": s.cfg.RouterID, "neighbors": len(s.cfg.Neighbors), "listen_port": g.ListenPort}
+	if len(s.resuming) > 0 {
+		s.log.WithFields(f).Info("bgp: speaker restarted: peers are told the announced routes were kept (graceful restart)")
+	} else {
+		s.log.WithFields(f).Info("bgp: speaker started")
+	}
 	return nil
 }
 
@@ -282,8 +336,13 @@ func countFields(c Counts) logrus.Fields {
 	return f
 }
 
-// peerEvent logs each state change of a session.
-func (s *Speaker) peerEvent(r *api.WatchEventResponse) {
+// event handles GoBGP's events on its watcher goroutine: it logs each
+// state change of a session and wakes resync.
+func (s *Speaker) event(r *api.WatchEventResponse) {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 	pe := r.GetPeer()
 	if pe == nil || pe.Type != api.WatchEventResponse_PeerEvent_STATE || pe.Peer == nil || pe.Peer.State == nil {
 		return
@@ -299,6 +358,74 @@ func (s *Speaker) peerEvent(r *api.WatchEventResponse) {
 		}
 	}
 	s.log.WithFields(f).Info("bgp: peer state")
+}
+
+// resyncLoop runs resync whenever event wakes it, until ctx ends.
+func (s *Speaker) resyncLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+			s.resync(ctx)
+		}
+	}
+}
+
+// resync keeps the restart flags for the neighbors that have not been
+// back since Resume. GoBGP puts the flags in each OPEN while the neighbor
+// is in restart mode, and ends that mode for all neighbors together once
+// every session up has sent End-of-RIB (RFC 4724's deferral). A neighbor
+// that was still connecting then would open without the flags, and drop
+// every stale route of ours at once: it is re-added in restart mode
+// before it connects. A neighbor whose session came up is done. One
+// caught between its OPEN and the end of restart mode cannot be told
+// apart and is left alone.
+func (s *Speaker) resync(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || len(s.resuming) == 0 {
+		return
+	}
+	type peerState struct {
+		state      api.PeerState_SessionState
+		restarting bool
+	}
+	states := map[string]peerState{}
+	err := s.server.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		if p.Conf == nil || p.State == nil {
+			return
+		}
+		states[p.Conf.NeighborAddress] = peerState{p.State.SessionState, p.GracefulRestart != nil && p.GracefulRestart.LocalRestarting}
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.WithError(err).Warn("bgp: list peers")
+		}
+		return
+	}
+	for _, n := range s.cfg.Neighbors {
+		if !s.resuming[n.Address] {
+			continue
+		}
+		ps, ok := states[n.Address]
+		switch {
+		case !ok || ps.state == api.PeerState_ESTABLISHED:
+			delete(s.resuming, n.Address)
+		case ps.restarting, ps.state == api.PeerState_OPENSENT, ps.state == api.PeerState_OPENCONFIRM:
+		default:
+			if err := s.server.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Address}); err != nil {
+				s.log.WithError(err).WithField("peer", n.Address).Warn("bgp: re-adding a neighbor in restart mode")
+				continue
+			}
+			delete(s.live, n.Address)
+			if err := s.addPeer(ctx, n); err != nil {
+				s.log.WithError(err).WithField("peer", n.Address).Error("bgp: re-adding a neighbor in restart mode")
+				continue
+			}
+			s.log.WithField("peer", n.Address).Info("bgp: neighbor re-added in restart mode: its OPEN keeps the restart flags")
+		}
+	}
 }
 
 func stateName(st api.PeerState_SessionState) string {
@@ -336,13 +463,18 @@ func neighborFamilies(c *Config, n NeighborConfig) []bgp.RouteFamily {
 	return out
 }
 
+// grEnabled reports whether graceful restart is on (the default).
+func grEnabled(c *Config) bool {
+	return c.GracefulRestart.Enabled == nil || *c.GracefulRestart.Enabled
+}
+
 // peerConfig builds GoBGP's neighbor from the config.
 func peerConfig(c *Config, n NeighborConfig) *api.Peer {
 	restart := c.GracefulRestart.RestartTime
 	if restart == 0 {
 		restart = DefaultRestartTime
 	}
-	gr := c.GracefulRestart.Enabled == nil || *c.GracefulRestart.Enabled
+	gr := grEnabled(c)
 	var afs []*api.AfiSafi
 	for _, rf := range neighborFamilies(c, n) {
 		afi, safi := bgp.RouteFamilyToAfiSafi(rf)
@@ -375,7 +507,7 @@ func peerConfig(c *Config, n NeighborConfig) *api.Peer {
 		AfiSafis: afs,
 	}
 	if gr {
-		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: restart}
+		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: restart, DeferralTime: restartDeferral}
 	}
 	if n.Multihop {
 		ttl := uint32(n.TTL)
@@ -388,7 +520,11 @@ func peerConfig(c *Config, n NeighborConfig) *api.Peer {
 }
 
 func (s *Speaker) addPeer(ctx context.Context, n NeighborConfig) error {
-	if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(&s.cfg, n)}); err != nil {
+	p := peerConfig(&s.cfg, n)
+	if s.resuming[n.Address] && p.GracefulRestart != nil {
+		p.GracefulRestart.LocalRestarting = true
+	}
+	if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		return fmt.Errorf("bgp: neighbor %s: %w", n.Address, err)
 	}
 	s.live[n.Address] = true
@@ -543,7 +679,7 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 	if !running {
 		return nil, errors.New("bgp: speaker not running")
 	}
-	grOn := cfg.GracefulRestart.Enabled == nil || *cfg.GracefulRestart.Enabled
+	grOn := grEnabled(&cfg)
 	var out []PeerStatus
 	err := srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		ps := PeerStatus{Sent: map[string]int{}}
@@ -650,6 +786,9 @@ func (s *Speaker) UpdateNeighbors(ctx context.Context, c Config) error {
 			return fmt.Errorf("bgp: remove neighbor %s: %w", addr, err)
 		}
 		delete(s.live, addr)
+		if _, keep := newN[addr]; !keep {
+			delete(s.resuming, addr)
+		}
 		s.log.WithField("peer", addr).Info("bgp: neighbor removed")
 	}
 	// Paths before new neighbors: their first transfer is then complete.

@@ -113,7 +113,8 @@ func (p *daemonProc) kill9() {
 
 func (p *daemonProc) signal(s os.Signal) { _ = p.cmd.Process.Signal(s) }
 
-// daemonLab is a BIRD peer and the config of an asfence daemon for it.
+// daemonLab is a BIRD peer (and optionally an FRR one) and the config of
+// an asfence daemon for them.
 type daemonLab struct {
 	t       *testing.T
 	bin     string
@@ -122,23 +123,52 @@ type daemonLab struct {
 	addr    netip.Addr // the daemon's address (BGP source, API)
 	apiPort int
 	bird    *lab.BIRD
+	frr     *lab.FRR // nil unless daemonLabOptions.frr
 	client  *api.Client
 	proc    *daemonProc
+}
+
+// daemonLabOptions: frr adds an FRR iBGP peer next to BIRD; debug makes
+// both peers log every route they receive or remove (lab.Config.Debug).
+type daemonLabOptions struct {
+	frr, debug bool
 }
 
 // newDaemonLab starts BIRD (iBGP, graceful restart helper) and writes the
 // daemon's config: BGP to BIRD, API on the daemon's address, the given
 // schedule and extra YAML (sources, guard).
 func newDaemonLab(t *testing.T, schedule, extra string) *daemonLab {
+	return newDaemonLabWith(t, schedule, extra, daemonLabOptions{})
+}
+
+// newDaemonLabWith is newDaemonLab with options.
+func newDaemonLabWith(t *testing.T, schedule, extra string, o daemonLabOptions) *daemonLab {
 	t.Helper()
 	lab.Short(t)
 	lab.Require(t, "bird", "birdc")
 	l := &daemonLab{t: t, bin: buildAsfence(t), dir: lab.Dir(t), addr: lab.Loopback(t)}
 	l.apiPort = lab.FreePort(t, l.addr)
-	l.bird = lab.StartBIRD(t, lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics, Sessions: []lab.Session{{
+	session := []lab.Session{{
 		Addr: l.addr, ASN: speakerASN, Passive: true, Description: "asfence",
 		Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast},
-	}}})
+	}}
+	l.bird = lab.StartBIRD(t, lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics, Debug: o.debug, Sessions: session})
+	peers := []lab.Peer{l.bird}
+	if o.frr {
+		l.frr = lab.StartFRR(t, lab.Config{ASN: speakerASN, Debug: o.debug, Sessions: session})
+		peers = append(peers, l.frr)
+	}
+	var neighbors strings.Builder
+	for _, p := range peers {
+		fmt.Fprintf(&neighbors, `    - address: %s
+      port: %d
+      asn: %d
+      local_address: %s
+      families: [ipv4, ipv6]
+      connect_retry: 1
+      description: %s
+`, p.Addr(), p.Port(), speakerASN, l.addr, p.Name())
+	}
 	l.cfgPath = filepath.Join(l.dir, "asfence.yaml")
 	cfg := fmt.Sprintf(`schedule: %q
 state_dir: %s
@@ -154,15 +184,8 @@ bgp:
     enabled: true
     restart_time: 120
   neighbors:
-    - address: %s
-      port: %d
-      asn: %d
-      local_address: %s
-      families: [ipv4, ipv6]
-      connect_retry: 1
-      description: bird
-%s`, schedule, filepath.Join(l.dir, "state"), filepath.Join(l.dir, "out"), l.addr, l.apiPort,
-		speakerASN, l.addr, l.bird.Addr(), l.bird.Port(), speakerASN, l.addr, extra)
+%s%s`, schedule, filepath.Join(l.dir, "state"), filepath.Join(l.dir, "out"), l.addr, l.apiPort,
+		speakerASN, l.addr, neighbors.String(), extra)
 	if err := os.WriteFile(l.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -248,14 +271,24 @@ func readIntent(get func(path string, v any) error) (*policy.Intent, error) {
 	return &in, nil
 }
 
-// holds checks that BIRD holds exactly the RTBH routes of in, with their
-// attributes.
+// holds checks that BIRD (and FRR, if the lab has it) holds exactly the
+// RTBH routes of in, with their attributes.
 func (l *daemonLab) holds(in *policy.Intent) {
 	l.t.Helper()
 	want := expectRTBH(in)
-	for _, f := range []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast} {
-		checkHolds(l.t, context.Background(), l.bird, f, want, true)
+	for _, p := range l.peers() {
+		for _, f := range []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast} {
+			checkHolds(l.t, context.Background(), p, f, want, true)
+		}
 	}
+}
+
+// peers are the lab's routing daemons.
+func (l *daemonLab) peers() []lab.Peer {
+	if l.frr != nil {
+		return []lab.Peer{l.bird, l.frr}
+	}
+	return []lab.Peer{l.bird}
 }
 
 // birdCount is what BIRD holds in both unicast families.

@@ -335,7 +335,9 @@ func (d *Daemon) announce(ctx context.Context) error {
 		// opening them empty would make peers drop the routes they still
 		// hold from before.
 		if in != nil {
-			if err := sp.Start(ctx, in); err != nil {
+			// The stored set is what peers still hold from the previous
+			// process: resume it.
+			if err := sp.Resume(ctx, in); err != nil {
 				if pending == nil {
 					return fmt.Errorf("bgp: %w", err)
 				}
@@ -345,7 +347,7 @@ func (d *Daemon) announce(ctx context.Context) error {
 					return err
 				}
 				if d.applied != nil {
-					if err := d.speaker.Start(ctx, d.applied.Intent); err != nil {
+					if err := d.speaker.Resume(ctx, d.applied.Intent); err != nil {
 						return fmt.Errorf("bgp: %w", err)
 					}
 					d.bgpStarted = true

@@ -13,6 +13,10 @@ type Speaker interface {
 	// Start loads the Intent before any neighbor is added, so peers get the
 	// whole set in their first table transfer.
 	Start(ctx context.Context, in *policy.Intent) error
+	// Resume is Start with the set a previous process announced (after a
+	// crash or restart): peers holding it are told it was kept (graceful
+	// restart), so they drop nothing that is still in it.
+	Resume(ctx context.Context, in *policy.Intent) error
 	// Apply changes the announced set to in, sending only the delta; the
 	// map counts routes added and withdrawn.
 	Apply(ctx context.Context, in *policy.Intent) (map[string]int, error)

@@ -38,6 +38,8 @@ type bgpSpeaker struct{ s *bgp.Speaker }
 
 func (b bgpSpeaker) Start(ctx context.Context, in *policy.Intent) error { return b.s.Start(ctx, in) }
 
+func (b bgpSpeaker) Resume(ctx context.Context, in *policy.Intent) error { return b.s.Resume(ctx, in) }
+
 func (b bgpSpeaker) Apply(ctx context.Context, in *policy.Intent) (map[string]int, error) {
 	c, err := b.s.Apply(ctx, in)
 	if err != nil {
