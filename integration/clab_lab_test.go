@@ -704,6 +704,15 @@ func (l *clabLab) survives(in *policy.Intent, what string, crash func() error) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+	// The edge kept the routes because asfence's new OPEN said it had
+	// (graceful restart: Restart State, and Forwarding State per family).
+	gr, err := l.frr.NeighborGR(ctx, clabAsfence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gr.Restarting || !slices.Equal(gr.Preserved, []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}) {
+		t.Fatalf("%s: the edge decoded asfence's graceful restart capability as %+v, want R and F for IPv4 and IPv6", what, gr)
+	}
 	l.waitBlackholes(in)
 	stop()
 	wg.Wait()
