@@ -78,6 +78,10 @@ type PeerStatus struct {
 	// UpdatesSent counts the UPDATE messages sent on the session.
 	UpdatesSent uint64
 	LastError   string
+	// LastNotification is the last NOTIFICATION sent to or received from
+	// the neighbor since the speaker started (nil: none), e.g. the peer
+	// refusing our OPEN.
+	LastNotification *Notification
 	// Families are those configured for the session.
 	Families []string
 }
@@ -101,9 +105,14 @@ type Speaker struct {
 	// their OPEN must still carry the restart flags (see Resume).
 	resuming map[string]bool
 	kick     chan struct{} // wakes resync (coalesced)
-	cancel   context.CancelFunc
-	started  bool
-	stopped  bool
+	// why takes neighbors that refused the session to explain; states
+	// (the event goroutine's) and probes (explainLoop's) are their own.
+	why     chan string
+	states  map[string]api.PeerState_SessionState
+	probes  map[string]*probeState
+	cancel  context.CancelFunc
+	started bool
+	stopped bool
 }
 
 // Defaults.
@@ -284,6 +293,9 @@ func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) err
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.kick = make(chan struct{}, 1)
+	s.why = make(chan string, 16)
+	s.states = map[string]api.PeerState_SessionState{}
+	s.probes = map[string]*probeState{}
 	// Peer state changes are logged; they and End-of-RIB markers (after
 	// which GoBGP may end its restart mode) wake resync.
 	watch := &api.WatchEventRequest{
@@ -295,6 +307,7 @@ func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) err
 		return fmt.Errorf("bgp: watch peers: %w", err)
 	}
 	go s.resyncLoop(wctx)
+	go s.explainLoop(wctx)
 	s.limits = computeLimits(&s.cfg, nil)
 	s.live = map[string]bool{}
 	if err := s.installPolicy(ctx, s.limits, nil); err != nil {
@@ -348,6 +361,15 @@ func (s *Speaker) event(r *api.WatchEventResponse) {
 		return
 	}
 	st := pe.Peer.State
+	prev := s.states[st.NeighborAddress]
+	s.states[st.NeighborAddress] = st.SessionState
+	if (prev == api.PeerState_OPENSENT || prev == api.PeerState_OPENCONFIRM) &&
+		(st.SessionState == api.PeerState_IDLE || st.SessionState == api.PeerState_ACTIVE) {
+		select { // an attempt failed: ask why if the neighbor refused it
+		case s.why <- st.NeighborAddress:
+		default:
+		}
+	}
 	f := logrus.Fields{"peer": st.NeighborAddress, "asn": st.PeerAsn, "state": stateName(st.SessionState)}
 	if st.Description != "" {
 		f["description"] = st.Description
@@ -714,6 +736,7 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 			ps.Families = append(ps.Families, rf.String())
 		}
 		ps.LastError = s.glog.lastError(ps.Address)
+		ps.LastNotification = s.glog.lastNotification(ps.Address)
 		out = append(out, ps)
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,9 +130,11 @@ type daemonLab struct {
 }
 
 // daemonLabOptions: frr adds an FRR iBGP peer next to BIRD; debug makes
-// both peers log every route they receive or remove (lab.Config.Debug).
+// both peers log every route they receive or remove (lab.Config.Debug);
+// peer, if set, changes a peer's config ("bird", "frr") before it starts.
 type daemonLabOptions struct {
 	frr, debug bool
+	peer       func(name string, c *lab.Config)
 }
 
 // newDaemonLab starts BIRD (iBGP, graceful restart helper) and writes the
@@ -152,10 +155,17 @@ func newDaemonLabWith(t *testing.T, schedule, extra string, o daemonLabOptions) 
 		Addr: l.addr, ASN: speakerASN, Passive: true, Description: "asfence",
 		Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast},
 	}}
-	l.bird = lab.StartBIRD(t, lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics, Debug: o.debug, Sessions: session})
+	peerConfig := func(name string, c lab.Config) lab.Config {
+		c.Sessions = slices.Clone(c.Sessions)
+		if o.peer != nil {
+			o.peer(name, &c)
+		}
+		return c
+	}
+	l.bird = lab.StartBIRD(t, peerConfig("bird", lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics, Debug: o.debug, Sessions: session}))
 	peers := []lab.Peer{l.bird}
 	if o.frr {
-		l.frr = lab.StartFRR(t, lab.Config{ASN: speakerASN, Debug: o.debug, Sessions: session})
+		l.frr = lab.StartFRR(t, peerConfig("frr", lab.Config{ASN: speakerASN, Debug: o.debug, Sessions: session}))
 		peers = append(peers, l.frr)
 	}
 	var neighbors strings.Builder

@@ -554,7 +554,7 @@ func (a *app) peersCmd() *cobra.Command {
 				return writeJSONOut(a.stdout, map[string]any{"peers": ps})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tASN\tDESCRIPTION\tSTATE\tUPTIME\tSENT\tLAST ERROR")
+			fmt.Fprintln(tw, "PEER\tASN\tDESCRIPTION\tSTATE\tUPTIME\tSENT\tLAST ERROR\tLAST NOTIFICATION")
 			for _, p := range ps {
 				var sent []string
 				for _, fam := range []string{"ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec"} {
@@ -567,7 +567,11 @@ func (a *app) peersCmd() *cobra.Command {
 						sent = append(sent, fmt.Sprintf("%s=%d", fam, n))
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Address, p.ASN, p.Description, p.State, p.Uptime, strings.Join(sent, " "), p.LastError)
+				notif := ""
+				if n := p.LastNotification; n != nil {
+					notif = fmt.Sprintf("%s %d/%d %s at %s", n.Direction, n.Code, n.Subcode, n.Text, n.At.UTC().Format(time.RFC3339))
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Address, p.ASN, p.Description, p.State, p.Uptime, strings.Join(sent, " "), p.LastError, notif)
 			}
 			if len(ps) == 0 {
 				fmt.Fprintln(tw, "(no BGP neighbors configured)")

@@ -83,6 +83,9 @@ func (b *BIRD) config() string {
 		if b.cfg.Debug {
 			w.WriteString("  debug { states, routes, events };\n")
 		}
+		if s.Options != "" {
+			fmt.Fprintf(&w, "  %s\n", s.Options)
+		}
 		imp, exp := "all", "none"
 		if s.Import != "" {
 			imp = s.Import

@@ -84,6 +84,9 @@ type Session struct {
 	Export string
 	// Description names the session in the daemon's config.
 	Description string
+	// Options are statements added to the session's protocol block
+	// (BIRD only: e.g. "min hold time 30;").
+	Options string
 }
 
 func (s Session) families() []Family {

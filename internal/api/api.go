@@ -98,6 +98,21 @@ type Peer struct {
 	Families         []string       `json:"families,omitempty"`
 	Sent             map[string]int `json:"sent"`
 	LastError        string         `json:"last_error,omitempty"`
+	// LastNotification is the last BGP NOTIFICATION of the session, sent
+	// or received.
+	LastNotification *Notification `json:"last_notification,omitempty"`
+}
+
+// Notification is a BGP NOTIFICATION (RFC 4271 §4.5) that ended or
+// refused a session.
+type Notification struct {
+	// Direction is "received" (from the peer) or "sent".
+	Direction string `json:"direction"`
+	Code      uint8  `json:"code"`
+	Subcode   uint8  `json:"subcode"`
+	// Text names the error, e.g. "OPEN message error: unacceptable hold time".
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
 }
 
 // Target is one entry of GET /api/v1/targets.
