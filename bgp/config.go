@@ -52,6 +52,11 @@ type NeighborConfig struct {
 	AllowEBGP    bool   `yaml:"allow_ebgp"`
 	HoldTime     uint64 `yaml:"hold_time"`
 	ConnectRetry uint64 `yaml:"connect_retry"`
+	// MaxPrefixes caps the routes the neighbor may send, per family
+	// (default DefaultMaxPrefixes). The speaker ignores them, but GoBGP
+	// keeps each in memory; past the cap the session is closed (Cease,
+	// maximum number of prefixes reached) and opened again later.
+	MaxPrefixes uint32 `yaml:"max_prefixes"`
 }
 
 // BlackholeConfig is the `blackhole:` block (RTBH route attributes).

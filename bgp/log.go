@@ -129,6 +129,8 @@ func (a *gobgpLogger) record(addr string, n Notification, probed bool) {
 		e.Warn("bgp: notification received: the peer refuses the session")
 	case n.Direction == NotificationReceived:
 		e.Warn("bgp: notification received: the peer closed or refused the session")
+	case n.Code == bgp.BGP_ERROR_CEASE && n.Subcode == bgp.BGP_ERROR_SUB_MAXIMUM_NUMBER_OF_PREFIXES_REACHED:
+		e.Error("bgp: notification sent: the neighbor sent more routes than its max_prefixes; session closed (filter what it sends us)")
 	case n.Code == bgp.BGP_ERROR_CEASE:
 		e.Info("bgp: notification sent: session closed")
 	default:

@@ -7,15 +7,24 @@
 #  - 1 % churn on those 100k (1k withdrawn, 1k new): UPDATE messages and
 #    routes sent per route of the delta, and the time until BIRD converged;
 #    reference: the second BIRD reconfigured with the churned statics.
+#  - a router sending the speaker a 262k-route table (which it ignores):
+#    the speaker's heap without a cap and with the default max_prefixes;
+#    reference: the memory BIRD's routes take for the same table (one run).
 # Prints markdown rows: | what | asfence | reference | ratio / notes |.
 # Medians of BENCH_COUNT runs (default 3). The daemons run on 127.0.0.0/8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${BENCH_COUNT:-3}
-out=$(go test -run '^$' -bench 'BenchmarkBGP' -benchtime 1x -count "$count" -timeout 30m ./integration/ 2>&1) || {
+out=$(go test -run '^$' -bench 'BenchmarkBGP(Preload|Churn)' -benchtime 1x -count "$count" -timeout 30m ./integration/ 2>&1) || {
   echo "$out" >&2
   exit 1
 }
+mem=$(go test -run '^$' -bench 'BenchmarkBGPReceivedTable' -benchtime 1x -count 1 -timeout 30m ./integration/ 2>&1) || {
+  echo "$mem" >&2
+  exit 1
+}
+out="$out
+$mem"
 # median NAME METRIC: the median of the metric over the runs of one benchmark.
 median() {
   echo "$out" | awk -v b="$1" -v m="$2" '
@@ -34,3 +43,11 @@ echo "| BGP: 100k RTBH /24, Established until BIRD holds all (median of $count) 
 echo "| BGP: 1 % churn on 100k (1k withdrawn + 1k new), UPDATE messages per changed route | $(fmt "$cu") | - | goal <= 1.05x (one UPDATE per changed route; no resend) |"
 echo "| BGP: 1 % churn on 100k, routes BIRD received per changed route | $(fmt "$cr") | - | goal <= 1.05x |"
 echo "| BGP: 1 % churn on 100k, from Apply until BIRD converged | $(fmt "$ca") s | $(fmt "$cb") s (BIRD reconfigure -> BIRD) | includes diffing the 100k set against the RIB |"
+mu0=$(median BenchmarkBGPReceivedTable uncapped-before-MiB)
+mu1=$(median BenchmarkBGPReceivedTable uncapped-MiB)
+mub=$(median BenchmarkBGPReceivedTable uncapped-B/route)
+mc0=$(median BenchmarkBGPReceivedTable capped-before-MiB)
+mc1=$(median BenchmarkBGPReceivedTable capped-MiB)
+mb=$(median BenchmarkBGPReceivedTable bird-MiB)
+echo "| BGP: a router sends the speaker a 262k-route table, speaker heap without a cap | $(fmt "$mu0") -> $(fmt "$mu1") MiB ($(fmt "$mub") B/route) | $(fmt "$mb") MiB (BIRD's routes for the same table) | GoBGP keeps every received route before any import policy |"
+echo "| BGP: the same with the default max_prefixes (1000), highest heap while the router keeps reconnecting | $(fmt "$mc0") -> $(fmt "$mc1") MiB | - | the session is closed past 1000 routes per family |"

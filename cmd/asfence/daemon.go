@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -554,24 +556,14 @@ func (a *app) peersCmd() *cobra.Command {
 				return writeJSONOut(a.stdout, map[string]any{"peers": ps})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tASN\tDESCRIPTION\tSTATE\tUPTIME\tSENT\tLAST ERROR\tLAST NOTIFICATION")
+			fmt.Fprintln(tw, "PEER\tASN\tDESCRIPTION\tSTATE\tUPTIME\tSENT\tRECEIVED\tLAST ERROR\tLAST NOTIFICATION")
 			for _, p := range ps {
-				var sent []string
-				for _, fam := range []string{"ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec"} {
-					if n, ok := p.Sent[fam]; ok {
-						sent = append(sent, fmt.Sprintf("%s=%d", fam, n))
-					}
-				}
-				for fam, n := range p.Sent {
-					if !strings.Contains(strings.Join(sent, " "), fam+"=") {
-						sent = append(sent, fmt.Sprintf("%s=%d", fam, n))
-					}
-				}
 				notif := ""
 				if n := p.LastNotification; n != nil {
 					notif = fmt.Sprintf("%s %d/%d %s at %s", n.Direction, n.Code, n.Subcode, n.Text, n.At.UTC().Format(time.RFC3339))
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Address, p.ASN, p.Description, p.State, p.Uptime, strings.Join(sent, " "), p.LastError, notif)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Address, p.ASN, p.Description, p.State, p.Uptime,
+					familyCounts(p.Sent), familyCounts(p.Received), p.LastError, notif)
 			}
 			if len(ps) == 0 {
 				fmt.Fprintln(tw, "(no BGP neighbors configured)")
@@ -581,6 +573,22 @@ func (a *app) peersCmd() *cobra.Command {
 	}
 	f.register(c, true)
 	return c
+}
+
+// familyCounts prints per-family counts in a fixed order ("ipv4-unicast=3 ...").
+func familyCounts(m map[string]int) string {
+	var out []string
+	for _, fam := range []string{"ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec"} {
+		if n, ok := m[fam]; ok {
+			out = append(out, fmt.Sprintf("%s=%d", fam, n))
+		}
+	}
+	for _, fam := range slices.Sorted(maps.Keys(m)) {
+		if !strings.Contains(strings.Join(out, " "), fam+"=") {
+			out = append(out, fmt.Sprintf("%s=%d", fam, m[fam]))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func (a *app) triggerCmd() *cobra.Command {

@@ -97,7 +97,10 @@ type Peer struct {
 	Uptime           string         `json:"uptime,omitempty"`
 	Families         []string       `json:"families,omitempty"`
 	Sent             map[string]int `json:"sent"`
-	LastError        string         `json:"last_error,omitempty"`
+	// Received counts, per family, the routes the peer sent (ignored, and
+	// capped by the neighbor's max_prefixes).
+	Received  map[string]int `json:"received,omitempty"`
+	LastError string         `json:"last_error,omitempty"`
 	// LastNotification is the last BGP NOTIFICATION of the session, sent
 	// or received.
 	LastNotification *Notification `json:"last_notification,omitempty"`

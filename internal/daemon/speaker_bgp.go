@@ -64,7 +64,7 @@ func (b bgpSpeaker) Peers(ctx context.Context) ([]api.Peer, error) {
 	for _, p := range ps {
 		ap := api.Peer{Address: p.Address, Description: p.Description, ASN: p.ASN, State: p.State,
 			Established: p.State == "established", EstablishedSince: p.EstablishedSince,
-			Families: p.Families, Sent: p.Sent, LastError: p.LastError}
+			Families: p.Families, Sent: p.Sent, Received: p.Received, LastError: p.LastError}
 		if n := p.LastNotification; n != nil {
 			ap.LastNotification = &api.Notification{Direction: n.Direction, Code: n.Code, Subcode: n.Subcode, Text: n.Text, At: n.At}
 		}
