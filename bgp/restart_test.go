@@ -61,8 +61,9 @@ func (s *Speaker) localRestarting(t *testing.T, addr string) bool {
 
 // TestResumeTellsEveryNeighbor: a resumed speaker's OPEN carries the
 // Restart State bit and the Forwarding State bit of each family it
-// announces, also to a neighbor that connects only after GoBGP has ended
-// its restart mode for the others; a fresh start claims neither.
+// announces, also to a neighbor that comes up only after GoBGP has ended
+// its restart mode for the first one: neighbors resume one at a time, the
+// others waiting their turn. A fresh start claims neither.
 func TestResumeTellsEveryNeighbor(t *testing.T) {
 	lab.Parallel(t)
 	ctx := context.Background()
@@ -84,6 +85,10 @@ func TestResumeTellsEveryNeighbor(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background(), false) })
+	ps, err := s.Peers(ctx)
+	if err != nil || len(ps) != 2 || ps[1].State != "idle (waiting its turn to resume)" {
+		t.Fatalf("peers right after Resume: %+v (%v)", ps, err)
+	}
 	early.waitCount(t, 2)
 	want := fmt.Sprint([]string{"ipv4-unicast", "ipv6-unicast"})
 	if r, p := early.openGR(t, local); !r || fmt.Sprint(p) != want {
@@ -91,7 +96,7 @@ func TestResumeTellsEveryNeighbor(t *testing.T) {
 	}
 	// The first neighbor has all (it sends no End-of-RIB: GoBGP does not
 	// wait for it) and GoBGP has left restart mode for every neighbor; the
-	// late one is put back in it before it connects.
+	// late one's turn puts it back in restart mode before it connects.
 	err = lab.Eventually(ctx, 30*time.Second, func(context.Context) error {
 		if s.localRestarting(t, n1.Address) {
 			return fmt.Errorf("neighbor %s still in restart mode", n1.Address)

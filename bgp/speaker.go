@@ -106,9 +106,12 @@ type Speaker struct {
 	installed map[string]*desiredPath
 	live      map[string]bool // neighbors added to GoBGP
 	// resuming holds the neighbors that have not been back since Resume:
-	// their OPEN must still carry the restart flags (see Resume).
-	resuming map[string]bool
-	kick     chan struct{} // wakes resync (coalesced)
+	// their OPEN must still carry the restart flags; turn is the one of
+	// them allowed to connect, since turnSince (see resume.go).
+	resuming  map[string]bool
+	turn      string
+	turnSince time.Time
+	kick      chan struct{} // wakes resync (coalesced)
 	// why takes neighbors that refused the session to explain; states
 	// (the event goroutine's) and probes (explainLoop's) are their own.
 	why     chan string
@@ -256,24 +259,6 @@ func (s *Speaker) Start(ctx context.Context, in *policy.Intent) error {
 	return s.start(ctx, in, false)
 }
 
-// Resume is Start after asfence itself restarted (a crash, an upgrade, a
-// reboot): in is the set the previous process announced, from the state
-// store. Peers with graceful restart kept those routes as stale when the
-// old sessions ended; the new OPEN tells them so (RFC 4724: the Restart
-// State bit, and the Forwarding State bit for every family), so they keep
-// them until our End-of-RIB instead of dropping them at once. Each
-// neighbor then gets the whole set, loaded before any session opens, and
-// End-of-RIB: a route still in the set is never withdrawn and re-added.
-//
-// A neighbor keeps the flags until its first session of this process:
-// GoBGP ends its restart mode for every neighbor at once (when those
-// already up have sent End-of-RIB), so a neighbor still connecting then
-// is re-added with the flags (resync). Without graceful restart in the
-// config, Resume is Start.
-func (s *Speaker) Resume(ctx context.Context, in *policy.Intent) error {
-	return s.start(ctx, in, true)
-}
-
 func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -295,15 +280,19 @@ func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) err
 		s.server.Stop()
 		return fmt.Errorf("bgp: start: %w", err)
 	}
+	s.kick = make(chan struct{}, 1)
 	s.resuming = map[string]bool{}
 	if resume && grEnabled(&s.cfg) {
 		for _, n := range s.cfg.Neighbors {
 			s.resuming[n.Address] = true
 		}
+		if len(s.cfg.Neighbors) > 0 {
+			s.turn, s.turnSince = s.cfg.Neighbors[0].Address, time.Now()
+			time.AfterFunc(turnTimeout(s.cfg.Neighbors[0]), s.wake)
+		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.kick = make(chan struct{}, 1)
 	s.why = make(chan string, 16)
 	s.states = map[string]api.PeerState_SessionState{}
 	s.probes = map[string]*probeState{}
@@ -363,10 +352,7 @@ func countFields(c Counts) logrus.Fields {
 // event handles GoBGP's events on its watcher goroutine: it logs each
 // state change of a session and wakes resync.
 func (s *Speaker) event(r *api.WatchEventResponse) {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.wake()
 	pe := r.GetPeer()
 	if pe == nil || pe.Type != api.WatchEventResponse_PeerEvent_STATE || pe.Peer == nil || pe.Peer.State == nil {
 		return
@@ -391,74 +377,6 @@ func (s *Speaker) event(r *api.WatchEventResponse) {
 		}
 	}
 	s.log.WithFields(f).Info("bgp: peer state")
-}
-
-// resyncLoop runs resync whenever event wakes it, until ctx ends.
-func (s *Speaker) resyncLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.kick:
-			s.resync(ctx)
-		}
-	}
-}
-
-// resync keeps the restart flags for the neighbors that have not been
-// back since Resume. GoBGP puts the flags in each OPEN while the neighbor
-// is in restart mode, and ends that mode for all neighbors together once
-// every session up has sent End-of-RIB (RFC 4724's deferral). A neighbor
-// that was still connecting then would open without the flags, and drop
-// every stale route of ours at once: it is re-added in restart mode
-// before it connects. A neighbor whose session came up is done. One
-// caught between its OPEN and the end of restart mode cannot be told
-// apart and is left alone.
-func (s *Speaker) resync(ctx context.Context) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped || len(s.resuming) == 0 {
-		return
-	}
-	type peerState struct {
-		state      api.PeerState_SessionState
-		restarting bool
-	}
-	states := map[string]peerState{}
-	err := s.server.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-		if p.Conf == nil || p.State == nil {
-			return
-		}
-		states[p.Conf.NeighborAddress] = peerState{p.State.SessionState, p.GracefulRestart != nil && p.GracefulRestart.LocalRestarting}
-	})
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.WithError(err).Warn("bgp: list peers")
-		}
-		return
-	}
-	for _, n := range s.cfg.Neighbors {
-		if !s.resuming[n.Address] {
-			continue
-		}
-		ps, ok := states[n.Address]
-		switch {
-		case !ok || ps.state == api.PeerState_ESTABLISHED:
-			delete(s.resuming, n.Address)
-		case ps.restarting, ps.state == api.PeerState_OPENSENT, ps.state == api.PeerState_OPENCONFIRM:
-		default:
-			if err := s.server.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Address}); err != nil {
-				s.log.WithError(err).WithField("peer", n.Address).Warn("bgp: re-adding a neighbor in restart mode")
-				continue
-			}
-			delete(s.live, n.Address)
-			if err := s.addPeer(ctx, n); err != nil {
-				s.log.WithError(err).WithField("peer", n.Address).Error("bgp: re-adding a neighbor in restart mode")
-				continue
-			}
-			s.log.WithField("peer", n.Address).Info("bgp: neighbor re-added in restart mode: its OPEN keeps the restart flags")
-		}
-	}
 }
 
 func stateName(st api.PeerState_SessionState) string {
@@ -561,6 +479,7 @@ func (s *Speaker) addPeer(ctx context.Context, n NeighborConfig) error {
 	p := peerConfig(&s.cfg, n)
 	if s.resuming[n.Address] && p.GracefulRestart != nil {
 		p.GracefulRestart.LocalRestarting = true
+		p.Conf.AdminDown = n.Address != s.turn // waits for its turn
 	}
 	if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 		return fmt.Errorf("bgp: neighbor %s: %w", n.Address, err)
@@ -713,6 +632,10 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 	s.mu.Lock()
 	srv, cfg := s.server, s.cfg
 	running := s.started && !s.stopped
+	waiting := map[string]bool{}
+	for addr := range s.resuming {
+		waiting[addr] = addr != s.turn
+	}
 	s.mu.Unlock()
 	if !running {
 		return nil, errors.New("bgp: speaker not running")
@@ -726,6 +649,9 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 		}
 		if p.State != nil {
 			ps.State = stateName(p.State.SessionState)
+			if waiting[ps.Address] && p.State.SessionState != api.PeerState_ESTABLISHED {
+				ps.State = "idle (waiting its turn to resume)"
+			}
 			if m := p.State.Messages; m != nil && m.Sent != nil {
 				ps.UpdatesSent = m.Sent.Update
 			}
@@ -828,6 +754,7 @@ func (s *Speaker) UpdateNeighbors(ctx context.Context, c Config) error {
 		delete(s.live, addr)
 		if _, keep := newN[addr]; !keep {
 			delete(s.resuming, addr)
+			s.wake()
 		}
 		s.log.WithField("peer", addr).Info("bgp: neighbor removed")
 	}
