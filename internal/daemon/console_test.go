@@ -41,7 +41,7 @@ func TestConsoleOnTheAPIListener(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"/", 200, []string{`data-target="tencent"`, `<td class="num" data-count="ipv4">2341</td>`, `data-run="2"`, "would withdraw"}},
+		{"/", 200, []string{`data-target="tencent"`, `<td class="num" data-count="ipv4">3568</td>`, `data-run="2"`, "would withdraw"}},
 		{"/runs?outcome=held", 200, []string{`data-run="2"`}},
 		{"/runs?trigger=startup", 200, []string{`data-run="1"`}},
 		{"/runs/2", 200, []string{"Held for approval", fmt.Sprintf("All %d removed prefixes", removed), `id="approve"`}},
