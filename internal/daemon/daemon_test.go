@@ -652,3 +652,30 @@ func TestApplyCutOffByACrashIsCompletedAtStart(t *testing.T) {
 		t.Fatalf("startup run: %+v", next)
 	}
 }
+
+// A run that shows as finished has given up the run slot: the next trigger,
+// sent the moment the record says finished, starts a run instead of being
+// refused as busy (it failed about 1 run in 20 when the record was
+// committed before the slot was released).
+func TestFinishedRunNeverRefusesTheNext(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	h.wait(1)
+	ctx := context.Background()
+	for i := 0; i < 40; i++ {
+		r, err := h.client.Trigger(ctx, "test")
+		if err != nil {
+			t.Fatalf("trigger %d, sent as soon as the previous run showed finished: %v", i, err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, _, err := h.client.Run(ctx, r.ID)
+			if err == nil && got.Outcome != store.Running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d did not finish", r.ID)
+			}
+		}
+	}
+}

@@ -47,7 +47,7 @@ func (d *Daemon) begin(trigger string, wait time.Duration) (*store.Run, error) {
 		select {
 		case d.sem <- struct{}{}:
 		case <-t.C:
-			return nil, fmt.Errorf("%w (a held change is being decided)", api.ErrBusy)
+			return nil, fmt.Errorf("%w (a run is finishing or a held change is being decided)", api.ErrBusy)
 		}
 	}
 	r, err := d.st.BeginRun(trigger, d.opts.Now())
@@ -123,10 +123,21 @@ func (d *Daemon) finish(r *store.Run, detail *store.Detail) {
 	if r.End.IsZero() {
 		r.End = d.opts.Now().UTC()
 	}
+	d.closing()
 	if err := d.st.PutRun(r, detail); err != nil {
 		d.log.WithError(err).WithField("run", r.ID).Error("recording the run")
 	}
 	d.done(r)
+}
+
+// closing marks the run slot as being released, before the run's record
+// shows it finished: whoever sees the run finished and asks for the next
+// one waits the moment until the slot is free instead of being refused as
+// busy. The slot itself (d.sem) is released when execute returns.
+func (d *Daemon) closing() {
+	d.mu.Lock()
+	d.running = 0
+	d.mu.Unlock()
 }
 
 // done updates status and metrics and logs the summary line.
@@ -282,6 +293,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		state.RunID, state.At = prev.RunID, prev.At
 		r.Outcome = store.Unchanged
 		r.End = d.opts.Now().UTC()
+		d.closing()
 		if err := d.st.BeginApply(r, detail, state); err == nil {
 			err = d.st.CommitApply(r, nil)
 			if err == nil {
@@ -296,6 +308,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	if why := checkGuard(cfg.Guard, change); len(why) > 0 {
 		r.Outcome, r.Guard = store.Held, why
 		r.End = d.opts.Now().UTC()
+		d.closing()
 		if err := d.st.Hold(r, detail, state); err != nil {
 			r.Outcome, r.Error = store.Failed, fmt.Sprintf("recording the held change: %v", err)
 		}
@@ -305,6 +318,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	if err := d.apply(ctx, cfg, r, detail, state); err != nil {
 		r.Outcome, r.Error = store.Failed, err.Error()
 		r.End = d.opts.Now().UTC()
+		d.closing()
 		if err := d.st.AbortApply(r); err != nil {
 			d.log.WithError(err).Error("recording the failed apply")
 		}
@@ -349,6 +363,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	// set. (If the commit fails, the pending record is completed at the
 	// next start, as after a crash.)
 	d.setApplied(state)
+	d.closing()
 	if err := d.st.CommitApply(r, detail); err != nil {
 		return err
 	}
