@@ -324,7 +324,10 @@ func TestBuildDefault(t *testing.T) {
 	}
 	for _, want := range []string{
 		"rir:https://ftp.apnic.net/stats/apnic/delegated-apnic-extended-latest",
+		"rir:https://ftp.lacnic.net/pub/stats/lacnic/delegated-lacnic-extended-latest",
 		"rdap:https://rdap.org/", "ripestat:https://stat.ripe.net", "peeringdb:https://www.peeringdb.com",
+		"rpki:https://console.rpki-client.org/vrps.json", "whois:apnic", "whois:ripe", "whois:afrinic",
+		"table:ris-rrc00", "table:iptoasn",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("%s missing from %v", want, names)
