@@ -165,8 +165,8 @@ func New(o Options) (*Speaker, error) {
 func newPathBuilder(o Options) *pathBuilder {
 	b := &pathBuilder{
 		asn:       o.Config.ASN,
-		nextHop4:  cmpOr(o.Blackhole.NextHopV4, DefaultNextHopV4),
-		nextHop6:  cmpOr(o.Blackhole.NextHopV6, DefaultNextHopV6),
+		nextHop4:  cmp.Or(o.Blackhole.NextHopV4, DefaultNextHopV4),
+		nextHop6:  cmp.Or(o.Blackhole.NextHopV6, DefaultNextHopV6),
 		maxRules:  o.FlowSpec.MaxRules,
 		guard:     guard{protect: o.Protect, allowBogons: o.AllowBogons},
 		fpCache:   map[bgp.PathAttributeInterface][]byte{},
@@ -241,13 +241,6 @@ func (s *Speaker) UpdateAttributes(ctx context.Context, bh BlackholeConfig, fs F
 func sameAttributes(a, b BlackholeConfig) bool {
 	return a.NextHopV4 == b.NextHopV4 && a.NextHopV6 == b.NextHopV6 &&
 		slices.Equal(a.Communities, b.Communities) && slices.Equal(a.LargeCommunities, b.LargeCommunities)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Start starts GoBGP, loads the Intent's paths (in may be nil: start

@@ -15,6 +15,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
+	"github.com/asfence/asfence/internal/atomicfile"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
@@ -83,7 +84,7 @@ usage or config.`,
 					if dir {
 						path = filepath.Join(out, filters.FileName(v))
 					}
-					if err := writeAtomic(path, files[i]); err != nil {
+					if err := atomicfile.WriteFile(path, files[i], 0o644); err != nil {
 						return err
 					}
 					written = append(written, fmt.Sprintf("%s (%d bytes)", path, len(files[i])))
@@ -167,35 +168,6 @@ func regenerateLine(f *inputFlags, vendor, out string) string {
 		parts = append(parts, "--out", out)
 	}
 	return strings.Join(parts, " ")
-}
-
-// writeAtomic writes data to path through a temporary file in the same
-// directory and a rename, so readers see the old or the new file, never a
-// partial one.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(name, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(name, path)
-	}
-	if werr != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
 }
 
 // writeSummary prints the one-screen summary of a generation.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"reflect"
@@ -292,9 +293,9 @@ func (c *Config) validate(lines lineMap) field.List {
 		p.Add(field.Path("guard", "max_withdraw"), "must not be negative")
 	}
 	if c.API.Listen != "" && c.API.Listen != "off" {
-		host, port, err := splitHostPort(c.API.Listen)
+		host, port, err := net.SplitHostPort(c.API.Listen)
 		if err != nil {
-			p.Add(field.Path("api", "listen"), "%v", err)
+			p.Add(field.Path("api", "listen"), "%q: want address:port", c.API.Listen)
 		} else {
 			a, err := netip.ParseAddr(host)
 			if err != nil && host != "localhost" {
@@ -302,8 +303,8 @@ func (c *Config) validate(lines lineMap) field.List {
 			} else if err == nil && !a.IsLoopback() && c.API.TokenFile == "" {
 				p.Add(field.Path("api", "listen"), "%s is not a loopback address: set api.token_file so that mutating endpoints need a token", c.API.Listen)
 			}
-			if port < 0 {
-				p.Add(field.Path("api", "listen"), "invalid port")
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				p.Add(field.Path("api", "listen"), "%q: invalid port", c.API.Listen)
 			}
 		}
 	}
@@ -325,19 +326,6 @@ func (c *Config) validate(lines lineMap) field.List {
 		p.Add(field.Path("log", "format"), "unknown format %q (auto, text, json)", c.Log.Format)
 	}
 	return p
-}
-
-func splitHostPort(s string) (string, int, error) {
-	i := strings.LastIndex(s, ":")
-	if i < 0 {
-		return "", 0, fmt.Errorf("%q: want address:port", s)
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(s[:i], "["), "]")
-	port, err := strconv.Atoi(s[i+1:])
-	if err != nil || port < 0 || port > 65535 {
-		return "", -1, fmt.Errorf("%q: invalid port", s)
-	}
-	return host, port, nil
 }
 
 // APIToken reads the API token, or "" when none is configured.

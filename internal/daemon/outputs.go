@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/asfence/asfence/internal/atomicfile"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
@@ -71,7 +72,7 @@ func (d *Daemon) writeOutputs(cfg *config.Config, runID uint64, in *policy.Inten
 				continue
 			}
 		}
-		if err := writeAtomic(path, r.data); err != nil {
+		if err := atomicfile.WriteFile(path, r.data, 0o644); err != nil {
 			fail(o, err)
 			continue
 		}
@@ -111,41 +112,6 @@ func keepPrevious(dir, file string) error {
 			return err
 		}
 		versions = versions[1:]
-	}
-	return nil
-}
-
-// writeAtomic replaces path with data: readers see the old file or the new
-// one, never a partial one, also across a crash.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this fails harmlessly
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if df, err := os.Open(dir); err == nil {
-		_ = df.Sync() // make the rename durable; not all filesystems support it
-		df.Close()
 	}
 	return nil
 }
