@@ -16,7 +16,6 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/atomicfile"
-	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
@@ -63,7 +62,7 @@ usage or config.`,
 			opts := make([]filters.RenderOptions, len(vendors))
 			lists := make([][]filters.ListCount, len(vendors))
 			for i, v := range vendors {
-				opts[i] = renderOptions(cfg, v, a.version, regenerateLine(&f, v, out))
+				opts[i] = cfg.RenderOptions(v, a.version, regenerateLine(&f, v, out))
 				lists[i] = prep.Lists(opts[i])
 			}
 			// Render everything first (concurrently): a capacity error
@@ -136,17 +135,6 @@ func outputDir(out string, needDir bool) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("--out: %w", err)
-}
-
-func renderOptions(cfg *config.Config, vendor, version, regen string) filters.RenderOptions {
-	return filters.RenderOptions{
-		Vendor:       vendor,
-		Names:        cfg.Outputs.Names,
-		MaxEntries:   filters.MaxEntriesFor(cfg.Outputs, vendor),
-		TemplatesDir: cfg.TemplatesDir,
-		Version:      version,
-		Regenerate:   regen,
-	}
 }
 
 // regenerateLine is the command that reproduces a file, for its header.
@@ -272,7 +260,7 @@ Exit status: 0 ok (changed or not), 1 failure, 2 bad usage or config.`,
 			if vendor == "" {
 				return nil
 			}
-			o := renderOptions(cfg, vendor, a.version, "")
+			o := cfg.RenderOptions(vendor, a.version, "")
 			var files [2][]byte
 			for i := range ins {
 				o.Regenerate = "asfence generate --vendor " + vendor + " --snapshot " + args[i]

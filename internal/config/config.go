@@ -328,6 +328,19 @@ func (c *Config) validate(lines lineMap) field.List {
 	return p
 }
 
+// RenderOptions are the options of one vendor file rendered under this
+// config; regenerate is the command that reproduces it, for its header.
+func (c *Config) RenderOptions(vendor, version, regenerate string) filters.RenderOptions {
+	return filters.RenderOptions{
+		Vendor:       vendor,
+		Names:        c.Outputs.Names,
+		MaxEntries:   filters.MaxEntriesFor(c.Outputs, vendor),
+		TemplatesDir: c.TemplatesDir,
+		Version:      version,
+		Regenerate:   regenerate,
+	}
+}
+
 // APIToken reads the API token, or "" when none is configured.
 func (c *Config) APIToken() (string, error) {
 	if c.API.TokenFile == "" {

@@ -11,14 +11,7 @@ func renderVendors(in *policy.Intent, cfg *config.Config, version string) []rend
 	p := filters.Prepare(in)
 	var out []rendered
 	for _, v := range cfg.Outputs.Vendors {
-		data, err := p.Render(filters.RenderOptions{
-			Vendor:       v,
-			Names:        cfg.Outputs.Names,
-			MaxEntries:   filters.MaxEntriesFor(cfg.Outputs, v),
-			TemplatesDir: cfg.TemplatesDir,
-			Version:      version,
-			Regenerate:   "asfence run --config " + cfg.Path,
-		})
+		data, err := p.Render(cfg.RenderOptions(v, version, "asfence run --config "+cfg.Path))
 		out = append(out, rendered{vendor: v, file: filters.FileName(v), data: data, err: err})
 	}
 	return out
