@@ -520,18 +520,7 @@ func decideOffline(t *target, id uint64, approve bool, by string) (*store.Run, e
 	if !approve {
 		return s.Reject(id, by+" (offline)", now)
 	}
-	r, st, err := s.Held(id)
-	if err != nil {
-		return nil, err
-	}
-	r.Decision = &store.Decision{Action: store.Approved, At: now.UTC(), By: by + " (offline)"}
-	if err := s.BeginApply(r, nil, st); err != nil {
-		return nil, err
-	}
-	if err := s.CommitApply(r, nil); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return s.ApproveStopped(id, by+" (offline)", now)
 }
 
 func (a *app) peersCmd() *cobra.Command {

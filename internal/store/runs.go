@@ -352,6 +352,24 @@ func (s *Store) Reject(id uint64, by string, at time.Time) (*Run, error) {
 	return out, err
 }
 
+// ApproveStopped approves a held run while no daemon runs: its set becomes
+// the applied one through the same two steps as a daemon's apply, and the
+// daemon announces it at its next start.
+func (s *Store) ApproveStopped(id uint64, by string, at time.Time) (*Run, error) {
+	r, st, err := s.Held(id)
+	if err != nil {
+		return nil, err
+	}
+	r.Decision = &Decision{Action: Approved, At: at.UTC(), By: by}
+	if err := s.BeginApply(r, nil, st); err != nil {
+		return nil, err
+	}
+	if err := s.CommitApply(r, nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // NotHeldError: the run exists but has no change waiting for a decision.
 type NotHeldError struct{ Run *Run }
 
