@@ -48,18 +48,6 @@ func (a *app) snapshot(ctx context.Context, f *inputFlags) (*asn.Snapshot, *conf
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	if f.snapshot != "" || f.offline {
-		var s *asn.Snapshot
-		if f.snapshot != "" {
-			s, err = asn.ReadSnapshotFile(f.snapshot)
-		} else {
-			s, err = asn.Embedded()
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		return asn.Select(s, targets), cfg, nil
-	}
 	eng := asn.Engine{Generator: "asfence " + a.version}
 	if f.at != "" {
 		t, err := time.Parse(time.RFC3339, f.at)
@@ -68,8 +56,9 @@ func (a *app) snapshot(ctx context.Context, f *inputFlags) (*asn.Snapshot, *conf
 		}
 		eng.Now = func() time.Time { return t }
 	}
-	s, _, err := sources.Resolve(ctx, cfg.Sources, targets, eng)
-	if err != nil && s == nil {
+	in := sources.Input{SnapshotFile: f.snapshot, Offline: f.offline}
+	s, _, err := sources.Load(ctx, in, cfg.Sources, targets, eng)
+	if err != nil && (s == nil || in.Stored()) {
 		return nil, nil, err
 	}
 	for _, in := range s.Incomplete {

@@ -422,23 +422,12 @@ func (d *Daemon) setApplied(st *store.State) {
 // An error means nothing usable came back (every source failed, or the
 // sources could not be built).
 func (d *Daemon) resolve(ctx context.Context, cfg *config.Config) (*asn.Snapshot, []string, error) {
-	if d.opts.Snapshot != "" || d.opts.Offline {
-		var s *asn.Snapshot
-		var err error
-		name := asn.EmbeddedSnapshotName
-		if d.opts.Snapshot != "" {
-			name = "file:" + d.opts.Snapshot
-			s, err = asn.ReadSnapshotFile(d.opts.Snapshot)
-		} else {
-			s, err = asn.Embedded()
-		}
-		if err != nil {
-			return &asn.Snapshot{Incomplete: []asn.Incomplete{{Source: name, Error: err.Error()}}}, []string{name}, err
-		}
-		return asn.Select(s, cfg.TargetList), []string{name}, nil
-	}
-	snap, names, err := sources.Resolve(ctx, cfg.Sources, cfg.TargetList, asn.Engine{Generator: "asfence " + d.opts.Version})
-	if err != nil && snap == nil {
+	in := sources.Input{SnapshotFile: d.opts.Snapshot, Offline: d.opts.Offline}
+	snap, names, err := sources.Load(ctx, in, cfg.Sources, cfg.TargetList, asn.Engine{Generator: "asfence " + d.opts.Version})
+	switch {
+	case err != nil && in.Stored():
+		return &asn.Snapshot{Incomplete: []asn.Incomplete{{Source: in.Name(), Error: err.Error()}}}, names, err
+	case err != nil && snap == nil:
 		return nil, names, fmt.Errorf("sources: %w", err)
 	}
 	return snap, names, err
