@@ -42,7 +42,9 @@ func needTool(t *testing.T, name string, paths ...string) string {
 // and whether it exited 0.
 func runTool(t *testing.T, name string, args ...string) (string, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A deadline only against a hung parser: FRR's dry run of the embedded
+	// snapshot's lists takes tens of seconds on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	var out bytes.Buffer
