@@ -402,7 +402,7 @@ func (m *merger) upstreamFacts(p netip.Prefix, routes []RouteFact) []PrefixFact 
 		if r.Prefix == p.Masked() {
 			where = "the route itself"
 		}
-		detail := fmt.Sprintf("originated by AS%d, not a target ASN (upstream): %s", k.origin, where)
+		detail := fmt.Sprintf("originated by AS%d"+upstreamDetail+"%s", k.origin, where)
 		if r.Evidence.Detail != "" {
 			detail += ", " + r.Evidence.Detail
 		}

@@ -65,6 +65,9 @@ type Input struct {
 	Input  string `json:"input"`
 	SHA256 string `json:"sha256,omitempty"`
 	Note   string `json:"note,omitempty"`
+	// Kind is the kind of source (see Kind), for sources whose name does
+	// not say it (files named by the operator).
+	Kind string `json:"kind,omitempty"`
 }
 
 // Snapshot is a resolved answer for a set of targets at one time.

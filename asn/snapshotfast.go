@@ -55,6 +55,8 @@ func fastDecode(data []byte) (raw rawSnapshot, ok bool) {
 						in.SHA256 = p.str()
 					case 3:
 						in.Note = p.str()
+					case 4:
+						in.Kind = p.str()
 					}
 				})
 				raw.Provenance = append(raw.Provenance, in)
@@ -77,7 +79,7 @@ func fastDecode(data []byte) (raw rawSnapshot, ok bool) {
 var (
 	topKeys        = []string{"generated_at", "generator", "incomplete", "provenance", "targets"}
 	incompleteKeys = []string{"source", "target", "error"}
-	inputKeys      = []string{"source", "input", "sha256", "note"}
+	inputKeys      = []string{"source", "input", "sha256", "note", "kind"}
 	targetKeys     = []string{"name", "description", "id", "asns", "prefixes"}
 	asnKeys        = []string{"asn", "name", "name_only", "evidence"}
 	prefixKeys     = []string{"prefix", "origins", "evidence", "upstreams"}

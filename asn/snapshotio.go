@@ -70,6 +70,10 @@ func (s *Snapshot) Encode(w io.Writer) error {
 				b = append(b, `,"note":`...)
 				b = appendString(b, in.Note)
 			}
+			if in.Kind != "" {
+				b = append(b, `,"kind":`...)
+				b = appendString(b, in.Kind)
+			}
 			b = append(b, '}')
 		}
 		b = appendClose(b, len(s.Provenance), "  ", ']')

@@ -8,8 +8,10 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/asfence/asfence/asn"
@@ -35,6 +37,24 @@ type PolicyConfig struct {
 	MoreSpecifics *bool `yaml:"more_specifics"`
 	// AllowBogons disables the bogon guard (documentation ranges in labs).
 	AllowBogons bool `yaml:"allow_bogons"`
+	// MinSources is how many independent kinds of source (asn.Kind: a
+	// routing table, an IRR route object, a registration, a ROA, a per-ASN
+	// list, ...) must attest a prefix for it to be blocked (default 1).
+	MinSources int `yaml:"min_sources"`
+	// ExcludeSources names sources whose word does not count: evidence
+	// source names ("file:cloud-ip-ranges"), patterns ("table:ris-*") or
+	// kinds ("cloud-ranges"). A prefix attested only by them is dropped.
+	ExcludeSources []string `yaml:"exclude_sources"`
+	// Targets sets min_sources and exclude_sources per target: a target's
+	// min_sources replaces the global one, its exclude_sources add to the
+	// global ones.
+	Targets map[string]TargetPolicyConfig `yaml:"targets"`
+}
+
+// TargetPolicyConfig is one target's entry under `policy.targets`.
+type TargetPolicyConfig struct {
+	MinSources     int      `yaml:"min_sources"`
+	ExcludeSources []string `yaml:"exclude_sources"`
 }
 
 // LengthBounds limits the prefix lengths accepted from registries, and the
@@ -55,6 +75,97 @@ type Policy struct {
 	Min6, Max6        int
 	RouteFilter       prefixset.RouteFilterOptions
 	AllowBogons       bool
+	// Sources is the rule on sources for every target; TargetSources
+	// replaces it for the targets listed.
+	Sources       SourceRule
+	TargetSources map[string]SourceRule
+}
+
+// SourceRule says which sources count for a prefix, and how many kinds of
+// them it needs.
+type SourceRule struct {
+	MinSources int
+	Exclude    []string
+}
+
+// SourceRule returns the rule on sources for a target.
+func (pol Policy) SourceRule(target string) SourceRule {
+	if r, ok := pol.TargetSources[target]; ok {
+		return r
+	}
+	if pol.Sources.MinSources == 0 {
+		return SourceRule{MinSources: 1, Exclude: pol.Sources.Exclude}
+	}
+	return pol.Sources
+}
+
+// active reports whether the rule can drop anything.
+func (r SourceRule) active() bool { return r.MinSources > 1 || len(r.Exclude) > 0 }
+
+// Excludes reports whether evidence from source (of kind k) does not
+// count: an entry names the source, matches it as a pattern, or names its
+// kind.
+func (r SourceRule) Excludes(source string, k asn.Kind) bool {
+	for _, x := range r.Exclude {
+		if x == source || x == string(k) {
+			return true
+		}
+		if ok, _ := path.Match(x, source); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Judge says whether p has enough sources under the rule: the attesting
+// sources and kinds that count, the excluded sources, and a drop reason
+// and detail when it has not ("" when it has).
+func (r SourceRule) Judge(kinds asn.SourceKinds, p *asn.Prefix) (counted []string, countedKinds []asn.Kind, excluded []string, reason, detail string) {
+	for _, e := range p.Evidence {
+		if !kinds.Attests(e) {
+			continue
+		}
+		k := kinds.Of(e.Source)
+		if r.Excludes(e.Source, k) {
+			if !slices.Contains(excluded, e.Source) {
+				excluded = append(excluded, e.Source)
+			}
+			continue
+		}
+		if !slices.Contains(counted, e.Source) {
+			counted = append(counted, e.Source)
+		}
+		if !slices.Contains(countedKinds, k) {
+			countedKinds = append(countedKinds, k)
+		}
+	}
+	slices.Sort(counted)
+	slices.Sort(countedKinds)
+	slices.Sort(excluded)
+	need := max(r.MinSources, 1)
+	switch {
+	case len(counted) == 0 && len(excluded) > 0:
+		return counted, countedKinds, excluded, ReasonExcludedSource, "attested only by excluded sources: " + describeSources(kinds, excluded)
+	case len(countedKinds) < need:
+		d := fmt.Sprintf("attested by %d kind(s) of source, min_sources is %d", len(countedKinds), need)
+		if len(counted) > 0 {
+			d += ": " + describeSources(kinds, counted)
+		}
+		if len(excluded) > 0 {
+			d += "; not counted (excluded): " + describeSources(kinds, excluded)
+		}
+		return counted, countedKinds, excluded, ReasonTooFewSources, d
+	}
+	return counted, countedKinds, excluded, "", ""
+}
+
+// describeSources lists sources with their kinds: "file:a (asn-list), table:b (routing-table)".
+func describeSources(kinds asn.SourceKinds, sources []string) string {
+	s := make([]string, len(sources))
+	for i, src := range sources {
+		s[i] = fmt.Sprintf("%s (%s)", src, kinds.Of(src))
+	}
+	return strings.Join(s, ", ")
 }
 
 // Default bounds: a registry answer shorter than these is far more likely an
@@ -121,6 +232,37 @@ func (c PolicyConfig) Build() (Policy, error) {
 	}
 	bounds("ipv4", c.IPv4, 32, &pol.Min4, &pol.Max4, &pol.RouteFilter.MaxLength4)
 	bounds("ipv6", c.IPv6, 128, &pol.Min6, &pol.Max6, &pol.RouteFilter.MaxLength6)
+	sourceRule := func(at string, min int, exclude []string) SourceRule {
+		if min < 0 || min > len(asn.Kinds) {
+			p.Add(field.Path(at, "min_sources"), "must be 1-%d (kinds of source), got %d", len(asn.Kinds), min)
+		}
+		for i, x := range exclude {
+			if strings.TrimSpace(x) == "" {
+				p.Add(field.Path(at, "exclude_sources", i), "empty source name")
+			} else if _, err := path.Match(x, ""); err != nil {
+				p.Add(field.Path(at, "exclude_sources", i), "bad pattern %q: %v", x, err)
+			}
+		}
+		return SourceRule{MinSources: min, Exclude: slices.Clone(exclude)}
+	}
+	pol.Sources = sourceRule("", c.MinSources, c.ExcludeSources)
+	if pol.Sources.MinSources == 0 {
+		pol.Sources.MinSources = 1
+	}
+	for name, tc := range c.Targets {
+		if err := asn.ValidTargetName(name); err != nil {
+			p.Add(field.Path("targets", name), "%v", err)
+		}
+		r := sourceRule(field.Path("targets", name), tc.MinSources, tc.ExcludeSources)
+		if r.MinSources == 0 {
+			r.MinSources = pol.Sources.MinSources
+		}
+		r.Exclude = append(slices.Clone(pol.Sources.Exclude), r.Exclude...)
+		if pol.TargetSources == nil {
+			pol.TargetSources = map[string]SourceRule{}
+		}
+		pol.TargetSources[name] = r
+	}
 	return pol, p.Err()
 }
 
@@ -148,6 +290,12 @@ const (
 	ReasonTooLong     = "longer-than-max-length"
 	ReasonException   = "exception"
 	ReasonExceptionAS = "exception-asn"
+	// ReasonExcludedSource: every source attesting the prefix is in
+	// exclude_sources.
+	ReasonExcludedSource = "excluded-source"
+	// ReasonTooFewSources: fewer kinds of source attest it than
+	// min_sources.
+	ReasonTooFewSources = "too-few-sources"
 )
 
 // DropCounts counts drops by reason.
@@ -262,9 +410,11 @@ func (in *Intent) Sources() []string {
 // Apply runs the policy over a snapshot. It is a pure function.
 func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 	protect := prefixset.NewSet(pol.Protect)
+	kinds := s.SourceKinds()
 	in := &Intent{SnapshotTime: s.GeneratedAt, Generator: s.Generator, Incomplete: slices.Clone(s.Incomplete), RouteFilter: pol.RouteFilter}
 	for _, tr := range s.Targets {
 		ti := TargetIntent{Name: tr.Name, Description: tr.Description, ID: tr.ID}
+		rule := pol.SourceRule(tr.Name)
 		drop := func(p netip.Prefix, asnum uint32, reason, detail string) {
 			d := Drop{Target: tr.Name, ASN: asnum, Reason: reason, Detail: detail}
 			if p.IsValid() {
@@ -314,6 +464,20 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 			if pf.Bits() > max {
 				drop(pf, 0, ReasonTooLong, fmt.Sprintf("/%d is longer than max_length %d", pf.Bits(), max))
 				continue
+			}
+			if rule.active() {
+				_, _, excluded, reason, detail := rule.Judge(kinds, &p)
+				if reason != "" {
+					drop(pf, 0, reason, detail)
+					continue
+				}
+				if len(excluded) > 0 {
+					// Kept on other sources' word: the excluded ones are
+					// not cited for it.
+					p.Evidence = slices.DeleteFunc(slices.Clone(p.Evidence), func(e asn.Evidence) bool {
+						return kinds.Attests(e) && rule.Excludes(e.Source, kinds.Of(e.Source))
+					})
+				}
 			}
 			parts := prefixset.Subtract(pf, pol.ExceptionPrefixes)
 			if len(parts) == 1 && parts[0] == pf {

@@ -35,11 +35,37 @@ type Options struct {
 	Target string
 	// ASN is the origin of every prefix of a CIDR list (instead of Target).
 	ASN uint32
+	// Kind is the kind of source (see asn.Kind); the default follows the
+	// format (DefaultKind).
+	Kind asn.Kind
+}
+
+// DefaultKind is the kind of a file of this format: ipverse files and CIDR
+// lists of one ASN are per-ASN lists, CIDR lists of a target range lists,
+// RPSL files IRR objects, AS name lists names.
+func DefaultKind(format string, asnum uint32) asn.Kind {
+	switch format {
+	case "ipverse":
+		return asn.KindASNList
+	case "cidr":
+		if asnum != 0 {
+			return asn.KindASNList
+		}
+		return asn.KindRangeList
+	case "rpsl":
+		return asn.KindIRR
+	case "asnames":
+		return asn.KindNames
+	}
+	return asn.KindOther
 }
 
 func (o *Options) defaults(format string) {
 	if o.Source == "" {
 		o.Source = "file:" + format
+	}
+	if o.Kind == "" {
+		o.Kind = DefaultKind(format, o.ASN)
 	}
 }
 
@@ -61,7 +87,7 @@ func read(o Options) ([]byte, time.Time, asn.Input, error) {
 		seen = st.ModTime()
 	}
 	sum := sha256.Sum256(data)
-	return data, seen.UTC(), asn.Input{Source: o.Source, Input: o.Path, SHA256: hex.EncodeToString(sum[:]), Note: o.Note}, nil
+	return data, seen.UTC(), asn.Input{Source: o.Source, Input: o.Path, SHA256: hex.EncodeToString(sum[:]), Note: o.Note, Kind: string(o.Kind)}, nil
 }
 
 // IPverse is one ipverse/asn-ip per-ASN JSON file (either schema: "subnets"

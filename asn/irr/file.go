@@ -31,6 +31,9 @@ func NewFile(o files.Options) (*File, error) {
 	if o.Source == "" {
 		o.Source = "file:rpsl"
 	}
+	if o.Kind == "" {
+		o.Kind = asn.KindIRR
+	}
 	st, err := os.Stat(o.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Source, err)
@@ -54,7 +57,7 @@ func NewFile(o files.Options) (*File, error) {
 	return &File{
 		opts:  o,
 		idx:   idx,
-		input: asn.Input{Source: o.Source, Input: o.Path, SHA256: hex.EncodeToString(sum[:]), Note: o.Note},
+		input: asn.Input{Source: o.Source, Input: o.Path, SHA256: hex.EncodeToString(sum[:]), Note: o.Note, Kind: string(o.Kind)},
 		seen:  seen.UTC(),
 	}, nil
 }

@@ -29,7 +29,7 @@ func Build(c *Config) ([]asn.Source, error) {
 	}
 	out = append(out, whois...)
 	for i, f := range c.Files {
-		o := files.Options{Path: f.Path, Source: f.Source, Seen: f.Seen, Note: f.Note, Target: f.Target, ASN: f.ASN}
+		o := files.Options{Path: f.Path, Source: f.Source, Seen: f.Seen, Note: f.Note, Target: f.Target, ASN: f.ASN, Kind: asn.Kind(f.Kind)}
 		var s asn.Source
 		var err error
 		switch f.Format {

@@ -137,6 +137,12 @@ type FileConfig struct {
 	ASN uint32 `yaml:"asn"`
 	// Source overrides the evidence source name (default file:<format>).
 	Source string `yaml:"source"`
+	// Kind is the kind of source the file is (asn-list, range-list,
+	// cloud-ranges, ...): what policy.min_sources counts and
+	// policy.exclude_sources may name. Default: asn-list for ipverse and
+	// cidr lists of an ASN, range-list for cidr lists of a target,
+	// irr-route for rpsl, names for asnames.
+	Kind string `yaml:"kind"`
 	// Seen is the data date recorded as evidence (default: file mtime).
 	Seen time.Time `yaml:"seen"`
 	Note string    `yaml:"note"`

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/whoisdump"
 	"github.com/asfence/asfence/field"
 )
@@ -107,8 +108,19 @@ func Validate(c *Config, targets []string) error {
 		if f.Target != "" && !slices.Contains(targets, f.Target) {
 			p.Add(field.Path(fp, "target"), "unknown target %q", f.Target)
 		}
+		if f.Kind != "" && !slices.Contains(asn.FileKinds, asn.Kind(f.Kind)) {
+			p.Add(field.Path(fp, "kind"), "unknown kind %q (use %s)", f.Kind, kindList(asn.FileKinds))
+		}
 	}
 	return l.Err()
+}
+
+func kindList(ks []asn.Kind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
 }
 
 func validateTables(c *Config, p *field.List) {

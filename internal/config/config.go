@@ -261,6 +261,11 @@ func (c *Config) validate(lines lineMap) field.List {
 	}
 	c.PolicyRules, err = c.Policy.Build()
 	p.Append("policy", err)
+	for name := range c.Policy.Targets {
+		if !slices.Contains(names, name) {
+			p.Add(field.Path("policy", "targets", name), "unknown target %q (configured: %s)", name, strings.Join(names, ", "))
+		}
+	}
 	p.Append("outputs", c.Outputs.Validate())
 	for i, v := range c.Outputs.Vendors {
 		if !filters.KnownVendor(v) {
