@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(
 		a.resolveCmd(),
 		a.generateCmd(),
+		a.explainCmd(),
 		a.diffCmd(),
 		a.vendorsCmd(),
 		a.checkConfigCmd(),
