@@ -1,7 +1,9 @@
 package config
 
 import (
+	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/asfence/asfence/field"
@@ -80,12 +82,12 @@ func (c *Config) WatchOn() bool {
 func (c *Config) validateWatch(p *field.List) {
 	if b := c.BMP; b != nil {
 		if b.Listen != "" {
-			host, port, err := splitHostPort(b.Listen)
+			host, port, err := net.SplitHostPort(b.Listen)
 			if err != nil {
-				p.Add(field.Path("bmp", "listen"), "%v", err)
+				p.Add(field.Path("bmp", "listen"), "%q: want address:port", b.Listen)
 			} else if _, err := netip.ParseAddr(host); err != nil && host != "" {
 				p.Add(field.Path("bmp", "listen"), "invalid address %q (use an IP address, or none for all)", host)
-			} else if port <= 0 {
+			} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 				p.Add(field.Path("bmp", "listen"), "%q: the port must be 1-65535", b.Listen)
 			}
 		}
