@@ -57,6 +57,11 @@ type NeighborConfig struct {
 	// keeps each in memory; past the cap the session is closed (Cease,
 	// maximum number of prefixes reached) and opened again later.
 	MaxPrefixes uint32 `yaml:"max_prefixes"`
+	// Feed makes the neighbor a source for the live watch: it sends its
+	// table (e.g. a route reflector's), which the speaker never selects
+	// or re-advertises (see feed.go). It gets nothing announced unless
+	// Announce is set; max_prefixes defaults to DefaultFeedMaxPrefixes.
+	Feed bool `yaml:"feed"`
 }
 
 // BlackholeConfig is the `blackhole:` block (RTBH route attributes).
@@ -196,9 +201,13 @@ func (n NeighborConfig) AddressFamilies() []string {
 	return []string{FamilyIPv4}
 }
 
-// AnnounceKinds returns the configured kinds, defaulting to blackhole.
+// AnnounceKinds returns the configured kinds, defaulting to blackhole
+// (for a feed neighbor: nothing).
 func (n NeighborConfig) AnnounceKinds() []string {
 	if len(n.Announce) == 0 {
+		if n.Feed {
+			return nil
+		}
 		return []string{AnnounceBlackhole}
 	}
 	return n.Announce

@@ -60,6 +60,10 @@ func (l limits) accepts(addr string, ids []uint32) bool {
 func computeLimits(c *Config, targetIDs map[string]uint32) limits {
 	l := limits{}
 	for _, n := range c.Neighbors {
+		if n.Feed && len(n.AnnounceKinds()) == 0 {
+			l[n.Address] = []uint32{} // a feed neighbor gets nothing
+			continue
+		}
 		if len(n.Targets) == 0 {
 			continue
 		}

@@ -48,6 +48,9 @@ type Options struct {
 	// Targets are the configured target names, to validate neighbors'
 	// targets: lists (nil: not checked).
 	Targets []string
+	// Feed receives the routes of feed neighbors (nil: they are not
+	// read).
+	Feed FeedHandler
 }
 
 // Counts says what an Apply changed in the RIB.
@@ -114,12 +117,18 @@ type Speaker struct {
 	kick      chan struct{} // wakes resync (coalesced)
 	// why takes neighbors that refused the session to explain; states
 	// (the event goroutine's) and probes (explainLoop's) are their own.
-	why     chan string
-	states  map[string]api.PeerState_SessionState
-	probes  map[string]*probeState
-	cancel  context.CancelFunc
-	started bool
-	stopped bool
+	why    chan string
+	states map[string]api.PeerState_SessionState
+	probes map[string]*probeState
+	cancel context.CancelFunc
+	// watchCtx ends the GoBGP event watches at stop.
+	watchCtx context.Context
+	// feeds are the feed neighbors; feedWatching: their updates are
+	// watched (see feed.go).
+	feeds        feeds
+	feedWatching bool
+	started      bool
+	stopped      bool
 }
 
 // Defaults.
@@ -285,7 +294,9 @@ func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) err
 		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.cancel, s.watchCtx = cancel, wctx
+	s.feeds.set(&s.cfg)
+	s.feeds.up = map[string]bool{}
 	s.why = make(chan string, 16)
 	s.states = map[string]api.PeerState_SessionState{}
 	s.probes = map[string]*probeState{}
@@ -298,6 +309,10 @@ func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) err
 	if err := s.server.WatchEvent(wctx, watch, s.event); err != nil {
 		s.shutdown(false)
 		return fmt.Errorf("bgp: watch peers: %w", err)
+	}
+	if err := s.watchFeeds(ctx); err != nil {
+		s.shutdown(false)
+		return err
 	}
 	go s.resyncLoop(wctx)
 	go s.explainLoop(wctx)
@@ -380,7 +395,7 @@ func stateName(st api.PeerState_SessionState) string {
 func needs(c *Config) map[bgp.RouteFamily]bool {
 	m := map[bgp.RouteFamily]bool{}
 	for _, n := range c.Neighbors {
-		for _, rf := range neighborFamilies(c, n) {
+		for _, rf := range announcedFamilies(c, n) {
 			m[rf] = true
 		}
 	}
@@ -388,9 +403,25 @@ func needs(c *Config) map[bgp.RouteFamily]bool {
 }
 
 // neighborFamilies are the route families negotiated with a neighbor:
-// its announce kinds × its address families. An eBGP neighbor gets RTBH
-// only with allow_ebgp.
+// those it gets, and for a feed neighbor the unicast families of its
+// address families, which it sends.
 func neighborFamilies(c *Config, n NeighborConfig) []bgp.RouteFamily {
+	out := announcedFamilies(c, n)
+	if n.Feed {
+		for _, af := range n.AddressFamilies() {
+			if rf := familyFor(AnnounceBlackhole, af); !slices.Contains(out, rf) {
+				out = append(out, rf)
+			}
+		}
+		slices.SortFunc(out, func(a, b bgp.RouteFamily) int { return slices.Index(families, a) - slices.Index(families, b) })
+	}
+	return out
+}
+
+// announcedFamilies are the route families a neighbor gets: its announce
+// kinds × its address families. An eBGP neighbor gets RTBH only with
+// allow_ebgp.
+func announcedFamilies(c *Config, n NeighborConfig) []bgp.RouteFamily {
 	var out []bgp.RouteFamily
 	for _, kind := range n.AnnounceKinds() {
 		if kind == AnnounceBlackhole && n.ASN != c.ASN && !n.AllowEBGP {
@@ -420,6 +451,9 @@ func peerConfig(c *Config, n NeighborConfig) *api.Peer {
 	}
 	gr := grEnabled(c)
 	maxPrefixes := cmp.Or(n.MaxPrefixes, DefaultMaxPrefixes)
+	if n.Feed {
+		maxPrefixes = cmp.Or(n.MaxPrefixes, DefaultFeedMaxPrefixes)
+	}
 	var afs []*api.AfiSafi
 	for _, rf := range neighborFamilies(c, n) {
 		afi, safi := bgp.RouteFamilyToAfiSafi(rf)
@@ -750,6 +784,10 @@ func (s *Speaker) UpdateNeighbors(ctx context.Context, c Config) error {
 			s.wake()
 		}
 		s.log.WithField("peer", addr).Info("bgp: neighbor removed")
+	}
+	s.feeds.set(&c)
+	if err := s.watchFeeds(ctx); err != nil {
+		return err
 	}
 	// Paths before new neighbors: their first transfer is then complete.
 	c2, err := s.apply(ctx, s.last)

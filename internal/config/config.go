@@ -38,6 +38,9 @@ type Config struct {
 	BGP       *bgp.Config          `yaml:"bgp"`
 	Blackhole bgp.BlackholeConfig  `yaml:"blackhole"`
 	FlowSpec  bgp.FlowSpecConfig   `yaml:"flowspec"`
+	// BMP and Watch: the live watch (watch.go).
+	BMP   *BMP  `yaml:"bmp"`
+	Watch Watch `yaml:"watch"`
 
 	// Daemon settings.
 	Schedule string        `yaml:"schedule"`
@@ -281,6 +284,7 @@ func (c *Config) validate(lines lineMap) field.List {
 	p.Append("blackhole", c.Blackhole.Validate())
 	p.Append("flowspec", c.FlowSpec.Validate())
 	c.validateSchedule(&p)
+	c.validateWatch(&p)
 	if c.RetryAfter != nil && *c.RetryAfter < 0 {
 		p.Add("retry_after", "must not be negative (0 turns retries off)")
 	}

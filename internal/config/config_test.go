@@ -21,7 +21,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.TargetList) != 2 || cfg.BGP == nil || len(cfg.BGP.Neighbors) != 1 || cfg.Sources == nil || cfg.Sources.IRR == nil {
+	if len(cfg.TargetList) != 2 || cfg.BGP == nil || len(cfg.BGP.Neighbors) != 2 || !cfg.BGP.Neighbors[1].Feed || cfg.BMP == nil || !cfg.WatchOn() || cfg.Sources == nil || cfg.Sources.IRR == nil {
 		t.Fatalf("example config not fully loaded: %+v", cfg)
 	}
 }
