@@ -39,6 +39,16 @@ func fixtureConfig() (*sources.Config, []asn.Target) {
 func resolveFixture(t *testing.T) []byte {
 	t.Helper()
 	c, targets := fixtureConfig()
+	// A local dump is dated by its modification time, which a checkout
+	// sets: give it the fixture's date.
+	dated := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	for _, w := range c.Whois {
+		for _, d := range w.Dumps {
+			if err := os.Chtimes(d.Path, dated, dated); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	eng := asn.Engine{Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }, Generator: "asfence test"}
 	s, _, err := sources.Resolve(context.Background(), c, targets, eng)
 	if err != nil {
