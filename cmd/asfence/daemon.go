@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +18,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -327,28 +330,40 @@ func (a *app) showCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "show RUN",
 		Short: "Show one run with its diff (prefixes added and removed, with evidence)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show one run with its diff: prefixes added and removed per target, with
+evidence, and the diffs of the vendor files it wrote.
+
+The change is read a page at a time (from the store, or from the running
+daemon's API), so a run of millions of prefixes is shown without holding it
+in memory. --format json prints the whole run, change and diffs, always
+complete (--max-prefixes applies to the text only).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseRunID(args[0])
 			if err != nil {
 				return err
 			}
+			if maxLines < 0 {
+				return usagef("--max-prefixes must be 0 (all) or more")
+			}
 			t, err := f.resolve()
 			if err != nil {
 				return err
 			}
-			var r *store.Run
-			var d *store.Detail
-			err = t.read(cmd.Context(),
-				func(s *store.Store) (err error) { r, d, err = s.Run(id); return err },
-				func(c *api.Client) (err error) { r, d, err = c.Run(cmd.Context(), id); return err })
-			if err != nil {
-				return err
+			ctx := cmd.Context()
+			show := func(rd runReader) error {
+				r, sum, err := rd.summary(ctx, id)
+				if err != nil {
+					return err
+				}
+				if f.format == "json" {
+					return writeRunJSON(ctx, a.stdout, rd, r, sum)
+				}
+				return writeRun(ctx, a.stdout, rd, r, sum, maxLines)
 			}
-			if f.format == "json" {
-				return writeJSONOut(a.stdout, api.RunDetail{Run: r, Detail: d})
-			}
-			return writeRun(a.stdout, r, d, maxLines)
+			return t.read(ctx,
+				func(s *store.Store) error { return show(storeRuns{s}) },
+				func(c *api.Client) error { return show(apiRuns{c}) })
 		},
 	}
 	f.register(c, true)
@@ -356,7 +371,65 @@ func (a *app) showCmd() *cobra.Command {
 	return c
 }
 
-func writeRun(w io.Writer, r *store.Run, d *store.Detail, maxLines int) error {
+// runReader reads a run's change a page at a time: from the store of a
+// stopped daemon, or from the running daemon's API.
+type runReader interface {
+	summary(ctx context.Context, id uint64) (*store.Run, *store.ChangeSummary, error)
+	// prefixes calls fn with the pages of the list q selects.
+	prefixes(ctx context.Context, id uint64, q store.PrefixQuery, fn func([]asn.Prefix) error) error
+	// diff copies a vendor file's recorded diff to w.
+	diff(ctx context.Context, id uint64, file string, w io.Writer) error
+}
+
+type storeRuns struct{ s *store.Store }
+
+func (r storeRuns) summary(_ context.Context, id uint64) (*store.Run, *store.ChangeSummary, error) {
+	return r.s.RunChange(id)
+}
+
+func (r storeRuns) prefixes(_ context.Context, id uint64, q store.PrefixQuery, fn func([]asn.Prefix) error) error {
+	_, err := r.s.RunPrefixes(id, q, fn)
+	return err
+}
+
+func (r storeRuns) diff(_ context.Context, id uint64, file string, w io.Writer) error {
+	_, err := r.s.RunDiff(id, file, 0, -1, func(text string) error {
+		_, err := io.WriteString(w, text)
+		return err
+	})
+	return err
+}
+
+type apiRuns struct{ c *api.Client }
+
+func (r apiRuns) summary(ctx context.Context, id uint64) (*store.Run, *store.ChangeSummary, error) {
+	s, err := r.c.RunSummary(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Change == nil {
+		return s.Run, nil, nil
+	}
+	out := &store.ChangeSummary{}
+	for _, t := range s.Change.Targets {
+		out.Targets = append(out.Targets, t.ChangeTarget)
+	}
+	for _, d := range s.Change.Diffs {
+		out.Diffs = append(out.Diffs, d.DiffFile)
+	}
+	return s.Run, out, nil
+}
+
+func (r apiRuns) prefixes(ctx context.Context, id uint64, q store.PrefixQuery, fn func([]asn.Prefix) error) error {
+	_, err := r.c.RunPrefixes(ctx, id, q, fn)
+	return err
+}
+
+func (r apiRuns) diff(ctx context.Context, id uint64, file string, w io.Writer) error {
+	return r.c.RunDiff(ctx, id, file, w)
+}
+
+func writeRun(ctx context.Context, w io.Writer, rd runReader, r *store.Run, sum *store.ChangeSummary, maxLines int) error {
 	fmt.Fprintf(w, "run %d (%s): %s\n", r.ID, r.Trigger, r.Outcome)
 	fmt.Fprintf(w, "  start     %s\n", r.Start.Format(time.RFC3339))
 	if !r.End.IsZero() {
@@ -388,8 +461,8 @@ func writeRun(w io.Writer, r *store.Run, d *store.Detail, maxLines int) error {
 	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
 		fmt.Fprintf(w, "  carried   %d prefixes and %d ASNs kept because their sources failed\n", r.Carried.Prefixes, r.Carried.ASNs)
 	}
-	for k, v := range r.BGP {
-		fmt.Fprintf(w, "  bgp       %s %d\n", k, v)
+	for _, k := range slices.Sorted(maps.Keys(r.BGP)) {
+		fmt.Fprintf(w, "  bgp       %s %d\n", k, r.BGP[k])
 	}
 	for _, o := range r.Outputs {
 		state := "unchanged"
@@ -404,44 +477,218 @@ func writeRun(w io.Writer, r *store.Run, d *store.Detail, maxLines int) error {
 	for _, t := range r.Targets {
 		fmt.Fprintf(w, "target %s: %d IPv4, %d IPv6 prefixes, %d ASNs\n", t.Target, t.IPv4, t.IPv6, t.ASNs)
 	}
-	if d == nil {
+	if sum == nil {
 		fmt.Fprintln(w, "\n(no diff recorded for this run)")
 		return nil
 	}
-	for _, tc := range d.Change.Targets {
-		if tc.Empty() {
+	for _, tc := range sum.Targets {
+		if tc.Added+tc.Removed+len(tc.AddedASNs)+len(tc.RemovedASNs) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\ndiff %s: %d -> %d prefixes (+%d -%d)", tc.Target, tc.Before, tc.After, len(tc.Added), len(tc.Removed))
+		fmt.Fprintf(w, "\ndiff %s: %d -> %d prefixes (+%d -%d)", tc.Target, tc.Before, tc.After, tc.Added, tc.Removed)
 		if len(tc.AddedASNs)+len(tc.RemovedASNs) > 0 {
 			fmt.Fprintf(w, ", ASNs +%v -%v", tc.AddedASNs, tc.RemovedASNs)
 		}
 		fmt.Fprintln(w)
-		list := func(sign string, ps []asn.Prefix) {
-			for i, p := range ps {
-				if maxLines > 0 && i == maxLines {
-					fmt.Fprintf(w, "  %s ... %d more (asfence show %d --max-prefixes 0)\n", sign, len(ps)-i, r.ID)
-					return
+		for _, l := range []struct {
+			sign, change string
+			n            int
+		}{{"+", store.ChangeAdded, tc.Added}, {"-", store.ChangeRemoved, tc.Removed}} {
+			limit := l.n
+			if maxLines > 0 {
+				limit = min(l.n, maxLines)
+			}
+			if limit > 0 {
+				err := rd.prefixes(ctx, r.ID, store.PrefixQuery{Target: tc.Target, Change: l.change, Limit: limit}, func(ps []asn.Prefix) error {
+					for _, p := range ps {
+						var src []string
+						for _, e := range p.Evidence {
+							src = append(src, e.Source)
+						}
+						if _, err := fmt.Fprintf(w, "  %s %-43s %s\n", l.sign, p.Prefix, strings.Join(src, ",")); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("run %d, %s %s prefixes: %w", r.ID, tc.Target, l.change, err)
 				}
-				var src []string
-				for _, e := range p.Evidence {
-					src = append(src, e.Source)
-				}
-				fmt.Fprintf(w, "  %s %-43s %s\n", sign, p.Prefix, strings.Join(src, ","))
+			}
+			if limit < l.n {
+				fmt.Fprintf(w, "  %s ... %d more (asfence show %d --max-prefixes 0)\n", l.sign, l.n-limit, r.ID)
 			}
 		}
-		list("+", tc.Added)
-		list("-", tc.Removed)
 	}
-	for _, od := range d.OutputDiffs {
-		if od.Diff != "" {
-			fmt.Fprintf(w, "\n%s", od.Diff)
-			if !strings.HasSuffix(od.Diff, "\n") {
-				fmt.Fprintln(w)
-			}
+	for _, f := range sum.Diffs {
+		if f.Bytes == 0 {
+			continue
+		}
+		fmt.Fprintln(w)
+		lw := &lastByte{w: w}
+		if err := rd.diff(ctx, r.ID, f.File, lw); err != nil {
+			return fmt.Errorf("run %d, diff of %s: %w", r.ID, f.File, err)
+		}
+		if lw.last != '\n' {
+			fmt.Fprintln(w)
 		}
 	}
 	return nil
+}
+
+// lastByte remembers the last byte written through it.
+type lastByte struct {
+	w    io.Writer
+	last byte
+}
+
+func (l *lastByte) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.last = p[len(p)-1]
+	}
+	return l.w.Write(p)
+}
+
+// writeRunJSON writes the whole run as {"run": ..., "detail": {"change":
+// {"targets": [...]}, "output_diffs": [...]}}, the shape show has always
+// printed, streaming the lists and diffs as they are read.
+func writeRunJSON(ctx context.Context, w io.Writer, rd runReader, r *store.Run, sum *store.ChangeSummary) error {
+	bw := bufio.NewWriter(w)
+	ew := &errWriter{w: bw}
+	raw := func(v any) {
+		b, err := json.Marshal(v)
+		if err != nil && ew.err == nil {
+			ew.err = err
+		}
+		ew.Write(b)
+	}
+	io.WriteString(ew, `{"run":`)
+	raw(r)
+	if sum == nil {
+		io.WriteString(ew, `,"detail":null}`+"\n")
+		if ew.err != nil {
+			return ew.err
+		}
+		return bw.Flush()
+	}
+	io.WriteString(ew, `,"detail":{"change":{"targets":[`)
+	for i, tc := range sum.Targets {
+		if i > 0 {
+			io.WriteString(ew, ",")
+		}
+		io.WriteString(ew, `{"target":`)
+		raw(tc.Target)
+		fmt.Fprintf(ew, `,"before":%d,"after":%d`, tc.Before, tc.After)
+		for _, l := range []struct {
+			change string
+			n      int
+		}{{store.ChangeAdded, tc.Added}, {store.ChangeRemoved, tc.Removed}} {
+			fmt.Fprintf(ew, `,%q:[`, l.change)
+			n := 0
+			if l.n > 0 {
+				err := rd.prefixes(ctx, r.ID, store.PrefixQuery{Target: tc.Target, Change: l.change, Limit: l.n}, func(ps []asn.Prefix) error {
+					for _, p := range ps {
+						if n > 0 {
+							io.WriteString(ew, ",")
+						}
+						n++
+						raw(p)
+					}
+					return ew.err
+				})
+				if err != nil {
+					return fmt.Errorf("run %d, %s %s prefixes: %w", r.ID, tc.Target, l.change, err)
+				}
+			}
+			io.WriteString(ew, "]")
+		}
+		io.WriteString(ew, `,"added_asns":`)
+		raw(tc.AddedASNs)
+		io.WriteString(ew, `,"removed_asns":`)
+		raw(tc.RemovedASNs)
+		io.WriteString(ew, "}")
+	}
+	io.WriteString(ew, `]},"output_diffs":[`)
+	for i, f := range sum.Diffs {
+		if i > 0 {
+			io.WriteString(ew, ",")
+		}
+		io.WriteString(ew, `{"file":`)
+		raw(f.File)
+		io.WriteString(ew, `,"diff":"`)
+		jw := &jsonStringWriter{w: ew}
+		if err := rd.diff(ctx, r.ID, f.File, jw); err != nil {
+			return fmt.Errorf("run %d, diff of %s: %w", r.ID, f.File, err)
+		}
+		if err := jw.Close(); err != nil {
+			return err
+		}
+		io.WriteString(ew, `"}`)
+	}
+	io.WriteString(ew, "]}}\n")
+	if ew.err != nil {
+		return ew.err
+	}
+	return bw.Flush()
+}
+
+// errWriter keeps the first write error and writes nothing after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+// jsonStringWriter writes text as the inside of a JSON string; a UTF-8
+// sequence split between two writes waits for its end.
+type jsonStringWriter struct {
+	w       io.Writer
+	pending []byte
+}
+
+func (j *jsonStringWriter) Write(p []byte) (int, error) {
+	buf := append(j.pending, p...)
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	j.pending = bytes.Clone(buf[cut:])
+	if err := j.put(buf[:cut]); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close writes what is pending (an incomplete sequence as U+FFFD).
+func (j *jsonStringWriter) Close() error {
+	err := j.put(j.pending)
+	j.pending = nil
+	return err
+}
+
+func (j *jsonStringWriter) put(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(string(p))
+	if err != nil {
+		return err
+	}
+	_, err = j.w.Write(b[1 : len(b)-1])
+	return err
 }
 
 func (a *app) decideCmd(approve bool) *cobra.Command {
@@ -614,9 +861,11 @@ status is then 1 when the run failed (the announced set stays).`,
 					return fmt.Errorf("run %d: still running after %s (asfence show %d)", r.ID, timeout, r.ID)
 				case <-time.After(200 * time.Millisecond):
 				}
-				if r, _, err = client.Run(ctx, r.ID); err != nil {
+				sum, err := client.RunSummary(ctx, r.ID)
+				if err != nil {
 					return fmt.Errorf("run: %w", err)
 				}
+				r = sum.Run
 			}
 			fmt.Fprintf(a.stdout, "run %d %s (+%d -%d prefixes)", r.ID, r.Outcome, r.Diff.Added, r.Diff.Removed)
 			if r.Error != "" {

@@ -42,7 +42,15 @@ type Backend interface {
 	// Applied is the Intent in force (nil before the first applied run).
 	Applied() *policy.Intent
 	Runs(o store.ListOptions) ([]*store.Run, error)
-	Run(id uint64) (*store.Run, *store.Detail, error)
+	// RunChange is one run's record and its change summary (nil: none
+	// recorded).
+	RunChange(id uint64) (*store.Run, *store.ChangeSummary, error)
+	// RunPrefixes calls fn with a page of one target's changed prefixes,
+	// a chunk at a time, and returns the length of the whole list.
+	RunPrefixes(id uint64, q store.PrefixQuery, fn func([]asn.Prefix) error) (int, error)
+	// RunDiff calls fn with the lines [offset, offset+limit) (limit < 0:
+	// all) of a vendor file's recorded diff, a chunk at a time.
+	RunDiff(id uint64, file string, offset, limit int, fn func(string) error) (int, error)
 	// Trigger starts a run and returns it as started; ErrBusy if one is
 	// running.
 	Trigger(ctx context.Context, by string) (*store.Run, error)
@@ -134,12 +142,6 @@ type Prefixes struct {
 	Family   string       `json:"family,omitempty"`
 	Count    int          `json:"count"`
 	Prefixes []asn.Prefix `json:"prefixes"`
-}
-
-// RunDetail is GET /api/v1/runs/{id}.
-type RunDetail struct {
-	Run    *store.Run    `json:"run"`
-	Detail *store.Detail `json:"detail"`
 }
 
 // Error is the body of every error response.
@@ -276,6 +278,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/v1/prefixes", route{http.MethodGet: s.prefixes})
 	mux.Handle("/api/v1/runs", route{http.MethodGet: s.runs, http.MethodPost: s.auth(s.trigger)})
 	mux.Handle("/api/v1/runs/{id}", route{http.MethodGet: s.run})
+	mux.Handle("/api/v1/runs/{id}/prefixes", route{http.MethodGet: s.runPrefixes})
+	mux.Handle("/api/v1/runs/{id}/diffs/{file}", route{http.MethodGet: s.runDiff})
 	mux.Handle("/api/v1/runs/{id}/approve", route{http.MethodPost: s.auth(s.decide(true))})
 	mux.Handle("/api/v1/runs/{id}/reject", route{http.MethodPost: s.auth(s.decide(false))})
 	mux.Handle("/api/v1/peers", route{http.MethodGet: s.peers})
@@ -484,19 +488,6 @@ func runID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 		return 0, false
 	}
 	return id, true
-}
-
-func (s *Server) run(w http.ResponseWriter, r *http.Request) {
-	id, ok := runID(w, r)
-	if !ok {
-		return
-	}
-	run, d, err := s.b.Run(id)
-	if err != nil {
-		backendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, RunDetail{Run: run, Detail: d})
 }
 
 // decision is the optional body of approve/reject.

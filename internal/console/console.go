@@ -44,8 +44,11 @@ type Backend interface {
 	RunSummary(ctx context.Context, id uint64) (*store.Run, error)
 	// RunChanges is a page of one target's changed prefixes or ASNs.
 	RunChanges(ctx context.Context, id uint64, q ChangeQuery) (*Changes, error)
-	// RunDiffs are the unified diffs of the vendor files a run wrote.
-	RunDiffs(ctx context.Context, id uint64) ([]store.OutputDiff, error)
+	// RunDiffFiles lists the vendor files whose diff a run recorded.
+	RunDiffFiles(ctx context.Context, id uint64) ([]store.DiffFile, error)
+	// RunDiffLines reads the lines [offset, offset+limit) of one file's
+	// recorded diff, and counts its lines.
+	RunDiffLines(ctx context.Context, id uint64, file string, offset, limit int) ([]string, int, error)
 	Trigger(ctx context.Context, by string) (*store.Run, error)
 	Approve(ctx context.Context, id uint64, by string) (*store.Run, error)
 	Reject(ctx context.Context, id uint64, by string) (*store.Run, error)

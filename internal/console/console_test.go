@@ -186,8 +186,22 @@ func (f *fixture) RunChanges(_ context.Context, id uint64, q ChangeQuery) (*Chan
 	return nil, store.ErrNotFound
 }
 
-func (f *fixture) RunDiffs(_ context.Context, id uint64) ([]store.OutputDiff, error) {
-	return f.details[id].OutputDiffs, nil
+func (f *fixture) RunDiffFiles(_ context.Context, id uint64) ([]store.DiffFile, error) {
+	var out []store.DiffFile
+	for _, d := range f.details[id].OutputDiffs {
+		out = append(out, store.DiffFile{File: d.File, Bytes: len(d.Diff)})
+	}
+	return out, nil
+}
+
+func (f *fixture) RunDiffLines(_ context.Context, id uint64, file string, offset, limit int) ([]string, int, error) {
+	for _, d := range f.details[id].OutputDiffs {
+		if d.File == file {
+			lines := strings.Split(strings.TrimSuffix(d.Diff, "\n"), "\n")
+			return lines[min(offset, len(lines)):min(offset+limit, len(lines))], len(lines), nil
+		}
+	}
+	return nil, 0, fmt.Errorf("run %d recorded no diff of %q: %w", id, file, store.ErrNotFound)
 }
 
 func (f *fixture) Trigger(context.Context, string) (*store.Run, error) {
@@ -608,25 +622,5 @@ func TestSessionEnds(t *testing.T) {
 	mu.Unlock()
 	if signedIn() {
 		t.Error("the session outlived its lifetime")
-	}
-}
-
-func TestFirstLines(t *testing.T) {
-	for _, c := range []struct {
-		in    string
-		n     int
-		lines string
-		total int
-	}{
-		{"", 2, "", 0},
-		{"a\n", 2, "a", 1},
-		{"a\nb\n", 2, "a|b", 2},
-		{"a\nb\nc\nd\n", 2, "a|b", 4},
-		{"a\nb\nc", 2, "a|b", 3},
-	} {
-		lines, total := firstLines(c.in, c.n)
-		if strings.Join(lines, "|") != c.lines || total != c.total {
-			t.Errorf("firstLines(%q, %d) = %q, %d; want %q, %d", c.in, c.n, lines, total, c.lines, c.total)
-		}
 	}
 }

@@ -225,38 +225,19 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Targets = append(p.Targets, tc)
 	}
-	diffs, err := c.b.RunDiffs(ctx, id)
+	files, err := c.b.RunDiffFiles(ctx, id)
 	if err != nil {
 		p.DiffsError = err.Error()
 	}
-	for _, d := range diffs {
-		lines, total := firstLines(d.Diff, diffLinesPreview)
-		fd := fileDiff{File: d.File, Total: total, Lines: lines, More: total > len(lines)}
-		p.Diffs = append(p.Diffs, fd)
+	for _, f := range files {
+		lines, total, err := c.b.RunDiffLines(ctx, id, f.File, 0, diffLinesPreview)
+		if err != nil {
+			p.DiffsError = err.Error()
+			break
+		}
+		p.Diffs = append(p.Diffs, fileDiff{File: f.File, Total: total, Lines: lines, More: total > len(lines)})
 	}
 	c.render(w, r, http.StatusOK, "run", fmt.Sprintf("Run %d", id), p)
-}
-
-// firstLines returns the first n lines of s and how many lines s has,
-// without splitting all of a large diff.
-func firstLines(s string, n int) ([]string, int) {
-	s = strings.TrimSuffix(s, "\n")
-	if s == "" {
-		return nil, 0
-	}
-	parts := strings.SplitN(s, "\n", n+1)
-	if len(parts) <= n {
-		return parts, len(parts)
-	}
-	return parts[:n], n + strings.Count(parts[n], "\n") + 1
-}
-
-func splitLines(s string) []string {
-	s = strings.TrimSuffix(s, "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
 }
 
 // pager describes a page of a longer list.
@@ -378,27 +359,15 @@ func (c *Console) diff(w http.ResponseWriter, r *http.Request) {
 		c.backendError(w, r, err)
 		return
 	}
-	diffs, err := c.b.RunDiffs(ctx, id)
+	lines, total, err := c.b.RunDiffLines(ctx, id, file, offset, diffLinesPerPage)
 	if err != nil {
 		c.backendError(w, r, err)
 		return
 	}
-	for _, d := range diffs {
-		if d.File != file {
-			continue
-		}
-		lines := splitLines(d.Diff)
-		end := min(offset+diffLinesPerPage, len(lines))
-		p := diffPage{Run: run, File: file, Pager: newPager(offset, diffLinesPerPage, len(lines), func(o int) string {
-			return fmt.Sprintf("/runs/%d/diff?%s", id, url.Values{"file": {file}, "offset": {strconv.Itoa(o)}}.Encode())
-		})}
-		if offset < len(lines) {
-			p.Lines = lines[offset:end]
-		}
-		c.render(w, r, http.StatusOK, "diff", fmt.Sprintf("Run %d: diff of %s", id, file), p)
-		return
-	}
-	c.fail(w, r, http.StatusNotFound, fmt.Errorf("run %d wrote no file %q", id, file))
+	p := diffPage{Run: run, File: file, Lines: lines, Pager: newPager(offset, diffLinesPerPage, total, func(o int) string {
+		return fmt.Sprintf("/runs/%d/diff?%s", id, url.Values{"file": {file}, "offset": {strconv.Itoa(o)}}.Encode())
+	})}
+	c.render(w, r, http.StatusOK, "diff", fmt.Sprintf("Run %d: diff of %s", id, file), p)
 }
 
 // by names who acted, as the API does: an optional name, and where from.

@@ -7,25 +7,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/console"
 	"github.com/asfence/asfence/internal/store"
-	"github.com/asfence/asfence/policy"
 )
 
 // consoleBackend is what the review console reads and acts on: the
 // daemon's own state, store and decisions (the same ones the API serves).
+// A run's change is read from the store a page at a time, never whole.
 type consoleBackend struct {
 	*Daemon
-
-	// The store keeps a run's change and diffs as one record: the last one
-	// read is kept decoded so that paging through it, and the several lists
-	// of one run page, decode it once.
-	mu     sync.Mutex
-	key    string
-	detail *store.Detail
 }
 
 // newConsole builds the review console served on the API's listener.
@@ -49,67 +43,37 @@ func (b *consoleBackend) Runs(_ context.Context, o store.ListOptions) ([]*store.
 
 // RunSummary reads the run's record only (not its change).
 func (b *consoleBackend) RunSummary(_ context.Context, id uint64) (*store.Run, error) {
-	rs, err := b.st.Runs(store.ListOptions{Before: id + 1, Limit: 1})
-	if err != nil {
-		return nil, err
-	}
-	if len(rs) == 0 || rs[0].ID != id {
-		return nil, fmt.Errorf("run %d: %w", id, store.ErrNotFound)
-	}
-	return rs[0], nil
-}
-
-// runDetail is the run's change and diffs, decoded once per version of
-// the record (an approval adds the diffs).
-func (b *consoleBackend) runDetail(id uint64) (*store.Detail, error) {
-	r, err := b.RunSummary(context.Background(), id)
-	if err != nil {
-		return nil, err
-	}
-	key := fmt.Sprintf("%d/%s", id, r.Outcome)
-	if r.Decision != nil {
-		key += "/" + r.Decision.Action
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.key == key {
-		return b.detail, nil
-	}
-	_, d, err := b.st.Run(id)
-	if err != nil {
-		return nil, err
-	}
-	if d == nil {
-		d = &store.Detail{}
-	}
-	b.key, b.detail = key, d
-	return d, nil
+	return b.st.RunRecord(id)
 }
 
 func (b *consoleBackend) RunChanges(_ context.Context, id uint64, q console.ChangeQuery) (*console.Changes, error) {
-	d, err := b.runDetail(id)
-	if err != nil {
-		return nil, err
-	}
-	var tc *policy.TargetChange
-	for i := range d.Change.Targets {
-		if d.Change.Targets[i].Target == q.Target {
-			tc = &d.Change.Targets[i]
-		}
-	}
-	if tc == nil {
-		return nil, fmt.Errorf("run %d, target %q: %w", id, q.Target, store.ErrNotFound)
-	}
 	out := &console.Changes{}
 	switch q.Kind {
 	case console.Added, console.Removed:
-		list := tc.Added
+		change := store.ChangeAdded
 		if q.Kind == console.Removed {
-			list = tc.Removed
+			change = store.ChangeRemoved
 		}
-		out.Total = len(list)
-		out.Prefixes = list[min(q.Offset, len(list)):min(q.Offset+q.Limit, len(list))]
+		total, err := b.st.RunPrefixes(id, store.PrefixQuery{Target: q.Target, Change: change, Offset: q.Offset, Limit: q.Limit}, func(ps []asn.Prefix) error {
+			out.Prefixes = append(out.Prefixes, ps...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out.Total = total
 	case console.AddedASNs, console.RemovedASNs:
+		_, sum, err := b.st.RunChange(id)
+		if err != nil {
+			return nil, err
+		}
+		var tc *store.ChangeTarget
+		if sum != nil {
+			tc = sum.Target(q.Target)
+		}
+		if tc == nil {
+			return nil, fmt.Errorf("run %d changed no target %q: %w", id, q.Target, store.ErrNotFound)
+		}
 		list := tc.AddedASNs
 		if q.Kind == console.RemovedASNs {
 			list = tc.RemovedASNs
@@ -122,12 +86,21 @@ func (b *consoleBackend) RunChanges(_ context.Context, id uint64, q console.Chan
 	return out, nil
 }
 
-func (b *consoleBackend) RunDiffs(_ context.Context, id uint64) ([]store.OutputDiff, error) {
-	d, err := b.runDetail(id)
-	if err != nil {
+func (b *consoleBackend) RunDiffFiles(_ context.Context, id uint64) ([]store.DiffFile, error) {
+	_, sum, err := b.st.RunChange(id)
+	if err != nil || sum == nil {
 		return nil, err
 	}
-	return d.OutputDiffs, nil
+	return sum.Diffs, nil
+}
+
+func (b *consoleBackend) RunDiffLines(_ context.Context, id uint64, file string, offset, limit int) ([]string, int, error) {
+	var lines []string
+	total, err := b.st.RunDiff(id, file, offset, limit, func(text string) error {
+		lines = append(lines, strings.Split(strings.TrimSuffix(text, "\n"), "\n")...)
+		return nil
+	})
+	return lines, total, err
 }
 
 func (b *consoleBackend) Applied(context.Context) (*console.Applied, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/sirupsen/logrus"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/metrics"
@@ -364,7 +365,7 @@ func (d *Daemon) announce(ctx context.Context) error {
 			return err
 		}
 	} else if p, _ := d.st.Pending(); p != nil {
-		r, _, err := d.st.Run(p.RunID)
+		r, err := d.st.RunRecord(p.RunID)
 		if err != nil {
 			return err
 		}
@@ -391,7 +392,7 @@ func (d *Daemon) announce(ctx context.Context) error {
 }
 
 func (d *Daemon) completePending(p *store.State) error {
-	r, _, err := d.st.Run(p.RunID)
+	r, err := d.st.RunRecord(p.RunID)
 	if err != nil {
 		return err
 	}
@@ -449,8 +450,20 @@ func (d *Daemon) Applied() *policy.Intent {
 // Runs lists runs from the store.
 func (d *Daemon) Runs(o store.ListOptions) ([]*store.Run, error) { return d.st.Runs(o) }
 
-// Run reads one run and its detail.
-func (d *Daemon) Run(id uint64) (*store.Run, *store.Detail, error) { return d.st.Run(id) }
+// RunChange reads one run and its change summary.
+func (d *Daemon) RunChange(id uint64) (*store.Run, *store.ChangeSummary, error) {
+	return d.st.RunChange(id)
+}
+
+// RunPrefixes pages through one target's changed prefixes.
+func (d *Daemon) RunPrefixes(id uint64, q store.PrefixQuery, fn func([]asn.Prefix) error) (int, error) {
+	return d.st.RunPrefixes(id, q, fn)
+}
+
+// RunDiff reads lines of a vendor file's recorded diff.
+func (d *Daemon) RunDiff(id uint64, file string, offset, limit int, fn func(string) error) (int, error) {
+	return d.st.RunDiff(id, file, offset, limit, fn)
+}
 
 // Status describes the daemon.
 func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {

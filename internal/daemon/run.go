@@ -348,11 +348,8 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	outs, diffs := d.writeOutputs(cfg, r.ID, state.Intent)
 	r.Outputs = outs
 	if detail == nil {
-		if _, old, err := d.st.Run(r.ID); err == nil && old != nil {
-			detail = old
-		} else {
-			detail = &store.Detail{}
-		}
+		// An approval: the change recorded when the run was held stays.
+		detail = &store.Detail{}
 	}
 	detail.OutputDiffs = diffs
 	if !approval {

@@ -111,7 +111,10 @@ type Output struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// Detail is the bulky part of a run, kept apart from the history list.
+// Detail is the bulky part of a run, kept apart from the history list and
+// stored in chunks (see RunChange, RunPrefixes, RunDiff). Written with a
+// run, a Change without targets keeps the change already recorded, and nil
+// OutputDiffs keep the recorded diffs.
 type Detail struct {
 	// Change is the full diff against the Intent in force, with evidence.
 	Change policy.Change `json:"change"`
@@ -168,11 +171,7 @@ func putRun(tx *bolt.Tx, r *Run, d *Detail) error {
 	if d == nil {
 		return nil
 	}
-	details, err := bucket(tx, bucketDetails)
-	if err != nil {
-		return err
-	}
-	return putJSON(details, idKey(r.ID), d)
+	return putDetail(tx, r.ID, d)
 }
 
 func (s *Store) decodeRun(k, v []byte) (*Run, error) {
@@ -547,41 +546,6 @@ func (s *Store) Runs(o ListOptions) ([]*Run, error) {
 	return out, err
 }
 
-// Run returns one run and its detail (nil when pruned or not recorded).
-func (s *Store) Run(id uint64) (*Run, *Detail, error) {
-	var r *Run
-	var data []byte
-	err := s.view(func(tx *bolt.Tx) error {
-		runs := tx.Bucket(bucketRuns)
-		if runs == nil {
-			return fmt.Errorf("run %d: %w", id, ErrNotFound)
-		}
-		v := runs.Get(idKey(id))
-		if v == nil {
-			return fmt.Errorf("run %d: %w", id, ErrNotFound)
-		}
-		var err error
-		if r, err = s.decodeRun(idKey(id), v); err != nil {
-			return err
-		}
-		if d := tx.Bucket(bucketDetails); d != nil {
-			data = bytes.Clone(d.Get(idKey(id)))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if data == nil {
-		return r, nil, nil
-	}
-	var d Detail
-	if err := getJSON(data, &d); err != nil {
-		return nil, nil, &CorruptError{Path: s.path, Err: fmt.Errorf("run %d detail: %w", id, err)}
-	}
-	return r, &d, nil
-}
-
 // Retention bounds the history.
 type Retention struct {
 	// Runs kept (0: 1000).
@@ -602,10 +566,6 @@ func (s *Store) Prune(ret Retention, now time.Time) (int, error) {
 	deleted := 0
 	err := s.update(func(tx *bolt.Tx) error {
 		runs, err := bucket(tx, bucketRuns)
-		if err != nil {
-			return err
-		}
-		details, err := bucket(tx, bucketDetails)
 		if err != nil {
 			return err
 		}
@@ -658,7 +618,7 @@ func (s *Store) Prune(ret Retention, now time.Time) (int, error) {
 			if err := runs.Delete(k); err != nil {
 				return err
 			}
-			if err := details.Delete(k); err != nil {
+			if err := deleteDetail(tx, k); err != nil {
 				return err
 			}
 		}

@@ -167,7 +167,7 @@ func (s *Store) check() error {
 
 func (s *Store) init() error {
 	return s.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketRuns, bucketDetails, bucketHeld, bucketState} {
+		for _, b := range [][]byte{bucketMeta, bucketRuns, bucketDetails, bucketChanges, bucketHeld, bucketState} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
