@@ -258,7 +258,10 @@ func (f *fixture) OpenOutput(_ context.Context, file string) (*os.File, error) {
 }
 
 func (f *fixture) Peers(context.Context) ([]api.Peer, error) {
-	return []api.Peer{{Address: "192.0.2.21", ASN: 64512, State: "established", Established: true, Sent: map[string]int{"ipv4-unicast": 3}}}, nil
+	return []api.Peer{{Address: "192.0.2.21", ASN: 64512, State: "established", Established: true, Sent: map[string]int{"ipv4-unicast": 3},
+		Received: map[string]int{"ipv4-unicast": 7, "ipv6-unicast": 2}},
+		{Address: "192.0.2.22", ASN: 64513, State: "active", Sent: map[string]int{},
+			LastNotification: &api.Notification{Direction: "received", Code: 2, Subcode: 6, Text: "OPEN message error: unacceptable hold time", At: fixtureTime}}}, nil
 }
 
 // browser is a cookie-keeping client that does not follow redirects.
@@ -367,6 +370,23 @@ func TestPagesAndHeaders(t *testing.T) {
 	} {
 		if resp, _ := b.get(path); resp.StatusCode != code {
 			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, code)
+		}
+	}
+}
+
+// TestOverviewPeers: each BGP peer's routes received and last
+// NOTIFICATION (direction, code/subcode and its text, time) are on the
+// overview.
+func TestOverviewPeers(t *testing.T) {
+	b := serve(t, newFixture(t), "")
+	_, body := b.get("/")
+	for _, want := range []string{
+		`<tr data-peer="192.0.2.21">`, `data-count="received" title="ipv4-unicast=7 ipv6-unicast=2 ">9</td>`,
+		`<tr data-peer="192.0.2.22">`, `<span data-direction="received">received</span> <span class="mono" data-code="2/6">2/6</span> OPEN message error: unacceptable hold time<br><time datetime="2026-11-30T12:00:00Z">2026-11-30 12:00:00Z</time>`,
+		`<span class="muted">none</span>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %s", want)
 		}
 	}
 }

@@ -2,13 +2,23 @@ package daemon
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // TestConsoleOnTheAPIListener: the daemon serves the review console from
@@ -74,5 +84,122 @@ func TestConsoleOnTheAPIListener(t *testing.T) {
 	}
 	if r := h.wait(2); r.Decision != nil {
 		t.Errorf("run 2 decided by a refused POST: %+v", r.Decision)
+	}
+}
+
+// TestConsoleReadsLargeRunsAPageAtATime: the console's run pages of a run
+// adding 100k prefixes (with a 100k-line vendor-file diff) read the store
+// a page at a time: each page stays under 300 KB, rendering them adds a
+// small fraction of the change to the heap, and nothing of it stays
+// cached afterwards.
+func TestConsoleReadsLargeRunsAPageAtATime(t *testing.T) {
+	const n = 100_000
+	s, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seen := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	tc := policy.TargetChange{Target: "tencent", Before: 10, After: 10 + n, AddedASNs: []uint32{64500}}
+	var diff strings.Builder
+	for i := range n {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{20, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
+		tc.Added = append(tc.Added, asn.Prefix{Prefix: p, Origins: []uint32{64500},
+			Evidence: []asn.Evidence{{Source: "irr:TEST", Detail: fmt.Sprintf("route %s origin AS64500", p), Seen: seen}}})
+		fmt.Fprintf(&diff, "+  route-filter %s orlonger;\n", p)
+	}
+	ch := policy.Change{Targets: []policy.TargetChange{tc}}
+	r, err := s.BeginRun("api", seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Outcome, r.End, r.Diff = store.Applied, seen, store.Summarize(ch)
+	if err := s.PutRun(r, &store.Detail{Change: ch, OutputDiffs: []store.OutputDiff{{File: "asfence-junos.conf", Diff: diff.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	ch, tc, diff = policy.Change{}, policy.TargetChange{}, strings.Builder{}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	h, err := newConsole(&Daemon{st: s, log: logrus.NewEntry(log), opts: Options{Now: time.Now, Version: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	pages := []struct{ path, want string }{
+		{"/runs/1", fmt.Sprintf("All %d added prefixes", n)},
+		{"/runs/1/changes?target=tencent&kind=added&offset=99900", "20.1.134.159/32"},
+		{"/runs/1/changes?target=tencent&kind=added&offset=51234", "20.0.200.34/32"},
+		{"/runs/1/diff?file=asfence-junos.conf&offset=99000", "route-filter 20.1.134.159/32 orlonger;</span>\n</pre>"},
+	}
+	// get runs beside the sampler: it reports, the test goroutine fails.
+	get := func(path string) (string, error) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return string(body), err
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak uint64
+	for _, p := range pages {
+		var ms runtime.MemStats
+		done := make(chan error, 1)
+		var body string
+		go func() {
+			var err error
+			body, err = get(p.path)
+			done <- err
+		}()
+		var err error
+	sample:
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case err = <-done:
+				break sample
+			case <-time.After(time.Millisecond):
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) > 300<<10 || !strings.Contains(body, p.want) {
+			t.Errorf("GET %s: %d bytes, want < 300 KB with %q", p.path, len(body), p.want)
+		}
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	// The whole added list, decoded, as the console held it before.
+	var whole []asn.Prefix
+	if _, err := s.RunPrefixes(1, store.PrefixQuery{Target: "tencent", Change: store.ChangeAdded, Limit: n}, func(ps []asn.Prefix) error {
+		whole = append(whole, ps...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var held runtime.MemStats
+	runtime.ReadMemStats(&held)
+	runtime.KeepAlive(whole)
+	growth, kept, list := int64(peak)-int64(before.HeapAlloc), int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(held.HeapAlloc)-int64(after.HeapAlloc)
+	t.Logf("rendering the pages: peak heap growth %.1f MiB, %.1f MiB kept after; the list decoded whole is %.1f MiB",
+		float64(growth)/(1<<20), float64(kept)/(1<<20), float64(list)/(1<<20))
+	const bound = 8 << 20
+	if list < 2*bound {
+		t.Fatalf("the bound (%d MiB) does not tell paging from a whole read (%d MiB)", bound>>20, list>>20)
+	}
+	if growth > bound || kept > bound/2 {
+		t.Fatalf("the console's pages grew the heap by %d MiB at the peak and kept %d MiB, bound %d MiB", growth>>20, kept>>20, bound>>20)
 	}
 }
