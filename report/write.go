@@ -2,11 +2,13 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -162,6 +164,13 @@ var page = template.Must(template.New("report.html.tmpl").Funcs(template.FuncMap
 		return t.UTC().Format(time.RFC3339)
 	},
 	"chart": chart,
+	"legend": func(t Target) []asn.Kind {
+		var ks []asn.Kind
+		for _, k := range t.ByKind {
+			ks = append(ks, k.Kind)
+		}
+		return ks
+	},
 	"dict": func(kv ...any) map[string]any {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -212,9 +221,11 @@ func chart(t Target, v6 bool) Chart {
 		if v == 0 {
 			continue
 		}
-		b := Bar{Label: s.Source, Kind: s.Kind, Value: v, Y: len(c.Bars) * 22}
-		b.Width = float64(v) / float64(top) * 300
-		c.Bars = append(c.Bars, b)
+		c.Bars = append(c.Bars, Bar{Label: s.Source, Kind: s.Kind, Value: v, Width: float64(v) / float64(top) * 240})
+	}
+	slices.SortStableFunc(c.Bars, func(a, b Bar) int { return cmp.Compare(b.Value, a.Value) })
+	for i := range c.Bars {
+		c.Bars[i].Y = i * 22
 	}
 	c.Height = len(c.Bars)*22 + 4
 	return c
