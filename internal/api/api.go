@@ -9,6 +9,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -276,6 +277,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/v1/prefixes", route{http.MethodGet: s.prefixes})
 	mux.Handle("/api/v1/runs", route{http.MethodGet: s.runs, http.MethodPost: s.auth(s.trigger)})
 	mux.Handle("/api/v1/runs/{id}", route{http.MethodGet: s.run})
+	mux.Handle("/api/v1/runs/{id}/report", route{http.MethodGet: s.runReport})
 	mux.Handle("/api/v1/runs/{id}/approve", route{http.MethodPost: s.auth(s.decide(true))})
 	mux.Handle("/api/v1/runs/{id}/reject", route{http.MethodPost: s.auth(s.decide(false))})
 	mux.Handle("/api/v1/peers", route{http.MethodGet: s.peers})
@@ -497,6 +499,47 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, RunDetail{Run: run, Detail: d})
+}
+
+// reportCSP lets the HTML report's inline style apply and nothing else
+// load or run.
+const reportCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+// runReport is GET /api/v1/runs/{id}/report: the report of the run's
+// snapshot and Intent, as JSON or (?format=html) the self-contained page.
+func (s *Server) runReport(w http.ResponseWriter, r *http.Request) {
+	id, ok := runID(w, r)
+	if !ok {
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "html" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("format %q: want json or html", format))
+		return
+	}
+	_, d, err := s.b.Run(id)
+	if err != nil {
+		backendError(w, err)
+		return
+	}
+	if d == nil || d.Report == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("run %d has no report (it failed before resolving, or ran before reports were kept)", id))
+		return
+	}
+	if format != "html" {
+		writeJSON(w, http.StatusOK, d.Report)
+		return
+	}
+	var b bytes.Buffer
+	if err := d.Report.WriteHTML(&b); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", reportCSP)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(b.Bytes()) // the client went away: nothing to do
 }
 
 // decision is the optional body of approve/reject.
