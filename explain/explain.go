@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/policy"
@@ -39,11 +40,11 @@ const (
 
 // Statement is one source's evidence with its kind and what it says.
 type Statement struct {
-	Source string   `json:"source"`
-	Kind   asn.Kind `json:"kind"`
-	Role   string   `json:"role"`
-	Detail string   `json:"detail,omitempty"`
-	Seen   string   `json:"seen"`
+	Source string    `json:"source"`
+	Kind   asn.Kind  `json:"kind"`
+	Role   string    `json:"role"`
+	Detail string    `json:"detail,omitempty"`
+	Seen   time.Time `json:"seen"`
 }
 
 // Entries are the list entries of a target that hold a prefix.
@@ -328,7 +329,7 @@ func (e *Explainer) dropped(d policy.Drop, p netip.Prefix) Dropped {
 func (e *Explainer) statements(ev []asn.Evidence, kept []asn.Evidence) []Statement {
 	out := make([]Statement, 0, len(ev))
 	for _, x := range ev {
-		s := Statement{Source: x.Source, Kind: e.kinds.Of(x.Source), Detail: x.Detail, Seen: x.Seen.UTC().Format("2006-01-02T15:04:05Z")}
+		s := Statement{Source: x.Source, Kind: e.kinds.Of(x.Source), Detail: x.Detail, Seen: x.Seen.UTC()}
 		switch {
 		case asn.IsUpstreamEvidence(x):
 			s.Role = RoleUpstream

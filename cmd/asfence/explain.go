@@ -155,7 +155,7 @@ func writeStatements(b *strings.Builder, st []explain.Statement) {
 
 func writeStatementsIndent(b *strings.Builder, st []explain.Statement, indent string) {
 	for _, s := range st {
-		fmt.Fprintf(b, "%s%-8s %s (%s, %s)", indent, s.Role, s.Source, s.Kind, s.Seen[:10])
+		fmt.Fprintf(b, "%s%-8s %s (%s, %s)", indent, s.Role, s.Source, s.Kind, s.Seen.Format("2006-01-02"))
 		if s.Detail != "" {
 			fmt.Fprintf(b, ": %s", s.Detail)
 		}

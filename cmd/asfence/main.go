@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		a.resolveCmd(),
 		a.generateCmd(),
 		a.explainCmd(),
+		a.reportCmd(),
 		a.diffCmd(),
 		a.vendorsCmd(),
 		a.checkConfigCmd(),

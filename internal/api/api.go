@@ -9,6 +9,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -27,6 +28,7 @@ import (
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
+	"github.com/asfence/asfence/report"
 )
 
 // ErrBusy: a run (or a decision) is in progress.
@@ -51,6 +53,8 @@ type Backend interface {
 	// RunDiff calls fn with the lines [offset, offset+limit) (limit < 0:
 	// all) of a vendor file's recorded diff, a chunk at a time.
 	RunDiff(id uint64, file string, offset, limit int, fn func(string) error) (int, error)
+	// RunReport is the report a run kept (nil: none).
+	RunReport(id uint64) (*store.Run, *report.Report, error)
 	// Trigger starts a run and returns it as started; ErrBusy if one is
 	// running.
 	Trigger(ctx context.Context, by string) (*store.Run, error)
@@ -280,6 +284,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/v1/runs/{id}", route{http.MethodGet: s.run})
 	mux.Handle("/api/v1/runs/{id}/prefixes", route{http.MethodGet: s.runPrefixes})
 	mux.Handle("/api/v1/runs/{id}/diffs/{file}", route{http.MethodGet: s.runDiff})
+	mux.Handle("/api/v1/runs/{id}/report", route{http.MethodGet: s.runReport})
 	mux.Handle("/api/v1/runs/{id}/approve", route{http.MethodPost: s.auth(s.decide(true))})
 	mux.Handle("/api/v1/runs/{id}/reject", route{http.MethodPost: s.auth(s.decide(false))})
 	mux.Handle("/api/v1/peers", route{http.MethodGet: s.peers})
@@ -488,6 +493,47 @@ func runID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 		return 0, false
 	}
 	return id, true
+}
+
+// reportCSP lets the HTML report's inline style apply and nothing else
+// load or run.
+const reportCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+// runReport is GET /api/v1/runs/{id}/report: the report of the run's
+// snapshot and Intent, as JSON or (?format=html) the self-contained page.
+func (s *Server) runReport(w http.ResponseWriter, r *http.Request) {
+	id, ok := runID(w, r)
+	if !ok {
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "html" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("format %q: want json or html", format))
+		return
+	}
+	_, rep, err := s.b.RunReport(id)
+	if err != nil {
+		backendError(w, err)
+		return
+	}
+	if rep == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("run %d has no report (it failed before resolving, or ran before reports were kept)", id))
+		return
+	}
+	if format != "html" {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	var b bytes.Buffer
+	if err := rep.WriteHTML(&b); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", reportCSP)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(b.Bytes()) // the client went away: nothing to do
 }
 
 // decision is the optional body of approve/reject.

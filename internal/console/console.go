@@ -21,7 +21,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -302,17 +301,4 @@ func intParam(r *http.Request, name string, def, maxV int) (int, error) {
 		return 0, fmt.Errorf("%s %q: want a number from 0 to %d", name, v, maxV)
 	}
 	return n, nil
-}
-
-// parseQuery parses an address or prefix typed into a search box.
-func parseQuery(q string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(q); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(q)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a prefix (e.g. 203.0.113.7, 2001:db8::/32)", q)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/explain"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
@@ -535,24 +536,25 @@ func TestLookup(t *testing.T) {
 	tg := in.Targets[len(in.Targets)-1]
 	p := tg.Prefixes[0].Prefix
 	inside := p.Addr().Next()
-	e, err := explain(f.applied, inside.String())
-	if err != nil || !e.Blocked() || !e.Addr || !slices.ContainsFunc(e.Covering, func(m match) bool { return m.Prefix.Prefix == p && m.Target == tg.Name }) {
+	ex := explain.New(f.applied.Snapshot, in)
+	e, err := ex.Query(inside.String())
+	if err != nil || !e.Blocked || !e.IsAddr() || !slices.ContainsFunc(e.Matches, func(m explain.Match) bool { return m.Prefix == p && m.Target == tg.Name }) {
 		t.Fatalf("%s: %+v %v", inside, e, err)
 	}
-	e, err = explain(f.applied, "192.0.2.1")
-	if err != nil || e.Blocked() || len(e.Inside) != 0 {
+	e, err = ex.Query("192.0.2.1")
+	if err != nil || e.Blocked || len(e.Inside) != 0 {
 		t.Fatalf("192.0.2.1 (documentation space): %+v %v", e, err)
 	}
 	// A shorter prefix around a target prefix is partly blocked.
 	around := netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked()
-	if e, err = explain(f.applied, around.String()); err != nil ||
-		!e.Blocked() && !slices.ContainsFunc(e.Inside, func(m match) bool { return m.Prefix.Prefix == p }) {
+	if e, err = ex.Query(around.String()); err != nil ||
+		!e.Blocked && !slices.ContainsFunc(e.Inside, func(m explain.Match) bool { return m.Prefix == p }) {
 		t.Fatalf("%s: %+v %v", around, e, err)
 	}
-	if e, err = explain(f.applied, fmt.Sprintf("AS%d", tg.ASNs[0])); err != nil || len(e.ASNTargets) != 1 || e.ASNTargets[0].Target != tg.Name {
+	if e, err = ex.Query(fmt.Sprintf("AS%d", tg.ASNs[0])); err != nil || len(e.ASNs) != 1 || e.ASNs[0].Target != tg.Name || !e.ASNs[0].Filtered {
 		t.Fatalf("AS%d: %+v %v", tg.ASNs[0], e, err)
 	}
-	if _, err := explain(f.applied, "example.com"); err == nil {
+	if _, err := ex.Query("example.com"); err == nil {
 		t.Fatal("a host name was taken for an address")
 	}
 	b := serve(t, f, "")

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/explain"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 )
@@ -63,7 +63,7 @@ type targetsPage struct {
 	Prefixes []asn.Prefix
 	Pager    pager
 	Query    string
-	Explain  *explanation
+	Explain  *explain.Result
 	// QueryError says why the search box's text was not understood.
 	QueryError string
 }
@@ -134,7 +134,7 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 	}
 	p := targetsPage{Applied: ap, Family: tq.family, Sort: tq.sort, Desc: tq.desc, Query: strings.TrimSpace(qv.Get("q"))}
 	if p.Query != "" && ap != nil {
-		if ex, err := explain(ap, p.Query); err != nil {
+		if ex, err := explain.New(ap.Snapshot, ap.Intent).Query(p.Query); err != nil {
 			p.QueryError = err.Error()
 		} else {
 			p.Explain = ex
@@ -145,8 +145,8 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := ap.Intent
-	if tq.target == "" && p.Explain != nil && len(p.Explain.Covering) > 0 {
-		tq.target = p.Explain.Covering[0].Target // the target that blocks what was searched
+	if tq.target == "" && p.Explain != nil && len(p.Explain.Matches) > 0 {
+		tq.target = p.Explain.Matches[0].Target // the target that blocks what was searched
 	}
 	if tq.target == "" && len(in.Targets) > 0 {
 		tq.target = in.Targets[0].Name
@@ -278,119 +278,4 @@ func lastSeen(p asn.Prefix) time.Time {
 		}
 	}
 	return t
-}
-
-// match is one target prefix related to a searched address or prefix.
-type match struct {
-	Target string
-	Prefix asn.Prefix
-}
-
-// explanation answers "is this blocked, by what, and why".
-type explanation struct {
-	Query netip.Prefix
-	// Addr: the query was one address.
-	Addr bool
-	// Covering are target prefixes that contain the query: traffic to and
-	// from it is dropped and routes for it rejected.
-	Covering []match
-	// RouteRejected: a route for exactly the query is rejected by the
-	// route filter (an exact entry, or or-longer within the length bound).
-	RouteRejected bool
-	// Inside are target prefixes that lie inside a queried prefix.
-	Inside      []match
-	InsideTotal int
-	// Drops are policy decisions not to block overlapping prefixes.
-	Drops []policy.Drop
-	// ASN answers a query for an ASN.
-	ASN        uint32
-	ASNTargets []asnMatch
-}
-
-type asnMatch struct {
-	Target string
-	Row    asnRow
-}
-
-// Blocked reports whether the queried space is blocked as a whole.
-func (e *explanation) Blocked() bool { return len(e.Covering) > 0 }
-
-// explain looks a query (address, prefix or ASN) up in the applied Intent.
-func explain(ap *Applied, q string) (*explanation, error) {
-	in := ap.Intent
-	if n, ok := parseASN(q); ok {
-		e := &explanation{ASN: n}
-		for i := range in.Targets {
-			t := &in.Targets[i]
-			if slices.Contains(t.ASNs, n) {
-				for _, row := range asnRows(t, ap.Snapshot) {
-					if row.ASN == n {
-						e.ASNTargets = append(e.ASNTargets, asnMatch{Target: t.Name, Row: row})
-					}
-				}
-			}
-		}
-		for _, d := range in.Dropped {
-			if d.ASN == n {
-				e.Drops = append(e.Drops, d)
-			}
-		}
-		return e, nil
-	}
-	qp, err := parseQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	e := &explanation{Query: qp, Addr: qp.IsSingleIP()}
-	for i := range in.Targets {
-		t := &in.Targets[i]
-		for _, p := range t.Prefixes {
-			switch {
-			case p.Prefix.Bits() <= qp.Bits() && p.Prefix.Contains(qp.Addr()):
-				e.Covering = append(e.Covering, match{Target: t.Name, Prefix: p})
-				if p.Prefix == qp || routeFilterMatches(in.RouteFilter, p.Prefix, qp) {
-					e.RouteRejected = true
-				}
-			case qp.Bits() < p.Prefix.Bits() && qp.Contains(p.Prefix.Addr()):
-				e.InsideTotal++
-				if len(e.Inside) < maxInside {
-					e.Inside = append(e.Inside, match{Target: t.Name, Prefix: p})
-				}
-			}
-		}
-	}
-	slices.SortFunc(e.Covering, func(a, b match) int { return cmp.Compare(b.Prefix.Prefix.Bits(), a.Prefix.Prefix.Bits()) })
-	for _, d := range in.Dropped {
-		if dp, err := netip.ParsePrefix(d.Prefix); err == nil && dp.Overlaps(qp) {
-			e.Drops = append(e.Drops, d)
-		}
-	}
-	return e, nil
-}
-
-// routeFilterMatches: a route for q is caught by the or-longer entry of p.
-func routeFilterMatches(o prefixset.RouteFilterOptions, p, q netip.Prefix) bool {
-	if !o.OrLonger {
-		return false
-	}
-	maxLen := o.MaxLength6
-	if p.Addr().Is4() {
-		maxLen = o.MaxLength4
-	}
-	if maxLen <= 0 || maxLen > p.Addr().BitLen() {
-		maxLen = p.Addr().BitLen()
-	}
-	return q.Bits() <= maxLen
-}
-
-// parseASN reads "AS64500", "as64500" or "64500".
-func parseASN(q string) (uint32, bool) {
-	s := q
-	if len(s) > 2 && strings.EqualFold(s[:2], "AS") {
-		s = s[2:]
-	} else if strings.ContainsAny(q, ".:/") {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	return uint32(n), err == nil
 }

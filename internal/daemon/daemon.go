@@ -24,6 +24,7 @@ import (
 	"github.com/asfence/asfence/internal/metrics"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
+	"github.com/asfence/asfence/report"
 )
 
 // Defaults for paths the config leaves empty.
@@ -463,6 +464,11 @@ func (d *Daemon) RunPrefixes(id uint64, q store.PrefixQuery, fn func([]asn.Prefi
 // RunDiff reads lines of a vendor file's recorded diff.
 func (d *Daemon) RunDiff(id uint64, file string, offset, limit int, fn func(string) error) (int, error) {
 	return d.st.RunDiff(id, file, offset, limit, fn)
+}
+
+// RunReport is the report a run kept.
+func (d *Daemon) RunReport(id uint64) (*store.Run, *report.Report, error) {
+	return d.st.RunReport(id)
 }
 
 // Status describes the daemon.

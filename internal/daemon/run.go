@@ -15,6 +15,7 @@ import (
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
+	"github.com/asfence/asfence/report"
 )
 
 // Triggers recorded in runs.
@@ -283,7 +284,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	change := policy.Compare(prevIntent, intent)
 	r.Targets = store.Count(intent)
 	r.Diff = store.Summarize(change)
-	detail := &store.Detail{Change: change}
+	detail := &store.Detail{Change: change, Report: report.Build(merged, intent)}
 	state := &store.State{RunID: r.ID, At: d.opts.Now().UTC(), Snapshot: merged, Intent: intent}
 
 	if change.Empty() && prev != nil {

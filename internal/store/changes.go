@@ -14,6 +14,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/policy"
+	"github.com/asfence/asfence/report"
 )
 
 // A run's change and the diffs of the vendor files it wrote are kept in
@@ -30,6 +31,7 @@ import (
 //	"d": the vendor-file diffs: "index" (gzipped JSON diffIndex), "gen",
 //	     and each file's text in chunks of diffLinesPerChunk lines:
 //	     'l' file(2) chunk(4) → gzipped text
+//	"report": the run's report, gzipped JSON (report.Report)
 //
 // A reader that pages across transactions checks "gen" at every chunk: a
 // change rewritten in between (an approval adds the diffs) is reported,
@@ -41,6 +43,7 @@ var (
 	subDiffs      = []byte("d")
 	keyIndex      = []byte("index")
 	keyGen        = []byte("gen")
+	keyReport     = []byte("report")
 )
 
 // Chunk sizes: a page of a list decodes at most two chunks.
@@ -229,7 +232,53 @@ func putDetail(tx *bolt.Tx, id uint64, d *Detail) error {
 			return fmt.Errorf("run %d diffs: %w", id, err)
 		}
 	}
+	if d.Report != nil {
+		data, err := json.Marshal(d.Report)
+		if err == nil {
+			data, err = gz(data)
+		}
+		if err == nil {
+			err = b.Put(keyReport, data)
+		}
+		if err != nil {
+			return fmt.Errorf("run %d report: %w", id, err)
+		}
+	}
 	return nil
+}
+
+// RunReport is the report a run kept (nil: none, as for a run that failed
+// before resolving or was recorded by an earlier version).
+func (s *Store) RunReport(id uint64) (*Run, *report.Report, error) {
+	var r *Run
+	var rep *report.Report
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		if r, _, err = s.recorded(tx, id); err != nil {
+			return err
+		}
+		_, b, err := runBucket(tx, id, false)
+		if err != nil || b == nil {
+			return err
+		}
+		data := b.Get(keyReport)
+		if data == nil {
+			return nil
+		}
+		raw, err := gunzip(data)
+		if err != nil {
+			return s.corrupt(id, "report", err)
+		}
+		rep = new(report.Report)
+		if err := json.Unmarshal(raw, rep); err != nil {
+			return s.corrupt(id, "report", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, rep, nil
 }
 
 func putChange(root, b *bolt.Bucket, ch policy.Change) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
+	"github.com/asfence/asfence/report"
 )
 
 // Run outcomes.
@@ -120,6 +121,8 @@ type Detail struct {
 	Change policy.Change `json:"change"`
 	// OutputDiffs are unified diffs of the vendor files written.
 	OutputDiffs []OutputDiff `json:"output_diffs,omitempty"`
+	// Report sums up the run's snapshot and Intent (asfence report).
+	Report *report.Report `json:"report,omitempty"`
 }
 
 // OutputDiff is the diff of one written file against its previous version.
