@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/integration/lab"
+	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 )
@@ -176,6 +177,11 @@ func TestWatchFeed(t *testing.T) {
 	// The vendor files were rewritten with the new prefix.
 	if b, err := os.ReadFile(filepath.Join(w.dir, "out", "asfence-bird.conf")); err != nil || !strings.Contains(string(b), "20.1.0.0/24") {
 		t.Errorf("the BIRD vendor file lacks 20.1.0.0/24 (%v)", err)
+	}
+	var st api.BMP
+	if err := apiGet(w.client.Base+"/api/v1/bmp", &st); err != nil || !st.Watch.On || st.Watch.Applied != 2 ||
+		st.Watch.WindowUsed != 2 || st.Watch.MaxAdditions != 100 || st.Watch.LastRun != run.ID {
+		t.Errorf("/api/v1/bmp: %+v (%v)", st, err)
 	}
 	// The other origin and the transit-only route: followed by no one,
 	// applied never.

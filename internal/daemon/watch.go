@@ -209,3 +209,19 @@ func (d *Daemon) HeldState(id uint64) (waiting, rejected bool) {
 	r, _, err := d.st.Run(id)
 	return false, err == nil && r.Decision != nil && r.Decision.Action == store.Rejected
 }
+
+// BMP is GET /api/v1/bmp: the routers reporting over BMP and the live
+// watch.
+func (d *Daemon) BMP(context.Context) (*api.BMP, error) {
+	cfg := d.config()
+	out := &api.BMP{Routers: d.bmpRouters()}
+	if cfg.BMP != nil {
+		out.Listen = cfg.BMP.Listen
+	}
+	s := d.watch.Stats()
+	maxAdd, window, minSources := cfg.Watch.Values()
+	out.Watch = api.WatchStatus{On: cfg.WatchOn(), Routes: s.Routes, Candidates: s.Candidates, Applied: s.Applied,
+		Held: s.Held, Refused: s.Refused, WindowUsed: s.WindowUsed, MaxAdditions: maxAdd, Window: window.String(),
+		MinSources: minSources, LastRun: s.LastRun, LastOutcome: s.LastOutcome, LastError: s.LastError}
+	return out, nil
+}
