@@ -199,10 +199,17 @@ func TestWatchFeed(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(w.dir, "out", "asfence-bird.conf")); err != nil || !strings.Contains(string(b), "20.1.0.0/24") {
 		t.Errorf("the BIRD vendor file lacks 20.1.0.0/24 (%v)", err)
 	}
-	var st api.BMP
-	if err := apiGet(w.client.Base+"/api/v1/bmp", &st); err != nil || !st.Watch.On || st.Watch.Applied != 2 ||
-		st.Watch.WindowUsed != 2 || st.Watch.MaxAdditions != 100 || st.Watch.LastRun != run.ID {
-		t.Errorf("/api/v1/bmp: %+v (%v)", st, err)
+	// The watch counts the batch once the daemon has returned it.
+	err = lab.Eventually(ctx, 10*time.Second, func(context.Context) error {
+		var st api.BMP
+		if err := apiGet(w.client.Base+"/api/v1/bmp", &st); err != nil || !st.Watch.On || st.Watch.Applied != 2 ||
+			st.Watch.WindowUsed != 2 || st.Watch.MaxAdditions != 100 || st.Watch.LastRun != run.ID {
+			return fmt.Errorf("/api/v1/bmp: %+v (%v)", st, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 	// The other origin and the transit-only route: followed by no one,
 	// applied never.
