@@ -789,7 +789,11 @@ func (a *app) peersCmd() *cobra.Command {
 				if ps == nil {
 					ps = []api.Peer{}
 				}
-				return writeJSONOut(a.stdout, map[string]any{"peers": ps})
+				out := map[string]any{"peers": ps}
+				if b, err := client.BMP(cmd.Context()); err == nil && len(b.Routers) > 0 {
+					out["bmp_routers"] = b.Routers
+				}
+				return writeJSONOut(a.stdout, out)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PEER\tASN\tDESCRIPTION\tSTATE\tUPTIME\tSENT\tRECEIVED\tLAST ERROR\tLAST NOTIFICATION")
@@ -804,7 +808,10 @@ func (a *app) peersCmd() *cobra.Command {
 			if len(ps) == 0 {
 				fmt.Fprintln(tw, "(no BGP neighbors configured)")
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printBMPRouters(cmd.Context(), a.stdout, client)
 		},
 	}
 	f.register(c, true)

@@ -288,6 +288,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/api/v1/runs/{id}/approve", route{http.MethodPost: s.auth(s.decide(true))})
 	mux.Handle("/api/v1/runs/{id}/reject", route{http.MethodPost: s.auth(s.decide(false))})
 	mux.Handle("/api/v1/peers", route{http.MethodGet: s.peers})
+	mux.Handle("/api/v1/bmp", route{http.MethodGet: s.bmp})
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s", r.URL.Path))
 	}

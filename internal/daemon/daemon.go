@@ -23,6 +23,7 @@ import (
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/metrics"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/internal/watch"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/report"
 )
@@ -139,6 +140,10 @@ type Daemon struct {
 	cron   *cron.Cron
 	cronID cron.EntryID
 
+	// watch is the live watch (watch.go); it proposes nothing without
+	// routes from a feed neighbor or BMP.
+	watch *watch.Watch
+
 	// runCtx is cancelled at shutdown: a resolve in progress is aborted.
 	runCtx    context.Context
 	cancelRun context.CancelFunc
@@ -185,6 +190,7 @@ func New(o Options) (*Daemon, error) {
 	}
 	d.st = st
 	d.m = metrics.New(o.Version, d.metricPeers)
+	d.newWatch()
 	if listen := APIListen(o.Config); listen != "" {
 		tok, err := o.Config.APIToken()
 		if err != nil {
@@ -262,6 +268,7 @@ func (d *Daemon) Serve(ctx context.Context, reload <-chan struct{}, started func
 	if err := d.startSchedule(d.config()); err != nil {
 		return err
 	}
+	d.startWatch()
 	if started != nil {
 		started()
 	}
@@ -327,7 +334,7 @@ func (d *Daemon) announce(ctx context.Context) error {
 		in = pending.Intent
 	}
 	if cfg.BGP != nil {
-		sp, err := newSpeaker(cfg, d.log)
+		sp, err := d.newSpeaker(cfg)
 		if err != nil {
 			return err
 		}
@@ -345,7 +352,7 @@ func (d *Daemon) announce(ctx context.Context) error {
 				}
 				d.log.WithError(err).Warn("the interrupted run's set cannot be announced: announcing the applied set")
 				pending = nil
-				if d.speaker, err = newSpeaker(cfg, d.log); err != nil {
+				if d.speaker, err = d.newSpeaker(cfg); err != nil {
 					return err
 				}
 				if d.applied != nil {

@@ -275,6 +275,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		prevSnap, prevIntent = prev.Snapshot, prev.Intent
 	}
 	merged, carried := asn.CarryOver(prevSnap, snap)
+	carried.Prefixes += d.carryWatch(prevSnap, merged, r.Trigger)
 	r.Carried = carried
 	if carried.ASNs+carried.Prefixes > 0 {
 		// Current target definitions (exclusions) win over old facts.
@@ -383,7 +384,7 @@ func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *policy
 	if !d.bgpStarted {
 		if err := d.speaker.Start(actx, in); err != nil {
 			d.m.ApplyFailure()
-			if sp, nerr := newSpeaker(cfg, d.log); nerr == nil {
+			if sp, nerr := d.newSpeaker(cfg); nerr == nil {
 				d.speaker = sp // a failed Start leaves the speaker unusable
 			}
 			return nil, fmt.Errorf("bgp start: %w", err)
@@ -413,6 +414,7 @@ func (d *Daemon) setApplied(st *store.State) {
 	d.mu.Lock()
 	d.applied = st
 	d.mu.Unlock()
+	d.watch.SetApplied(st.Intent)
 	d.m.Applied(store.Count(st.Intent))
 }
 

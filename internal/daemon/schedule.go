@@ -130,6 +130,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
+	d.watch.SetConfig(watchConfig(cfg))
 	if d.cron != nil {
 		d.mu.Lock()
 		d.cron.Remove(d.cronID)
@@ -150,7 +151,7 @@ func (d *Daemon) updateSpeaker(ctx context.Context, cfg *config.Config) error {
 		return nil
 	}
 	if !d.bgpStarted {
-		sp, err := newSpeaker(cfg, d.log)
+		sp, err := d.newSpeaker(cfg)
 		if err != nil {
 			return err
 		}

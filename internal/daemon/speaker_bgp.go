@@ -4,16 +4,15 @@ import (
 	"context"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/policy"
 )
 
-// newSpeaker creates the BGP speaker for the config's bgp: block.
-func newSpeaker(cfg *config.Config, log *logrus.Entry) (Speaker, error) {
+// newSpeaker creates the BGP speaker for the config's bgp: block; feed
+// neighbors' routes go to the live watch.
+func (d *Daemon) newSpeaker(cfg *config.Config) (Speaker, error) {
 	names := make([]string, len(cfg.TargetList))
 	for i, t := range cfg.TargetList {
 		names[i] = t.Name
@@ -22,7 +21,8 @@ func newSpeaker(cfg *config.Config, log *logrus.Entry) (Speaker, error) {
 		Config:      *cfg.BGP,
 		Blackhole:   cfg.Blackhole,
 		FlowSpec:    cfg.FlowSpec,
-		Log:         log,
+		Log:         d.log,
+		Feed:        feedHandler{d.watch},
 		Protect:     cfg.PolicyRules.Protect,
 		AllowBogons: cfg.PolicyRules.AllowBogons,
 		Targets:     names,

@@ -520,8 +520,11 @@ func (w *Watch) step(ctx context.Context) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
+		// Logged once while it lasts (e.g. a held change waiting for days).
+		if err.Error() != w.stats.LastError {
+			w.log.WithError(err).WithField("candidates", len(cands)).Warn("watch: batch not applied; retrying")
+		}
 		w.stats.LastError = err.Error()
-		w.log.WithError(err).WithField("candidates", len(cands)).Warn("watch: batch not applied; retrying")
 		return ctx.Err() != nil
 	}
 	w.stats.LastError = ""
