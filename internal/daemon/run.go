@@ -229,6 +229,9 @@ func (d *Daemon) logSummary(r *store.Run) {
 	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
 		f["carried_over"] = r.Carried.Prefixes
 	}
+	if r.OutputsError != "" {
+		f["outputs_error"] = r.OutputsError
+	}
 	e := d.log.WithFields(f)
 	switch r.Outcome {
 	case store.Failed:
@@ -262,6 +265,9 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 			r.Sources = []store.SourceStatus{{Source: "sources", Error: err.Error()}}
 			r.Degraded = true
 		}
+		if ctx.Err() == nil {
+			d.refreshOutputs(cfg, r, nil)
+		}
 		d.finish(r, nil)
 		return
 	}
@@ -292,6 +298,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		// nothing to do.
 		state.RunID, state.At = prev.RunID, prev.At
 		r.Outcome = store.Unchanged
+		d.refreshOutputs(cfg, r, detail)
 		r.End = d.opts.Now().UTC()
 		d.closing()
 		if err := d.st.BeginApply(r, detail, state); err == nil {
@@ -307,6 +314,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	}
 	if why := checkGuard(cfg.Guard, change); len(why) > 0 {
 		r.Outcome, r.Guard = store.Held, why
+		d.refreshOutputs(cfg, r, nil)
 		r.End = d.opts.Now().UTC()
 		d.closing()
 		if err := d.st.Hold(r, detail, state); err != nil {
@@ -317,6 +325,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	}
 	if err := d.apply(ctx, cfg, r, detail, state); err != nil {
 		r.Outcome, r.Error = store.Failed, err.Error()
+		d.refreshOutputs(cfg, r, nil)
 		r.End = d.opts.Now().UTC()
 		d.closing()
 		if err := d.st.AbortApply(r); err != nil {
@@ -345,8 +354,12 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	r.BGP = counts
 	// The files follow the peers; a crash before the commit below is
 	// completed at the next start (pending state), which rewrites them.
-	outs, diffs := d.writeOutputs(cfg, r.ID, state.Intent)
+	outs, diffs, err := d.writeOutputs(cfg, r.ID, state.Intent)
 	r.Outputs = outs
+	r.OutputsError = ""
+	if err != nil {
+		r.OutputsError = err.Error()
+	}
 	if detail == nil {
 		// An approval: the change recorded when the run was held stays.
 		detail = &store.Detail{}

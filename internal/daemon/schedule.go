@@ -130,6 +130,9 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
+	// The vendors, their options or output_dir may have changed, or the
+	// operator fixed what made a write fail: the next run writes the files.
+	d.outputsStale()
 	if d.cron != nil {
 		d.mu.Lock()
 		d.cron.Remove(d.cronID)
