@@ -412,6 +412,7 @@ func (d *Daemon) completePending(p *store.State) error {
 		return err
 	}
 	d.applied = p
+	d.addGuardBase(d.config(), r, p)
 	return nil
 }
 

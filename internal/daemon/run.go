@@ -312,7 +312,18 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		d.done(r)
 		return
 	}
-	if why := checkGuard(cfg.Guard, change); len(why) > 0 {
+	why := checkGuard(cfg.Guard, change)
+	if w := cfg.Guard.WindowValue(); w > 0 {
+		base, err := d.st.GuardBase(d.opts.Now().Add(-w))
+		if err != nil {
+			// Without its base the window cannot vouch for the change.
+			why = append(why, fmt.Sprintf("guard.window: the applied sets of the window cannot be read: %v", err))
+		} else if base != nil && (prev == nil || base.RunID != prev.RunID) {
+			// (Against the set in force, the per-run check above says it.)
+			why = append(why, checkWindow(cfg.Guard, base, intent)...)
+		}
+	}
+	if len(why) > 0 {
 		r.Outcome, r.Guard = store.Held, why
 		d.refreshOutputs(cfg, r, nil)
 		r.End = d.opts.Now().UTC()
@@ -377,8 +388,19 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	if err := d.st.CommitApply(r, detail); err != nil {
 		return err
 	}
+	d.addGuardBase(cfg, r, state)
 	d.setReady()
 	return nil
+}
+
+// addGuardBase records a set that came into force for guard.window. A
+// failure only makes the window stricter (an older set stays its base).
+func (d *Daemon) addGuardBase(cfg *config.Config, r *store.Run, state *store.State) {
+	approved := r.Decision != nil && r.Decision.Action == store.Approved
+	now := d.opts.Now()
+	if err := d.st.AddGuardBase(r.ID, now, state.Intent, approved, now.Add(-cfg.Guard.WindowValue())); err != nil {
+		d.log.WithError(err).WithField("run", r.ID).Warn("recording the applied set for guard.window")
+	}
 }
 
 // announceSet makes the speaker announce in (delta only), or starts it

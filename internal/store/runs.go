@@ -371,6 +371,9 @@ func (s *Store) ApproveStopped(id uint64, by string, at time.Time) (*Run, error)
 	if err := s.CommitApply(r, nil); err != nil {
 		return nil, err
 	}
+	// The approved set is guard.window's base from now on (a failure
+	// only keeps the window stricter).
+	_ = s.AddGuardBase(r.ID, at, st.Intent, true, at)
 	return r, nil
 }
 

@@ -55,6 +55,9 @@ var (
 	bucketDetails = []byte("details")
 	bucketHeld    = []byte("held")
 	bucketState   = []byte("state")
+	// bucketGuard holds the applied sets the guard's window counts
+	// against (guardbase.go).
+	bucketGuard = []byte("guard")
 
 	keySchema  = []byte("schema")
 	keyApplied = []byte("applied")
@@ -185,7 +188,7 @@ func (s *Store) check() error {
 
 func (s *Store) init() error {
 	return s.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketRuns, bucketDetails, bucketChanges, bucketHeld, bucketState} {
+		for _, b := range [][]byte{bucketMeta, bucketRuns, bucketDetails, bucketChanges, bucketHeld, bucketState, bucketGuard} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
