@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -277,6 +278,64 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 	return snap, nil
 }
 
+// selectPrefix adds a stored prefix's facts; it reports whether the
+// prefix stays attributed to the target (an upstream alone does not
+// attribute it).
+func (m *merger) selectPrefix(p Prefix) bool {
+	for _, o := range p.Upstreams {
+		for _, ev := range p.Evidence {
+			m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Upstream: true, Evidence: ev})
+		}
+	}
+	before := len(m.facts)
+	if len(p.Origins) == 0 {
+		for _, ev := range p.Evidence {
+			m.addPrefix(PrefixFact{Prefix: p.Prefix, Evidence: ev})
+		}
+	}
+	// Keep the prefix if any origin is still attributed; drop the origins
+	// that are not.
+	for _, o := range p.Origins {
+		for _, ev := range p.Evidence {
+			m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Evidence: ev})
+		}
+	}
+	for _, f := range m.facts[before:] {
+		if !f.Upstream {
+			return true
+		}
+	}
+	return false
+}
+
+// dropReason says why Select left out a stored prefix, when the snapshot
+// itself is the reason: no evidence, or origins that are none of the
+// target's ASNs in the snapshot. What the target's definition leaves out
+// (exclude_prefixes, exclude_asns, name-only ASNs not opted in) is not
+// reported: it is the operator's choice.
+func (m *merger) dropReason(p Prefix, inSnapshot map[uint32]bool) (SnapshotDrop, bool) {
+	d := SnapshotDrop{Target: m.t.Name, Prefix: p.Prefix}
+	switch {
+	case m.t.ExcludedPrefix(p.Prefix.Masked()):
+		return d, false
+	case len(p.Evidence) == 0:
+		d.Reason, d.Detail = DropNoEvidence, "the snapshot gives no source for it"
+		return d, true
+	}
+	var foreign []string
+	for _, o := range p.Origins {
+		if !inSnapshot[o] && !m.t.Excluded(o) && !m.t.IsNameOnly(o) {
+			foreign = append(foreign, fmt.Sprintf("AS%d", o))
+		}
+	}
+	if len(foreign) == 0 {
+		return d, false
+	}
+	d.Reason = DropOriginNotTarget
+	d.Detail = fmt.Sprintf("origin %s is not one of the target's ASNs in the snapshot", strings.Join(foreign, ", "))
+	return d, true
+}
+
 // merger accumulates facts for one target.
 type merger struct {
 	t    *Target
@@ -510,6 +569,7 @@ func (m *merger) result() TargetResult {
 func Select(s *Snapshot, targets []Target) *Snapshot {
 	out := &Snapshot{GeneratedAt: s.GeneratedAt, Generator: s.Generator, Provenance: s.Provenance}
 	out.Incomplete = append(out.Incomplete, s.Incomplete...)
+	out.Dropped = append(out.Dropped, s.Dropped...)
 	for ti := range targets {
 		t := &targets[ti]
 		src := s.Target(t.Name)
@@ -524,23 +584,14 @@ func Select(s *Snapshot, targets []Target) *Snapshot {
 				m.addASN(ASNFact{ASN: a.ASN, Name: a.Name, Evidence: ev})
 			}
 		}
+		inSnapshot := map[uint32]bool{}
+		for _, a := range src.ASNs {
+			inSnapshot[a.ASN] = true
+		}
 		for _, p := range src.Prefixes {
-			for _, o := range p.Upstreams {
-				for _, ev := range p.Evidence {
-					m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Upstream: true, Evidence: ev})
-				}
-			}
-			if len(p.Origins) == 0 {
-				for _, ev := range p.Evidence {
-					m.addPrefix(PrefixFact{Prefix: p.Prefix, Evidence: ev})
-				}
-				continue
-			}
-			// Keep the prefix if any origin is still attributed; drop the
-			// origins that are not.
-			for _, o := range p.Origins {
-				for _, ev := range p.Evidence {
-					m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Evidence: ev})
+			if !m.selectPrefix(p) {
+				if d, ok := m.dropReason(p, inSnapshot); ok {
+					out.Dropped = append(out.Dropped, d)
 				}
 			}
 		}

@@ -77,6 +77,27 @@ type Snapshot struct {
 	Incomplete  []Incomplete   `json:"incomplete"`
 	Provenance  []Input        `json:"provenance,omitempty"`
 	Targets     []TargetResult `json:"targets"`
+	// Dropped lists what Select left out of a stored snapshot because the
+	// snapshot itself does not support it (not part of the JSON form: the
+	// policy reports these drops with its own).
+	Dropped []SnapshotDrop `json:"-"`
+}
+
+// Reasons of SnapshotDrop.
+const (
+	// DropNoEvidence: the prefix comes with no evidence at all.
+	DropNoEvidence = "no-evidence"
+	// DropOriginNotTarget: its origins are none of the target's ASNs in
+	// the snapshot.
+	DropOriginNotTarget = "origin-not-target"
+)
+
+// SnapshotDrop is a snapshot prefix that Select left out, and why.
+type SnapshotDrop struct {
+	Target string
+	Prefix netip.Prefix
+	Reason string
+	Detail string
 }
 
 // Target returns the result for the named target, or nil.

@@ -411,8 +411,17 @@ func ReadSnapshotFile(path string) (*Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	// Refused before a byte is read: reading first would hold
+	// MaxSnapshotBytes (and more while the buffer grows) for nothing.
+	if st.Mode().IsRegular() && st.Size() > MaxSnapshotBytes {
+		return nil, fmt.Errorf("snapshot %s: %d bytes, larger than %d bytes", path, st.Size(), MaxSnapshotBytes)
+	}
 	var data []byte
-	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() <= MaxSnapshotBytes {
+	if st.Size() > 0 {
 		data = make([]byte, 0, st.Size()+512) // one allocation instead of doubling
 	}
 	buf := bytes.NewBuffer(data)

@@ -296,6 +296,11 @@ const (
 	// ReasonTooFewSources: fewer kinds of source attest it than
 	// min_sources.
 	ReasonTooFewSources = "too-few-sources"
+	// ReasonNoEvidence and ReasonOriginNotTarget: a stored snapshot's
+	// prefix that its own content does not support (asn.Select leaves it
+	// out; the policy reports it with its own drops).
+	ReasonNoEvidence      = asn.DropNoEvidence
+	ReasonOriginNotTarget = asn.DropOriginNotTarget
 )
 
 // DropCounts counts drops by reason.
@@ -412,6 +417,9 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 	protect := prefixset.NewSet(pol.Protect)
 	kinds := s.SourceKinds()
 	in := &Intent{SnapshotTime: s.GeneratedAt, Generator: s.Generator, Incomplete: slices.Clone(s.Incomplete), RouteFilter: pol.RouteFilter}
+	for _, d := range s.Dropped {
+		in.Dropped = append(in.Dropped, Drop{Target: d.Target, Prefix: d.Prefix.String(), Reason: d.Reason, Detail: d.Detail})
+	}
 	for _, tr := range s.Targets {
 		ti := TargetIntent{Name: tr.Name, Description: tr.Description, ID: tr.ID}
 		rule := pol.SourceRule(tr.Name)

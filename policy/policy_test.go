@@ -171,3 +171,27 @@ func build(t *testing.T, pc PolicyConfig) Policy {
 	}
 	return pol
 }
+
+// TestSnapshotDropsAreReported: what Select left out of a stored snapshot
+// (a prefix without evidence, one of a foreign origin) is in the Intent's
+// drops like the policy's own.
+func TestSnapshotDropsAreReported(t *testing.T) {
+	doc := `{"generated_at":"2026-11-01T00:00:00Z","targets":[{"name":"example","asns":[{"asn":64500,"evidence":[{"source":"test"}]}],
+	"prefixes":[{"prefix":"1.0.0.0/24","origins":[64500],"evidence":[{"source":"test"}]},
+	{"prefix":"1.0.4.0/22","origins":[64500],"evidence":[]},
+	{"prefix":"1.0.16.0/24","origins":[64501],"evidence":[{"source":"test"}]}]}]}`
+	s, err := asn.DecodeSnapshot("test.json", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := DefaultPolicy().Apply(asn.Select(s, []asn.Target{{Name: "example", ASNs: []asn.SeedASN{{ASN: 64500}}}}))
+	counts := DropCounts(in.Dropped)
+	if counts[ReasonNoEvidence] != 1 || counts[ReasonOriginNotTarget] != 1 || len(in.Targets[0].Prefixes) != 1 {
+		t.Fatalf("drops %+v, kept %d", in.Dropped, len(in.Targets[0].Prefixes))
+	}
+	for _, d := range in.Dropped {
+		if d.Target != "example" || d.Prefix == "" || d.Detail == "" {
+			t.Errorf("drop %+v", d)
+		}
+	}
+}

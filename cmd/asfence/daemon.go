@@ -844,7 +844,8 @@ func (a *app) triggerCmd() *cobra.Command {
 		Long: `Start a run now on the running daemon, through its API.
 
 With --wait it waits for the run to finish and prints its outcome; the exit
-status is then 1 when the run failed (the announced set stays).`,
+status is then 1 when the run failed (the announced set stays) or when the
+vendor files in output_dir could not be written to match the applied set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := f.apiClient("trigger")
@@ -882,6 +883,11 @@ status is then 1 when the run failed (the announced set stays).`,
 			if r.Outcome == store.Failed {
 				return errRunFailed
 			}
+			if r.OutputsError != "" {
+				// The set is in force, but the files engineers deploy lag it.
+				fmt.Fprintf(a.stdout, "vendor files not written (the daemon writes them again at every run): %s\n", r.OutputsError)
+				return errOutputsFailed
+			}
 			return nil
 		},
 	}
@@ -894,6 +900,10 @@ status is then 1 when the run failed (the announced set stays).`,
 // errRunFailed is a triggered run that failed: exit status 1, its error
 // already printed.
 var errRunFailed = errors.New("the run failed")
+
+// errOutputsFailed is a triggered run whose vendor files could not be
+// written: exit status 1.
+var errOutputsFailed = errors.New("the run's vendor files were not written")
 
 // addDaemonClientCmds adds the commands that read or drive the daemon's
 // state (history, show, approve, reject, peers, trigger).

@@ -176,3 +176,50 @@ func TestDaemonCommands(t *testing.T) {
 		t.Errorf("history of an empty dir: exit %d %s", code, stderr)
 	}
 }
+
+// TestTriggerWaitFailsWhenOutputsAreNotWritten: a run whose vendor files
+// could not be written is exit 1 for trigger --wait, with the reason.
+func TestTriggerWaitFailsWhenOutputsAreNotWritten(t *testing.T) {
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "snap.json")
+	writeSnap(t, snap, false)
+	blocker := filepath.Join(dir, "blocker")
+	os.WriteFile(blocker, []byte("a file where output_dir's parent should be\n"), 0o644)
+	listen := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
+	cfg := filepath.Join(dir, "asfence.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("schedule: \"@every 1h\"\nstate_dir: %s\noutput_dir: %s\noutputs:\n  vendors: [bird]\napi:\n  listen: %s\nlog:\n  format: json\n",
+		filepath.Join(dir, "state"), filepath.Join(blocker, "out"), listen)), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	var runErr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--config", cfg, "--snapshot", snap}, &bytes.Buffer{}, &runErr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("asfence run did not stop")
+		}
+	}()
+	var code int
+	var out, stderr string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		code, out, stderr = runCLI(t, "trigger", "--wait", "--config", cfg)
+		if strings.Contains(out, "vendor files not written") {
+			break
+		}
+	}
+	if code != 1 || !strings.Contains(out, "not a directory") {
+		t.Fatalf("trigger --wait: exit %d\n%s%s", code, out, stderr)
+	}
+	os.Remove(blocker)
+	code, out, stderr = runCLI(t, "trigger", "--wait", "--config", cfg)
+	if code != 0 || !strings.Contains(out, " unchanged ") {
+		t.Fatalf("trigger --wait once output_dir can be written: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(blocker, "out", "asfence-bird.conf")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -35,8 +35,11 @@ Without --out the file goes to stdout. With --out DIR (required for
 file + rename) under its usual name (see "asfence vendors"). A summary goes
 to stderr: per target the ASNs and prefixes, the entries of every list,
 and what the policy dropped and why.
-Exit status: 0 ok, 1 failure (e.g. a list over outputs.max_entries), 2 bad
-usage or config.`,
+A source that failed (also in a --snapshot file's "incomplete" list) makes
+it write nothing and exit 1, unless --allow-incomplete: the filter would
+lack that source's prefixes.
+Exit status: 0 ok, 1 failure (a source failed, a list over
+outputs.max_entries), 2 bad usage or config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			oneShotGC()
@@ -56,6 +59,14 @@ usage or config.`,
 				// Also when every source failed: filters from an empty
 				// answer would unblock everything, so nothing is written.
 				return err
+			}
+			// A filter missing a failed source's prefixes unblocks them
+			// once pushed (an IRR outage wiping prefix lists): nothing is
+			// written unless the operator accepts it.
+			if !f.allowIncomplete {
+				if err := incompleteError(s, "nothing written"); err != nil {
+					return err
+				}
 			}
 			in := cfg.PolicyRules.Apply(s)
 			prep := filters.Prepare(in)
@@ -94,6 +105,7 @@ usage or config.`,
 		},
 	}
 	f.register(c)
+	f.registerAllowIncomplete(c)
 	c.Flags().StringVar(&vendor, "vendor", "", "vendor ID (see 'asfence vendors') or all")
 	c.Flags().StringVar(&out, "out", "", "output file, or directory (required with --vendor all)")
 	return c

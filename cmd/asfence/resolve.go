@@ -25,6 +25,8 @@ type inputFlags struct {
 	snapshot string
 	targets  []string
 	at       string
+	// allowIncomplete accepts a result some of whose sources failed.
+	allowIncomplete bool
 }
 
 func (f *inputFlags) register(c *cobra.Command) {
@@ -34,8 +36,44 @@ func (f *inputFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.targets, "target", nil, "only this target (repeatable)")
 }
 
+// registerAllowIncomplete adds --allow-incomplete (resolve, generate).
+func (f *inputFlags) registerAllowIncomplete(c *cobra.Command) {
+	c.Flags().BoolVar(&f.allowIncomplete, "allow-incomplete", false,
+		"exit 0 even when a source failed (the result lacks what it would have given)")
+}
+
 // errAllFailed: every source failed; the (empty) result is still printed.
 var errAllFailed = errors.New("all sources failed")
+
+// errIncomplete: a source failed, so the result may lack prefixes (its
+// own, or those of ASNs it would have found).
+var errIncomplete = errors.New("a source failed")
+
+// incompleteError reports the failed sources of s (nil when none failed),
+// each once per target. The built-in seed ASNs are no answer: a target
+// whose every prefix source failed is still reported.
+func incompleteError(s *asn.Snapshot, what string) error {
+	if len(s.Incomplete) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for i, in := range s.Incomplete {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(s.Incomplete)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		t := in.Target
+		if t == "" {
+			t = "all targets"
+		}
+		fmt.Fprintf(&b, "%s (%s): %s", in.Source, t, in.Error)
+	}
+	return fmt.Errorf("%w (failed source queries: %d; the result may lack prefixes): %s; %s (--allow-incomplete takes it as it is)",
+		errIncomplete, len(s.Incomplete), b.String(), what)
+}
 
 // snapshot loads the config and produces a Snapshot for the selected
 // targets: from a file, the embedded default, or the registries.
@@ -80,8 +118,10 @@ func (a *app) resolveCmd() *cobra.Command {
 
 Without --offline the registries in the config's sources: block are queried
 (exactly those; without a sources: block, the public registries). A failed
-source is listed as incomplete and the others' answers are still returned.
-Exit status: 0 ok, 1 all sources failed or I/O error, 2 bad usage or config.`,
+source is listed as incomplete and the others' answers are still printed,
+with exit status 1 unless --allow-incomplete.
+Exit status: 0 ok, 1 a source failed (unless --allow-incomplete) or I/O
+error, 2 bad usage or config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
@@ -98,10 +138,14 @@ Exit status: 0 ok, 1 all sources failed or I/O error, 2 bad usage or config.`,
 			} else {
 				werr = writeSnapshotText(a.stdout, s)
 			}
+			if err == nil && !f.allowIncomplete {
+				err = incompleteError(s, "printed with its failures listed")
+			}
 			return errors.Join(err, werr)
 		},
 	}
 	f.register(c)
+	f.registerAllowIncomplete(c)
 	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	c.Flags().StringVar(&f.at, "at", "", "stamp the result with this RFC 3339 time (reproducible snapshots)")
 	_ = c.Flags().MarkHidden("at")

@@ -77,7 +77,10 @@ type Status struct {
 	LastRun     *store.Run   `json:"last_run"`
 	LastSuccess time.Time    `json:"last_success,omitzero"`
 	// Degraded: the last run had failed sources.
-	Degraded      bool                 `json:"degraded"`
+	Degraded bool `json:"degraded"`
+	// OutputsError: the vendor files do not match the applied set (the
+	// daemon is not ready until a run writes them).
+	OutputsError  string               `json:"outputs_error,omitempty"`
 	FailedSources []store.SourceStatus `json:"failed_sources"`
 	Held          []*store.Run         `json:"held"`
 	Peers         *PeerSummary         `json:"peers,omitempty"`
@@ -358,7 +361,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !s.b.Ready() {
-		writeError(w, http.StatusServiceUnavailable, "not ready: the applied set has not been announced yet")
+		writeError(w, http.StatusServiceUnavailable, "not ready: the applied set has not been announced yet, or the vendor files do not match it (status: outputs_error)")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -81,6 +81,22 @@ type Guard struct {
 	MaxWithdraw int `yaml:"max_withdraw"`
 	// AllowEmpty lets a run empty a target (default false: held).
 	AllowEmpty bool `yaml:"allow_empty"`
+	// Window: the withdrawal limits also count against the set that was
+	// in force at the start of this window (or the last approved one, if
+	// newer), so that small steps cannot add up past them (nil: 24h; 0:
+	// per run only).
+	Window *time.Duration `yaml:"window"`
+}
+
+// DefaultGuardWindow is guard.window when unset.
+const DefaultGuardWindow = 24 * time.Hour
+
+// WindowValue is guard.window with its default (0: off).
+func (g Guard) WindowValue() time.Duration {
+	if g.Window == nil {
+		return DefaultGuardWindow
+	}
+	return *g.Window
 }
 
 // API is the HTTP API.
@@ -300,6 +316,9 @@ func (c *Config) validate(lines lineMap) field.List {
 	}
 	if c.Guard.MaxWithdraw < 0 {
 		p.Add(field.Path("guard", "max_withdraw"), "must not be negative")
+	}
+	if c.Guard.Window != nil && *c.Guard.Window < 0 {
+		p.Add(field.Path("guard", "window"), "must not be negative (0 turns the window off)")
 	}
 	if c.API.Listen != "" && c.API.Listen != "off" {
 		host, port, err := net.SplitHostPort(c.API.Listen)

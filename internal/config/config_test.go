@@ -403,3 +403,25 @@ func TestLongUnknownKey(t *testing.T) {
 		t.Fatalf("got %.200q", got)
 	}
 }
+
+func TestGuardWindow(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("guard: {max_withdraw_ratio: 0.2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Guard.WindowValue(); w != 24*time.Hour {
+		t.Fatalf("default window %s", w)
+	}
+	c, err = Parse("c.yaml", []byte("guard:\n  window: 0s\n"))
+	if err != nil || c.Guard.WindowValue() != 0 {
+		t.Fatalf("window 0 (off): %v %v", c, err)
+	}
+	c, err = Parse("c.yaml", []byte("guard:\n  window: 7d\n"))
+	if err == nil {
+		t.Fatalf("7d accepted: %v", c.Guard.WindowValue())
+	}
+	got := parseErrors(t, "guard:\n  window: -1h\n")
+	if len(got) != 1 || got[0] != "c.yaml:2: guard.window: must not be negative (0 turns the window off)" {
+		t.Fatalf("errors %q", got)
+	}
+}

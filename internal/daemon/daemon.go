@@ -128,6 +128,12 @@ type Daemon struct {
 	// failures counts failed runs in a row (retries back off by it).
 	failures int
 	started  time.Time
+	// outputsChecked: the vendor files were written (or found equal) for
+	// the applied set and the current config; until then every run writes
+	// them again. outputsErr is why the last write failed ("": it did
+	// not); the daemon is not ready while it is set.
+	outputsChecked bool
+	outputsErr     string
 
 	ready atomic.Bool
 	// spMu guards speaker and bgpStarted: the speaker is started by the
@@ -391,8 +397,10 @@ func (d *Daemon) announce(ctx context.Context) error {
 	}
 	if d.applied != nil {
 		d.log.WithFields(logrus.Fields{"run": d.applied.RunID, "prefixes": prefixCount(d.applied.Intent)}).Info("announced the applied set")
-		// Outputs may lag the store after a crash between commit and write.
-		d.writeOutputs(cfg, d.applied.RunID, d.applied.Intent)
+		// Outputs may lag the store after a crash between commit and
+		// write, or after a write that failed: they are checked at every
+		// start.
+		_, _, _ = d.writeOutputs(cfg, d.applied.RunID, d.applied.Intent)
 	} else {
 		d.log.Info("no applied set yet: the first run will make one")
 	}
@@ -412,6 +420,7 @@ func (d *Daemon) completePending(p *store.State) error {
 		return err
 	}
 	d.applied = p
+	d.addGuardBase(d.config(), r, p)
 	return nil
 }
 
@@ -437,12 +446,17 @@ func prefixCount(in *policy.Intent) int {
 	return n
 }
 
-// Ready reports whether the applied set has been announced.
-func (d *Daemon) Ready() bool { return d.ready.Load() }
+// Ready reports whether the applied set has been announced and the vendor
+// files match it.
+func (d *Daemon) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ready.Load() && d.outputsErr == ""
+}
 
 func (d *Daemon) setReady() {
 	d.ready.Store(true)
-	d.m.Ready(true)
+	d.m.Ready(d.Ready())
 }
 
 // Applied is the Intent in force.
@@ -496,6 +510,7 @@ func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {
 			Targets: store.Count(d.applied.Intent)}
 	}
 	st.LastSuccess = d.lastSuccess
+	st.OutputsError = d.outputsErr
 	d.mu.Unlock()
 	// The newest finished run, as the store (and history) has it.
 	recent, err := d.st.Runs(store.ListOptions{Limit: 2})

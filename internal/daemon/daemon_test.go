@@ -515,6 +515,39 @@ func TestCorruptStoreRefusesToStart(t *testing.T) {
 	}
 }
 
+// TestEmptyStoreFileRefusesToStart: a state file emptied (`: > asfence.db`)
+// is not a new install: the daemon does not start, runs nothing and leaves
+// the file as it is, instead of applying a registry that lost half the
+// prefixes without the guard.
+func TestEmptyStoreFileRefusesToStart(t *testing.T) {
+	h := newHarness(t, "")
+	h.start()
+	if r := h.wait(1); r.Outcome != store.Applied {
+		t.Fatalf("run 1 = %+v", r)
+	}
+	h.stop()
+	path := filepath.Join(h.dir, "state", store.FileName)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	writeSnapshot(t, h.snap, halve(embedded(t), "tencent"))
+	cfg, err := config.Load(h.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{Config: cfg, Snapshot: h.snap, Log: logrus.New()})
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "empty (0 bytes)") || !strings.Contains(err.Error(), path) {
+		if d != nil {
+			d.st.Close()
+		}
+		t.Fatalf("New with an emptied store = %v, want a CorruptError naming %s as empty", err, path)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("the emptied store was written: %v %v", fi, err)
+	}
+}
+
 func TestOutputsWrittenAtomicallyWithPreviousVersionAndDiff(t *testing.T) {
 	h := newHarness(t, "outputs:\n  vendors: [bird, nftables, json]\nguard:\n  max_withdraw_ratio: 0.9\n")
 	h.start()

@@ -2,8 +2,12 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/asfence/asfence/internal/config"
+	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 )
 
@@ -35,6 +39,46 @@ func checkGuard(g config.Guard, ch policy.Change) []string {
 	}
 	if g.MaxWithdraw > 0 && total > g.MaxWithdraw {
 		why = append(why, fmt.Sprintf("would withdraw %d prefixes in all (guard.max_withdraw %d)", total, g.MaxWithdraw))
+	}
+	return why
+}
+
+// checkWindow returns why a change must be held because its withdrawals,
+// counted against base (the set in force at the start of guard.window, or
+// the last approved one), go past the limits: small runs must not add up
+// to what one run may not do.
+func checkWindow(g config.Guard, base *store.GuardBase, in *policy.Intent) []string {
+	maxWithdraw, _ := g.Values()
+	var why []string
+	total := 0
+	window := strings.TrimSuffix(strings.TrimSuffix(g.WindowValue().String(), "0s"), "0m")
+	since := fmt.Sprintf("since run %d's set, in force at %s (guard.window %s)", base.RunID, base.At.UTC().Format(time.RFC3339), window)
+	for _, t := range in.Targets {
+		old := base.Targets[t.Name]
+		if len(old) == 0 {
+			continue
+		}
+		now := make(map[netip.Prefix]bool, len(t.Prefixes))
+		for _, p := range t.Prefixes {
+			now[p.Prefix] = true
+		}
+		removed := 0
+		for _, p := range old {
+			if !now[p] {
+				removed++
+			}
+		}
+		total += removed
+		if len(t.Prefixes) == 0 {
+			continue // emptying is the per-run guard's (allow_empty)
+		}
+		if r := float64(removed) / float64(len(old)); r > maxWithdraw {
+			why = append(why, fmt.Sprintf("%s: would withdraw %d of %d prefixes %s: %.1f%%, guard.max_withdraw_ratio %.1f%%",
+				t.Name, removed, len(old), since, 100*r, 100*maxWithdraw))
+		}
+	}
+	if g.MaxWithdraw > 0 && total > g.MaxWithdraw {
+		why = append(why, fmt.Sprintf("would withdraw %d prefixes in all %s: guard.max_withdraw %d", total, since, g.MaxWithdraw))
 	}
 	return why
 }

@@ -230,6 +230,9 @@ func (d *Daemon) logSummary(r *store.Run) {
 	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
 		f["carried_over"] = r.Carried.Prefixes
 	}
+	if r.OutputsError != "" {
+		f["outputs_error"] = r.OutputsError
+	}
 	e := d.log.WithFields(f)
 	switch r.Outcome {
 	case store.Failed:
@@ -263,6 +266,9 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 			r.Sources = []store.SourceStatus{{Source: "sources", Error: err.Error()}}
 			r.Degraded = true
 		}
+		if ctx.Err() == nil {
+			d.refreshOutputs(cfg, r, nil)
+		}
 		d.finish(r, nil)
 		return
 	}
@@ -294,6 +300,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		// nothing to do.
 		state.RunID, state.At = prev.RunID, prev.At
 		r.Outcome = store.Unchanged
+		d.refreshOutputs(cfg, r, detail)
 		r.End = d.opts.Now().UTC()
 		d.closing()
 		if err := d.st.BeginApply(r, detail, state); err == nil {
@@ -307,8 +314,20 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 		d.done(r)
 		return
 	}
-	if why := checkGuard(cfg.Guard, change); len(why) > 0 {
+	why := checkGuard(cfg.Guard, change)
+	if w := cfg.Guard.WindowValue(); w > 0 {
+		base, err := d.st.GuardBase(d.opts.Now().Add(-w))
+		if err != nil {
+			// Without its base the window cannot vouch for the change.
+			why = append(why, fmt.Sprintf("guard.window: the applied sets of the window cannot be read: %v", err))
+		} else if base != nil && (prev == nil || base.RunID != prev.RunID) {
+			// (Against the set in force, the per-run check above says it.)
+			why = append(why, checkWindow(cfg.Guard, base, intent)...)
+		}
+	}
+	if len(why) > 0 {
 		r.Outcome, r.Guard = store.Held, why
+		d.refreshOutputs(cfg, r, nil)
 		r.End = d.opts.Now().UTC()
 		d.closing()
 		if err := d.st.Hold(r, detail, state); err != nil {
@@ -319,6 +338,7 @@ func (d *Daemon) pass(ctx context.Context, cfg *config.Config, r *store.Run) {
 	}
 	if err := d.apply(ctx, cfg, r, detail, state); err != nil {
 		r.Outcome, r.Error = store.Failed, err.Error()
+		d.refreshOutputs(cfg, r, nil)
 		r.End = d.opts.Now().UTC()
 		d.closing()
 		if err := d.st.AbortApply(r); err != nil {
@@ -347,8 +367,12 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	r.BGP = counts
 	// The files follow the peers; a crash before the commit below is
 	// completed at the next start (pending state), which rewrites them.
-	outs, diffs := d.writeOutputs(cfg, r.ID, state.Intent)
+	outs, diffs, err := d.writeOutputs(cfg, r.ID, state.Intent)
 	r.Outputs = outs
+	r.OutputsError = ""
+	if err != nil {
+		r.OutputsError = err.Error()
+	}
 	if detail == nil {
 		// An approval: the change recorded when the run was held stays.
 		detail = &store.Detail{}
@@ -366,8 +390,19 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, r *store.Run, de
 	if err := d.st.CommitApply(r, detail); err != nil {
 		return err
 	}
+	d.addGuardBase(cfg, r, state)
 	d.setReady()
 	return nil
+}
+
+// addGuardBase records a set that came into force for guard.window. A
+// failure only makes the window stricter (an older set stays its base).
+func (d *Daemon) addGuardBase(cfg *config.Config, r *store.Run, state *store.State) {
+	approved := r.Decision != nil && r.Decision.Action == store.Approved
+	now := d.opts.Now()
+	if err := d.st.AddGuardBase(r.ID, now, state.Intent, approved, now.Add(-cfg.Guard.WindowValue())); err != nil {
+		d.log.WithError(err).WithField("run", r.ID).Warn("recording the applied set for guard.window")
+	}
 }
 
 // announceSet makes the speaker announce in (delta only), or starts it

@@ -131,6 +131,9 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.cfg = cfg
 	d.cfgMu.Unlock()
 	d.watch.SetConfig(watchConfig(cfg))
+	// The vendors, their options or output_dir may have changed, or the
+	// operator fixed what made a write fail: the next run writes the files.
+	d.outputsStale()
 	if d.cron != nil {
 		d.mu.Lock()
 		d.cron.Remove(d.cronID)

@@ -45,6 +45,7 @@ type Metrics struct {
 	ready         prometheus.Gauge
 	reloads       *prometheus.CounterVec
 	outputErrors  prometheus.Counter
+	outputsOK     prometheus.Gauge
 	applyFailures prometheus.Counter
 }
 
@@ -85,13 +86,15 @@ func New(version string, peers PeerSource) *Metrics {
 	m.reloads.WithLabelValues("error")
 	m.outputErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "asfence_output_errors_total",
 		Help: "Vendor files that could not be rendered or written."})
+	m.outputsOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "asfence_outputs_current",
+		Help: "1 if the vendor files in output_dir match the applied set, 0 if writing them failed (every run tries again)."})
 	m.applyFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "asfence_bgp_apply_failures_total",
 		Help: "Applies the BGP speaker refused or failed (the announced set was kept)."})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "asfence_build_info",
 		Help: "asfence version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
 	for _, c := range []prometheus.Collector{m.runs, m.lastSuccess, m.lastRun, m.lastDuration, m.prefixes, m.asns,
-		m.sourceErrors, m.sourceUp, m.degraded, m.carried, m.held, m.ready, m.reloads, m.outputErrors, m.applyFailures, info,
+		m.sourceErrors, m.sourceUp, m.degraded, m.carried, m.held, m.ready, m.reloads, m.outputErrors, m.outputsOK, m.applyFailures, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -179,6 +182,15 @@ func (m *Metrics) Reload(err error) {
 
 // OutputError counts a vendor file not written.
 func (m *Metrics) OutputError() { m.outputErrors.Inc() }
+
+// OutputsCurrent says whether the vendor files match the applied set.
+func (m *Metrics) OutputsCurrent(ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.outputsOK.Set(v)
+}
 
 // ApplyFailure counts a failed BGP apply.
 func (m *Metrics) ApplyFailure() { m.applyFailures.Inc() }

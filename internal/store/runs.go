@@ -55,6 +55,11 @@ type Run struct {
 	Guard    []string  `json:"guard,omitempty"`
 	Decision *Decision `json:"decision,omitempty"`
 	Outputs  []Output  `json:"outputs,omitempty"`
+	// OutputsError says why the vendor files in output_dir do not match
+	// the applied set after this run (none was replaced: they are all
+	// from an earlier applied set, or missing). Every later run, a reload
+	// and a restart write them again until they do.
+	OutputsError string `json:"outputs_error,omitempty"`
 	// BGP is what the speaker changed (routes added / withdrawn per kind).
 	BGP map[string]int `json:"bgp,omitempty"`
 }
@@ -369,6 +374,9 @@ func (s *Store) ApproveStopped(id uint64, by string, at time.Time) (*Run, error)
 	if err := s.CommitApply(r, nil); err != nil {
 		return nil, err
 	}
+	// The approved set is guard.window's base from now on (a failure
+	// only keeps the window stricter).
+	_ = s.AddGuardBase(r.ID, at, st.Intent, true, at)
 	return r, nil
 }
 

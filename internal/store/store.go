@@ -55,6 +55,9 @@ var (
 	bucketDetails = []byte("details")
 	bucketHeld    = []byte("held")
 	bucketState   = []byte("state")
+	// bucketGuard holds the applied sets the guard's window counts
+	// against (guardbase.go).
+	bucketGuard = []byte("guard")
 
 	keySchema  = []byte("schema")
 	keyApplied = []byte("applied")
@@ -93,6 +96,14 @@ func Open(dir string, o Options) (s *Store, err error) {
 		}
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	// bbolt takes an empty file for a new one and initialises it. A store
+	// that was ever opened is never empty: an empty file is a damaged store
+	// (truncated, or emptied by hand), and starting from it would apply
+	// the next run with nothing to guard it against. A new install is a
+	// state directory without the file.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, &CorruptError{Path: path, Err: errors.New("the file is empty (0 bytes), which a store that was written never is; it is not taken for a new install")}
 	}
 	// A damaged file can make bbolt panic while it maps pages.
 	defer func() {
@@ -139,7 +150,17 @@ func (s *Store) Close() error {
 // at start-up rather than in the middle of a run.
 func (s *Store) check() error {
 	var errs []error
-	err := s.view(func(tx *bolt.Tx) error {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("state store: %w", err)
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		// A file cut short (a copy or a disk that lost its end) still has
+		// valid meta pages that point past its end: reading those pages
+		// would fault.
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("the file is truncated: %d bytes, its pages reach %d", fi.Size(), tx.Size())
+		}
 		for err := range tx.Check() {
 			if len(errs) < 5 {
 				errs = append(errs, err)
@@ -167,7 +188,7 @@ func (s *Store) check() error {
 
 func (s *Store) init() error {
 	return s.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketRuns, bucketDetails, bucketChanges, bucketHeld, bucketState} {
+		for _, b := range [][]byte{bucketMeta, bucketRuns, bucketDetails, bucketChanges, bucketHeld, bucketState, bucketGuard} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -378,3 +378,68 @@ func TestRunsByTriggerAndDate(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyOrTruncatedFileIsNotANewInstall: a store file that exists but
+// holds nothing (`: > asfence.db`) or less than a store is damaged, not a
+// new install: taking it for one would apply the next run without the guard
+// (nothing applied to compare with) and withdraw what the registries lost.
+func TestEmptyOrTruncatedFileIsNotANewInstall(t *testing.T) {
+	src := t.TempDir()
+	s := openRW(t, src)
+	r, _ := s.BeginRun("schedule", t0)
+	r.Outcome = Applied
+	if err := s.BeginApply(r, &Detail{}, embeddedState(t, r.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitApply(r, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	full, err := os.ReadFile(filepath.Join(src, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"100 bytes", full[:100]},
+		{"half", full[:len(full)/2]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, FileName)
+			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, ro := range []bool{false, true} {
+				st, err := Open(dir, Options{ReadOnly: ro})
+				if err == nil {
+					applied, aerr := st.Applied()
+					st.Close()
+					t.Fatalf("Open(%s, read-only %v) opened it (applied %v, %v): want an error", tc.name, ro, applied, aerr)
+				}
+				var ce *CorruptError
+				if !errors.As(err, &ce) || ce.Path != path {
+					t.Fatalf("Open(%s, read-only %v) = %v, want a CorruptError for %s", tc.name, ro, err, path)
+				}
+				t.Logf("read-only %v: %v", ro, err)
+			}
+			if after, _ := os.ReadFile(path); string(after) != string(tc.data) {
+				t.Fatalf("the damaged file was changed (%d bytes, was %d)", len(after), len(tc.data))
+			}
+		})
+	}
+	// A new install (no directory, or an empty one) still starts empty.
+	for _, dir := range []string{filepath.Join(t.TempDir(), "new", "state"), t.TempDir()} {
+		st, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatalf("new install in %s: %v", dir, err)
+		}
+		if a, err := st.Applied(); a != nil || err != nil {
+			t.Fatalf("new install applied = %v, %v", a, err)
+		}
+		st.Close()
+	}
+}
