@@ -182,7 +182,7 @@ func announceUpstream(t *testing.T, up *lab.GoBGPd) {
 // checkOrigins asserts the Updates of peer for the lab's routes: the
 // target's with the target origin, the other's with the other origin, the
 // transit route with the other origin and the target inside its path.
-func checkOrigins(t *testing.T, c *collector, router, peer netip.Addr, peerAS uint32, path func(...uint32) []uint32) {
+func checkOrigins(t *testing.T, c *collector, router, peer netip.Addr, peerAS uint32, path func(...uint32) []uint32, skip ...netip.Prefix) {
 	t.Helper()
 	for _, w := range []struct {
 		pfx    netip.Prefix
@@ -194,6 +194,9 @@ func checkOrigins(t *testing.T, c *collector, router, peer netip.Addr, peerAS ui
 		{transitPfx, otherAS, path(targetAS, otherAS)},
 		{target6Pfx, targetAS, path(targetAS)},
 	} {
+		if slices.Contains(skip, w.pfx) {
+			continue
+		}
 		u := waitUpdate(t, c, fmt.Sprintf("%s from %s", w.pfx, peer), func(u bmp.Update) bool {
 			return u.Router == router && u.Peer == peer && u.Prefix == w.pfx && !u.Withdraw
 		})
@@ -219,8 +222,7 @@ func TestGoBGPdReportsOverBMP(t *testing.T) {
 	rtrAddr := lab.Loopback(t)
 	rtr := lab.StartGoBGPd(t, lab.Config{Addr: rtrAddr, ASN: routerAS,
 		Sessions: []lab.Session{{Addr: upAddr, ASN: upstreamAS, Passive: true}},
-		Extra: fmt.Sprintf("\n[[bmp-servers]]\n  [bmp-servers.config]\n    address = %q\n    port = %d\n    route-monitoring-policy = \"all\"\n    sys-name = \"lab-gobgpd\"\n    sys-descr = \"gobgpd under test\"\n",
-			raddr, rport)})
+		BMP:      []lab.BMPStation{{Addr: netip.AddrPortFrom(raddr, uint16(rport)), Policy: "all", Name: "lab-gobgpd"}}})
 	up := lab.StartGoBGPd(t, lab.Config{Addr: upAddr, ASN: upstreamAS,
 		Sessions: []lab.Session{{Addr: rtrAddr, Port: rtr.Port(), ASN: routerAS}}})
 	announceUpstream(t, up)
@@ -232,7 +234,7 @@ func TestGoBGPdReportsOverBMP(t *testing.T) {
 	st := waitStatus(t, rcv, bmpFrom, "the router with its routes", func(s bmp.RouterStatus) bool {
 		return s.State == bmp.StateUp && s.Routes == 8 && s.Peers == 2
 	})
-	if st.Name != "lab-gobgpd" || st.Description != "gobgpd under test" || st.Connections != 1 || st.Errors != 0 || st.Messages == 0 || st.LastMessage.IsZero() {
+	if st.Name != "lab-gobgpd" || st.Connections != 1 || st.Errors != 0 || st.Messages == 0 || st.LastMessage.IsZero() {
 		t.Errorf("status %+v", st)
 	}
 	checkOrigins(t, col, bmpFrom, upAddr, upstreamAS, func(as ...uint32) []uint32 { return append([]uint32{upstreamAS}, as...) })
@@ -282,4 +284,86 @@ func TestGoBGPdReportsOverBMP(t *testing.T) {
 	if s := rcv.Lookup(otherPfx); len(s) != 0 {
 		t.Errorf("Lookup after the router left: %+v", s)
 	}
+}
+
+// TestFRRReportsOverBMP: FRR's bmp module reports what a gobgpd upstream
+// sends it, before and after its import policy (which rejects the other
+// origin's route), and the upstream's withdrawal.
+func TestFRRReportsOverBMP(t *testing.T) {
+	lab.Short(t)
+	lab.Require(t, "gobgpd", "gobgp", lab.FRRBgpd, "vtysh")
+	rcv, col, _ := startReceiver(t, bmp.Config{})
+	raddr, rport := receiverPort(rcv)
+
+	upAddr := lab.Loopback(t)
+	rtrAddr := lab.Loopback(t)
+	rtr := lab.StartFRR(t, lab.Config{Addr: rtrAddr, ASN: routerAS,
+		Extra:    "ip prefix-list LAB-OTHER seq 5 permit " + otherPfx.String() + "\nroute-map LAB-IN deny 10\n match ip address prefix-list LAB-OTHER\nexit\nroute-map LAB-IN permit 20\nexit\n",
+		Sessions: []lab.Session{{Addr: upAddr, ASN: upstreamAS, Passive: true, Import: "LAB-IN"}},
+		BMP:      []lab.BMPStation{{Addr: netip.AddrPortFrom(raddr, uint16(rport)), Policy: "both"}}})
+	up := lab.StartGoBGPd(t, lab.Config{Addr: upAddr, ASN: upstreamAS,
+		Sessions: []lab.Session{{Addr: rtrAddr, Port: rtr.Port(), ASN: routerAS}}})
+	announceUpstream(t, up)
+	lab.WaitEstablished(t, context.Background(), rtr, upAddr, 60*time.Second)
+
+	bmpFrom := netip.MustParseAddr("127.0.0.1")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, u := range col.find(func(bmp.Update) bool { return true }) {
+				t.Logf("update %+v", u)
+			}
+		}
+	})
+	// FRR 8.4 reports the route its import policy rejects as withdrawn in
+	// both views, pre-policy too (it reads pre-policy routes from its
+	// Adj-RIB-In after the policy ran): 3 routes.
+	st := waitStatus(t, rcv, bmpFrom, "the router with its routes", func(s bmp.RouterStatus) bool {
+		return s.State == bmp.StateUp && s.Routes == 3 && s.Peers == 1
+	})
+	if st.Name == "" || st.Connections != 1 || st.Errors != 0 {
+		t.Errorf("status %+v", st)
+	}
+	// FRR 8.4 prepends its own AS to the paths it reports, as if it sent
+	// them to a peer (FRR pull request 21815); the origin is unchanged.
+	checkOrigins(t, col, bmpFrom, upAddr, upstreamAS, func(as ...uint32) []uint32 { return append([]uint32{routerAS, upstreamAS}, as...) }, otherPfx)
+
+	// Both views hold the accepted routes.
+	err := lab.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		if s := rcv.Lookup(otherPfx); len(s) != 0 {
+			return fmt.Errorf("Lookup(%s) = %+v, want nothing", otherPfx, s)
+		}
+		for _, w := range []struct {
+			pfx       netip.Prefix
+			pre, post bool
+		}{{targetPfx, true, true}, {transitPfx, true, true}, {target6Pfx, true, true}} {
+			s := rcv.Lookup(w.pfx)
+			if len(s) != 1 || s[0].Peer != upAddr || s[0].PrePolicy != w.pre || s[0].PostPolicy != w.post || s[0].LocRIB {
+				return fmt.Errorf("Lookup(%s) = %+v, want pre %t post %t", w.pfx, s, w.pre, w.post)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := up.Cmd(context.Background(), "global", "rib", "del", "-a", "ipv4", targetPfx.String()); err != nil {
+		t.Fatal(err)
+	}
+	u := waitUpdate(t, col, "the withdrawal", func(u bmp.Update) bool {
+		return u.Peer == upAddr && u.Prefix == targetPfx && u.Withdraw
+	})
+	if u.Origin != targetAS {
+		t.Errorf("withdrawal %+v: want origin %d", u, targetAS)
+	}
+	waitStatus(t, rcv, bmpFrom, "2 routes", func(s bmp.RouterStatus) bool { return s.Routes == 2 })
+
+	// The upstream goes away: FRR reports the peer down, its routes go.
+	up.Stop()
+	waitStatus(t, rcv, bmpFrom, "the peer down", func(s bmp.RouterStatus) bool {
+		return s.State == bmp.StateUp && s.Routes == 0 && s.Peers == 0
+	})
+	waitUpdate(t, col, "the withdrawal of the transit route", func(u bmp.Update) bool {
+		return u.Peer == upAddr && u.Prefix == transitPfx && u.Withdraw && u.Origin == otherAS
+	})
 }
