@@ -139,6 +139,9 @@ type Receiver struct {
 	allow    map[netip.Addr]bool
 	onUpdate func([]Update)
 	emitMu   sync.Mutex // onUpdate calls never overlap
+	// bodyTimeout bounds the wait for the rest of a message (tests
+	// shorten it).
+	bodyTimeout time.Duration
 
 	mu      sync.Mutex
 	routers map[netip.Addr]*router
@@ -163,11 +166,12 @@ func New(cfg Config, onUpdate func([]Update)) (*Receiver, error) {
 		onUpdate = func([]Update) {}
 	}
 	r := &Receiver{
-		cfg:      cfg,
-		max:      cfg.MaxRoutesPerRouter,
-		log:      cfg.Logger,
-		onUpdate: onUpdate,
-		routers:  map[netip.Addr]*router{},
+		cfg:         cfg,
+		max:         cfg.MaxRoutesPerRouter,
+		log:         cfg.Logger,
+		onUpdate:    onUpdate,
+		routers:     map[netip.Addr]*router{},
+		bodyTimeout: bodyTimeout,
 	}
 	if r.max == 0 {
 		r.max = DefaultMaxRoutesPerRouter

@@ -153,7 +153,7 @@ func (s *session) read(br *bufio.Reader, setDeadline func(time.Time) error) erro
 		copy(buf, hdr[:])
 		timed := setDeadline != nil && br.Buffered() < n-len(hdr)
 		if timed {
-			_ = setDeadline(time.Now().Add(bodyTimeout))
+			_ = setDeadline(time.Now().Add(s.r.bodyTimeout))
 		}
 		got, err := io.ReadFull(br, buf[len(hdr):])
 		if timed {
@@ -165,7 +165,7 @@ func (s *session) read(br *bufio.Reader, setDeadline func(time.Time) error) erro
 			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 				return drop("message of type %d cut short: %d of its %d bytes came before the connection ended", hdr[5], len(hdr)+got, n)
 			case errors.As(err, &ne) && ne.Timeout():
-				return drop("message of type %d cut short: %d of its %d bytes came, then nothing for %s", hdr[5], len(hdr)+got, n, bodyTimeout)
+				return drop("message of type %d cut short: %d of its %d bytes came, then nothing for %s", hdr[5], len(hdr)+got, n, s.r.bodyTimeout)
 			}
 			return err
 		}
