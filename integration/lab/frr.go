@@ -41,6 +41,9 @@ func StartFRR(t testing.TB, cfg Config) *FRR {
 	if cfg.Addr6.IsValid() {
 		args = append(args, "-l", cfg.Addr6.String())
 	}
+	if len(cfg.BMP) > 0 {
+		args = append(args, "-M", "bmp")
+	}
 	cmd := command(cfg.Netns, FRRBgpd, args...)
 	f.proc = start(t, "frr", cmd, filepath.Join(d, "bgpd.log"))
 	f.waitReady(t, "frr", startTimeout, func(ctx context.Context) error {
@@ -98,12 +101,30 @@ func (f *FRR) config() string {
 				}
 				if fam.Unicast() {
 					fmt.Fprintf(&body, "  neighbor %s route-map %s out\n", n, exp)
+					if len(f.cfg.BMP) > 0 {
+						// FRR's BMP pre-policy reads the Adj-RIB-In, which
+						// FRR keeps only with soft-reconfiguration inbound;
+						// without it FRR reports every route as withdrawn
+						// (FRR issue 10240, fixed after 10.5).
+						fmt.Fprintf(&body, "  neighbor %s soft-reconfiguration inbound\n", n)
+					}
 				}
 			}
 		}
 		if body.Len() > 0 {
 			fmt.Fprintf(&w, " address-family %s\n%s exit-address-family\n", afs[fam], body.String())
 		}
+	}
+	for i, b := range f.cfg.BMP {
+		fmt.Fprintf(&w, " bmp targets lab%d\n  bmp connect %s port %d min-retry 100 max-retry 1000\n", i, b.Addr.Addr(), b.Addr.Port())
+		for _, fam := range []string{"ipv4 unicast", "ipv6 unicast"} {
+			for _, pol := range []string{"pre-policy", "post-policy"} {
+				if p := b.policy(); p == pol || p == "both" {
+					fmt.Fprintf(&w, "  bmp monitor %s %s\n", fam, pol)
+				}
+			}
+		}
+		w.WriteString(" exit\n")
 	}
 	w.WriteString("exit\n")
 	return w.String()

@@ -64,6 +64,13 @@ func (g *GoBGPd) config() string {
 			fmt.Fprintf(&w, "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = %q\n", f)
 		}
 	}
+	for _, b := range g.cfg.BMP {
+		fmt.Fprintf(&w, "\n[[bmp-servers]]\n  [bmp-servers.config]\n    address = %q\n    port = %d\n    route-monitoring-policy = %q\n",
+			b.Addr.Addr(), b.Addr.Port(), b.policy())
+		if b.Name != "" {
+			fmt.Fprintf(&w, "    sys-name = %q\n", b.Name)
+		}
+	}
 	w.WriteString(g.cfg.Extra)
 	return w.String()
 }

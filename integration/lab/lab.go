@@ -127,6 +127,28 @@ type Config struct {
 	// neighbor-events), so a test can read from the daemon's own log what
 	// it did with each route. Other daemons ignore it.
 	Debug bool
+	// BMP makes the daemon report its routes to BMP stations (RFC 7854):
+	// FRR (its bmp module) and gobgpd. Other daemons ignore it.
+	BMP []BMPStation
+}
+
+// BMPStation is a BMP monitoring station a daemon connects to.
+type BMPStation struct {
+	Addr netip.AddrPort
+	// Policy is what the daemon reports: "pre-policy" (the default),
+	// "post-policy" or "both" (Adj-RIB-In before and after its import
+	// policy); gobgpd also knows "local-rib" (RFC 9069) and "all".
+	Policy string
+	// Name is the router's sysName in the Initiation message (gobgpd; FRR
+	// sends its hostname).
+	Name string
+}
+
+func (b BMPStation) policy() string {
+	if b.Policy == "" {
+		return "pre-policy"
+	}
+	return b.Policy
 }
 
 // local is the daemon's address for a session with neighbor.
