@@ -314,14 +314,22 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(tok)) != 1 {
+		if !HasBearer(r, tok) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="asfence"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		h(w, r)
 	}
+}
+
+// HasBearer reports whether r carries "Authorization: Bearer TOKEN" with
+// token tok (not empty). The scheme is case-insensitive (RFC 9110 §11.1):
+// "bearer" and "BEARER" are accepted too.
+func HasBearer(r *http.Request, tok string) bool {
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return tok != "" && ok && strings.EqualFold(scheme, "Bearer") &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(tok)) == 1
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/asfence/asfence/internal/api"
 )
 
 // Cookies.
@@ -112,10 +114,7 @@ func (a *authenticator) checkCSRF(r *http.Request) bool {
 // browser never sends one on its own, so such a request needs no CSRF
 // token).
 func (a *authenticator) bearer(r *http.Request) bool {
-	tok := a.token()
-	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return tok != "" && ok && strings.EqualFold(scheme, "Bearer") &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(tok)) == 1
+	return api.HasBearer(r, a.token())
 }
 
 // signedIn reports whether r has a live session for the token in force.
