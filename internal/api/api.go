@@ -249,6 +249,15 @@ func (s *Server) Serve() error {
 	return nil
 }
 
+// Close releases the bound address of a server that never served (a start
+// that failed after Listen). Safe on a nil server.
+func (s *Server) Close() error {
+	if s == nil || s.ln == nil {
+		return nil
+	}
+	return s.ln.Close()
+}
+
 // Shutdown stops the server, letting requests in flight finish.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 

@@ -107,6 +107,12 @@ type Options struct {
 }
 
 // Daemon is a running `asfence run`.
+//
+// Its state has one writer until it exists: Serve loads the applied set,
+// makes the speaker and the scheduler, and only then serves the API and
+// starts runs (the goroutines that read and change that state). From
+// then on the fields are read and written under the locks named below;
+// cron is never replaced.
 type Daemon struct {
 	opts Options
 	log  *logrus.Entry
@@ -249,32 +255,36 @@ func (d *Daemon) Serve(ctx context.Context, reload <-chan struct{}, started func
 	if err := d.recoverState(); err != nil {
 		return err
 	}
-	apiDone := make(chan error, 1)
+	// The API address is bound first, so that a port in use stops the
+	// start at once; it serves only once the state it shows exists (the
+	// set announced, the scheduler made): from then on the handlers read
+	// that state under d.mu and d.spMu, and nothing before it is served
+	// half-made. Clients that connect meanwhile wait in the listen queue.
 	if d.srv != nil {
 		if err := d.srv.Listen(); err != nil {
 			return err
 		}
-		go func() { apiDone <- d.srv.Serve() }()
-		d.log.WithField("listen", d.srv.Addr()).Info("API listening")
-	}
-	stopAPI := func() {
-		if d.srv == nil {
-			return
-		}
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = d.srv.Shutdown(sctx)
 	}
 	defer d.stopSpeaker(ctx)
-	defer stopAPI()
 	if err := d.announce(ctx); err != nil {
+		_ = d.srv.Close()
 		return err
 	}
-
 	if err := d.startSchedule(d.config()); err != nil {
+		_ = d.srv.Close()
 		return err
 	}
 	d.startWatch()
+	apiDone := make(chan error, 1)
+	if d.srv != nil {
+		go func() { apiDone <- d.srv.Serve() }()
+		d.log.WithField("listen", d.srv.Addr()).Info("API listening")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = d.srv.Shutdown(sctx)
+		}()
+	}
 	if started != nil {
 		started()
 	}

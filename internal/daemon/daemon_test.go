@@ -23,6 +23,10 @@ import (
 	"github.com/asfence/asfence/internal/syncbuf"
 )
 
+// testDeadline bounds each wait of these tests: generous, as the race
+// detector on a busy machine makes a run ten times slower.
+const testDeadline = 3 * time.Minute
+
 // harness runs a daemon in-process that resolves from a snapshot file the
 // test rewrites between runs, with its API on a free loopback port.
 type harness struct {
@@ -117,7 +121,7 @@ func (h *harness) start() {
 	case <-started:
 	case err := <-h.done:
 		t.Fatalf("daemon stopped at start: %v", err)
-	case <-time.After(30 * time.Second):
+	case <-time.After(testDeadline):
 		t.Fatal("daemon did not start")
 	}
 	h.client = &api.Client{Base: "http://" + h.d.APIAddr()}
@@ -135,7 +139,7 @@ func (h *harness) stop() {
 		if err != nil {
 			h.t.Errorf("daemon stopped with %v", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(testDeadline):
 		h.t.Error("daemon did not stop")
 	}
 }
@@ -143,7 +147,7 @@ func (h *harness) stop() {
 // wait polls a run until it has finished.
 func (h *harness) wait(id uint64) *store.Run {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testDeadline)
 	for time.Now().Before(deadline) {
 		r, _, err := h.client.Run(context.Background(), id)
 		if err == nil && r.Outcome != store.Running {
@@ -405,7 +409,7 @@ func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.reload <- struct{}{} // as SIGHUP: reload, then run
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testDeadline)
 	var r *store.Run
 	for time.Now().Before(deadline) {
 		rs, _ := h.d.Runs(store.ListOptions{Limit: 1})
@@ -434,7 +438,7 @@ func TestScheduleRunsAndNeverOverlaps(t *testing.T) {
 	cfg, _ := os.ReadFile(h.cfgPath)
 	os.WriteFile(h.cfgPath, []byte(strings.Replace(string(cfg), "@every 1h", "@every 1s", 1)), 0o644)
 	h.start()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testDeadline)
 	for {
 		rs, _ := h.d.Runs(store.ListOptions{Limit: 5, Outcome: store.Unchanged})
 		if len(rs) > 0 && rs[0].Trigger == TriggerSchedule {
@@ -459,7 +463,7 @@ func TestScheduleRunsAndNeverOverlaps(t *testing.T) {
 	}
 	rs, _ := h.d.Runs(store.ListOptions{Limit: 1})
 	n := rs[0].ID
-	deadline = time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(testDeadline)
 	for !strings.Contains(h.logs.String(), "run skipped") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -700,7 +704,7 @@ func TestFinishedRunNeverRefusesTheNext(t *testing.T) {
 		if err != nil {
 			t.Fatalf("trigger %d, sent as soon as the previous run showed finished: %v", i, err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(testDeadline)
 		for {
 			got, _, err := h.client.Run(ctx, r.ID)
 			if err == nil && got.Outcome != store.Running {
