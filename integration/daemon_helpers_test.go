@@ -127,6 +127,9 @@ type daemonLab struct {
 	frr     *lab.FRR // nil unless daemonLabOptions.frr
 	client  *api.Client
 	proc    *daemonProc
+	// wrap, if set, is a command that runs the binary (e.g. prlimit and
+	// its options).
+	wrap []string
 }
 
 // daemonLabOptions: frr adds an FRR iBGP peer next to BIRD; debug makes
@@ -206,7 +209,11 @@ bgp:
 // start runs `asfence run --config` with extra flags and waits for the API.
 func (l *daemonLab) start(flags ...string) *daemonProc {
 	l.t.Helper()
-	l.proc = startProc(l.t, l.bin, filepath.Join(l.dir, "asfence.log"), append([]string{"run", "--config", l.cfgPath}, flags...)...)
+	bin, args := l.bin, append([]string{"run", "--config", l.cfgPath}, flags...)
+	if len(l.wrap) > 0 {
+		bin, args = l.wrap[0], append(append(slices.Clone(l.wrap[1:]), l.bin), args...)
+	}
+	l.proc = startProc(l.t, bin, filepath.Join(l.dir, "asfence.log"), args...)
 	err := lab.Eventually(context.Background(), 60*time.Second, func(ctx context.Context) error {
 		select {
 		case <-l.proc.done:

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
@@ -167,6 +169,61 @@ type Options struct {
 	// Console, when set, serves every path outside /api/, /healthz,
 	// /readyz and /metrics (the review console).
 	Console http.Handler
+	// Limits bound what clients can hold of the server (zero fields: the
+	// defaults).
+	Limits Limits
+}
+
+// Limits bound what one client, or many, can hold of the server, so that
+// slow or idle clients cannot use up the daemon's file descriptors.
+type Limits struct {
+	// ReadTimeout bounds reading one request, headers and body
+	// (default DefaultReadTimeout). The headers alone get at most
+	// DefaultReadHeaderTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds one response, from the end of its request's
+	// headers (default DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxConnections caps the connections served at once (default
+	// DefaultMaxConnections); more wait in the kernel's listen queue,
+	// holding no descriptor of the process, until one closes.
+	MaxConnections int
+	// MaxBodyBytes caps a request body (default DefaultMaxBodyBytes): a
+	// larger one gets 413.
+	MaxBodyBytes int64
+}
+
+// Defaults of Limits.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 2 * time.Minute
+	DefaultIdleTimeout       = time.Minute
+	DefaultMaxConnections    = 256
+	DefaultMaxBodyBytes      = 64 << 10
+)
+
+// withDefaults fills in the zero fields.
+func (l Limits) withDefaults() Limits {
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = DefaultReadTimeout
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = DefaultMaxConnections
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return l
 }
 
 // Server is the HTTP API.
@@ -176,6 +233,7 @@ type Server struct {
 	console http.Handler
 	mu      sync.RWMutex
 	token   string
+	limits  Limits
 	srv     *http.Server
 	ln      net.Listener
 }
@@ -199,8 +257,15 @@ func New(b Backend, o Options) (*Server, error) {
 	if !Loopback(host) && o.Token == "" {
 		return nil, fmt.Errorf("api listen %s: not a loopback address and no api.token_file: refusing to serve mutating endpoints without a token", o.Listen)
 	}
-	s := &Server{b: b, metrics: o.Metrics, console: o.Console, token: o.Token}
-	s.srv = &http.Server{Addr: o.Listen, Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	l := o.Limits.withDefaults()
+	s := &Server{b: b, metrics: o.Metrics, console: o.Console, token: o.Token, limits: l}
+	s.srv = &http.Server{Addr: o.Listen, Handler: s.Handler(),
+		ReadHeaderTimeout: min(DefaultReadHeaderTimeout, l.ReadTimeout),
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
 	return s, nil
 }
 
@@ -219,12 +284,13 @@ func (s *Server) Token() string {
 }
 
 // Listen binds the address (so that a bind failure is reported at start).
+// At most Limits.MaxConnections connections are accepted at once.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.srv.Addr)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
-	s.ln = ln
+	s.ln = netutil.LimitListener(ln, s.limits.MaxConnections)
 	return nil
 }
 
@@ -281,8 +347,29 @@ func (rt route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h(w, r)
 }
 
-// Handler returns the routes.
-func (s *Server) Handler() http.Handler {
+// Handler returns the routes, with request bodies capped at
+// Limits.MaxBodyBytes.
+func (s *Server) Handler() http.Handler { return s.limitBody(s.routes()) }
+
+// limitBody refuses a body larger than Limits.MaxBodyBytes with 413: at
+// once when its Content-Length says so, else when a handler reads past
+// the limit.
+func (s *Server) limitBody(h http.Handler) http.Handler {
+	max := s.limits.withDefaults().MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			// Not reading the body: the connection closes after the answer.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes: at most %d accepted", r.ContentLength, max))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// routes maps the paths to their handlers.
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", route{http.MethodGet: s.healthz})
 	mux.Handle("/readyz", route{http.MethodGet: s.readyz})
@@ -566,6 +653,11 @@ type decision struct {
 // address.
 func readDecision(w http.ResponseWriter, r *http.Request) (string, bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 4096+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		return "", false
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("reading body: %v", err))
 		return "", false

@@ -105,6 +105,15 @@ type API struct {
 	Listen string `yaml:"listen"`
 	// TokenFile holds the bearer token required by mutating endpoints.
 	TokenFile string `yaml:"token_file"`
+	// ReadTimeout, WriteTimeout and IdleTimeout bound one request's
+	// reading, one response's writing and a keep-alive connection's wait
+	// for its next request (0: the defaults, 30s, 2m and 1m).
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the connections served at once (0: 256; lower
+	// if the open-file limit is low).
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Log configures logging.
@@ -335,6 +344,17 @@ func (c *Config) validate(lines lineMap) field.List {
 				p.Add(field.Path("api", "listen"), "%q: invalid port", c.API.Listen)
 			}
 		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read_timeout", c.API.ReadTimeout}, {"write_timeout", c.API.WriteTimeout}, {"idle_timeout", c.API.IdleTimeout}} {
+		if d.v < 0 || (d.v > 0 && d.v < 100*time.Millisecond) {
+			p.Add(field.Path("api", d.key), "%s: want at least 100ms (or 0 for the default)", d.v)
+		}
+	}
+	if c.API.MaxConnections < 0 || c.API.MaxConnections > 65536 {
+		p.Add(field.Path("api", "max_connections"), "%d: want 1 to 65536 (or 0 for the default)", c.API.MaxConnections)
 	}
 	if c.API.TokenFile != "" {
 		if b, err := os.ReadFile(c.API.TokenFile); err != nil {

@@ -99,6 +99,9 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 			"c.yaml:9: policy.targets.bytedance: unknown target \"bytedance\" (configured: tencent)",
 			"c.yaml:13: sources.files[0].kind: unknown kind \"cloud\" (use asn-list, range-list, cloud-ranges,",
 		}},
+		{"api limits", "api:\n  read_timeout: -1s\n  write_timeout: 1ms\n  idle_timeout: 1m\n  max_connections: 100000\n",
+			[]string{"c.yaml:2: api.read_timeout: -1s: want at least 100ms", "c.yaml:3: api.write_timeout: 1ms: want at least 100ms",
+				"c.yaml:5: api.max_connections: 100000: want 1 to 65536"}},
 		{"sources", "targets:\n  - name: tencent\nsources:\n  files:\n    - format: xml\n      path: a\n    - format: cidr\n      path: b\n  rpki:\n    - {}\n",
 			[]string{"c.yaml:5: sources.files[0].format: unknown format \"xml\"", "c.yaml:7: sources.files[1]: a cidr list needs", "c.yaml:10: sources.rpki[0]: set path or url"}},
 	}

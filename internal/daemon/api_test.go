@@ -10,9 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sirupsen/logrus"
+
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/internal/syncbuf"
 )
 
 // do sends a request and returns the status and body.
@@ -183,5 +187,35 @@ func TestAPIRefusesNonLoopbackWithoutToken(t *testing.T) {
 	}
 	if _, err := api.New(nil, api.Options{Listen: "[::1]:9179"}); err != nil {
 		t.Fatalf("api.New on ::1: %v", err)
+	}
+}
+
+// The API's connection cap leaves the open-file limit room for BGP, the
+// store and registries.
+func TestAPIConnectionCapFitsTheOpenFileLimit(t *testing.T) {
+	log := logrus.New()
+	logs := &syncbuf.Buffer{}
+	log.SetOutput(logs)
+	cfg := &config.Config{BGP: &bgp.Config{Neighbors: make([]bgp.NeighborConfig, 3)}}
+	for _, c := range []struct {
+		set    int
+		nofile uint64
+		want   int
+	}{
+		{0, 0, api.DefaultMaxConnections},
+		{0, 1 << 20, api.DefaultMaxConnections},
+		{1000, 1 << 20, 1000},
+		{0, 1024, api.DefaultMaxConnections},
+		{0, 256, 256 - fdReserve - 6},
+		{1000, 1024, 1024 - fdReserve - 6},
+		{0, 64, 8},
+	} {
+		cfg.API.MaxConnections = c.set
+		if got := apiLimits(cfg, c.nofile, logrus.NewEntry(log)).MaxConnections; got != c.want {
+			t.Errorf("max_connections %d, open-file limit %d: cap %d, want %d", c.set, c.nofile, got, c.want)
+		}
+	}
+	if !strings.Contains(logs.String(), "api.max_connections 1000 lowered to 890") {
+		t.Errorf("the log does not say the cap was lowered:\n%s", logs)
 	}
 }

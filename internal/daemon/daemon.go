@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -214,7 +215,8 @@ func New(o Options) (*Daemon, error) {
 			st.Close()
 			return nil, err
 		}
-		srv, err := api.New(d, api.Options{Listen: listen, Token: tok, Metrics: d.m.Handler(), Console: con})
+		srv, err := api.New(d, api.Options{Listen: listen, Token: tok, Metrics: d.m.Handler(), Console: con,
+			Limits: apiLimits(o.Config, openFileLimit(), d.log)})
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -222,6 +224,44 @@ func New(o Options) (*Daemon, error) {
 		d.srv = srv
 	}
 	return d, nil
+}
+
+// fdReserve is the file descriptors kept out of the API's reach for the
+// rest of the daemon: the state store, the BGP listener, registry
+// connections, output files, the config on reload; plus two per BGP
+// neighbor.
+const fdReserve = 128
+
+// openFileLimit is the process's open-file limit (RLIMIT_NOFILE, whose
+// soft value the Go runtime raises to the hard one at start); 0 if unknown.
+func openFileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return lim.Cur
+}
+
+// apiLimits are the config's api: limits, with the connection cap lowered
+// so that the API never takes the descriptors the BGP sessions and the
+// store need (nofile: the open-file limit, 0 if unknown).
+func apiLimits(c *config.Config, nofile uint64, log *logrus.Entry) api.Limits {
+	l := api.Limits{ReadTimeout: c.API.ReadTimeout, WriteTimeout: c.API.WriteTimeout, IdleTimeout: c.API.IdleTimeout,
+		MaxConnections: c.API.MaxConnections}
+	if l.MaxConnections == 0 {
+		l.MaxConnections = api.DefaultMaxConnections
+	}
+	reserve := fdReserve
+	if c.BGP != nil {
+		reserve += 2 * len(c.BGP.Neighbors)
+	}
+	if nofile > 0 && nofile < uint64(l.MaxConnections+reserve) {
+		avail := max(int(nofile)-reserve, 8)
+		log.WithFields(logrus.Fields{"open_file_limit": nofile, "reserved": reserve, "max_connections": avail}).
+			Warnf("api.max_connections %d lowered to %d: the open-file limit leaves no more beside the descriptors kept for BGP, the state store and registries", l.MaxConnections, avail)
+		l.MaxConnections = avail
+	}
+	return l
 }
 
 func (d *Daemon) config() *config.Config {

@@ -99,6 +99,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if APIListen(cfg) != APIListen(old) {
 		restart = append(restart, "api.listen")
 	}
+	if a, b := cfg.API, old.API; a.ReadTimeout != b.ReadTimeout || a.WriteTimeout != b.WriteTimeout ||
+		a.IdleTimeout != b.IdleTimeout || a.MaxConnections != b.MaxConnections {
+		restart = append(restart, "api (timeouts, max_connections)")
+	}
 	if (cfg.BGP == nil) != (old.BGP == nil) {
 		restart = append(restart, "bgp")
 	} else if cfg.BGP != nil && (cfg.BGP.ASN != old.BGP.ASN || cfg.BGP.RouterID != old.BGP.RouterID ||
