@@ -182,6 +182,43 @@ func TestOutputsRetriedUntilTheyMatchTheAppliedSet(t *testing.T) {
 	if in := has(gone); !in[0] || !in[1] || !in[2] {
 		t.Fatalf("files after the reload lack %s: %v", gone, in)
 	}
+
+	// A run that fails, and one that is held, write them too.
+	for _, c := range []struct {
+		next     string
+		applied  *asn.Snapshot
+		withGone bool
+	}{
+		{store.Failed, withoutPrefix(embedded(t), "tencent", gone), false},
+		{store.Held, embedded(t), true},
+	} {
+		os.Remove(nft)
+		if err := os.MkdirAll(filepath.Join(nft, "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeSnapshot(t, h.snap, c.applied)
+		if r := h.trigger(); r.Outcome != store.Applied {
+			t.Fatalf("run = %+v", r)
+		} else {
+			stale(r, "before a "+c.next+" run")
+		}
+		os.RemoveAll(nft)
+		if c.next == store.Failed {
+			os.WriteFile(h.snap, []byte("{broken"), 0o644)
+		} else {
+			s := embedded(t)
+			s.Target("tencent").Prefixes = nil // would empty it: held
+			writeSnapshot(t, h.snap, s)
+		}
+		r := h.trigger()
+		if r.Outcome != c.next {
+			t.Fatalf("run = %+v, want %s", r, c.next)
+		}
+		current(r, "after a "+c.next+" run")
+		if in := has(gone); in[0] != c.withGone || in[1] != c.withGone || in[2] != c.withGone {
+			t.Fatalf("files after a %s run: %s in them %v, want %v", c.next, gone, in, c.withGone)
+		}
+	}
 }
 
 // TestOutputsOnAFullDisk: output_dir on a full filesystem (a small tmpfs,
