@@ -649,8 +649,16 @@ func TestLiveSourcesAndABrokenSourceFile(t *testing.T) {
 	if got := h.prefixCount("tencent"); got != 40 {
 		t.Fatalf("tencent prefixes after the failure = %d", got)
 	}
-	if m := h.metrics(); !strings.Contains(m, "asfence_degraded 1") || !strings.Contains(m, `asfence_source_up{source="sources"} 0`) {
-		t.Fatalf("metrics:\n%s", grep(m, "asfence_"))
+	// The metrics follow the run's record (they are updated once it is
+	// stored): poll.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m := h.metrics()
+		if strings.Contains(m, "asfence_degraded 1") && strings.Contains(m, `asfence_source_up{source="sources"} 0`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics:\n%s", grep(m, "asfence_"))
+		}
 	}
 }
 

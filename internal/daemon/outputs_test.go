@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/store"
@@ -178,5 +181,127 @@ func TestOutputsRetriedUntilTheyMatchTheAppliedSet(t *testing.T) {
 	current(r, "after the reload")
 	if in := has(gone); !in[0] || !in[1] || !in[2] {
 		t.Fatalf("files after the reload lack %s: %v", gone, in)
+	}
+
+	// A run that fails, and one that is held, write them too.
+	for _, c := range []struct {
+		next     string
+		applied  *asn.Snapshot
+		withGone bool
+	}{
+		{store.Failed, withoutPrefix(embedded(t), "tencent", gone), false},
+		{store.Held, embedded(t), true},
+	} {
+		os.Remove(nft)
+		if err := os.MkdirAll(filepath.Join(nft, "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeSnapshot(t, h.snap, c.applied)
+		if r := h.trigger(); r.Outcome != store.Applied {
+			t.Fatalf("run = %+v", r)
+		} else {
+			stale(r, "before a "+c.next+" run")
+		}
+		os.RemoveAll(nft)
+		if c.next == store.Failed {
+			os.WriteFile(h.snap, []byte("{broken"), 0o644)
+		} else {
+			s := embedded(t)
+			s.Target("tencent").Prefixes = nil // would empty it: held
+			writeSnapshot(t, h.snap, s)
+		}
+		r := h.trigger()
+		if r.Outcome != c.next {
+			t.Fatalf("run = %+v, want %s", r, c.next)
+		}
+		current(r, "after a "+c.next+" run")
+		if in := has(gone); in[0] != c.withGone || in[1] != c.withGone || in[2] != c.withGone {
+			t.Fatalf("files after a %s run: %s in them %v, want %v", c.next, gone, in, c.withGone)
+		}
+	}
+}
+
+// TestOutputsOnAFullDisk: output_dir on a full filesystem (a small tmpfs,
+// filled up): the applied run reports that its files were not written and
+// leaves the old ones whole; once space is freed, the next run, unchanged,
+// writes them.
+func TestOutputsOnAFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	h := newHarness(t, "")
+	out := filepath.Join(h.dir, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", out, "tmpfs", 0, "size=2m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	// Registered before the harness's stop, so it runs after it.
+	t.Cleanup(func() {
+		if err := unix.Unmount(out, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", out, err)
+		}
+	})
+	f, _ := os.OpenFile(h.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("outputs:\n  vendors: [bird, nftables]\nguard:\n  max_withdraw_ratio: 0.9\n")
+	f.Close()
+	h.start()
+	if r := h.wait(1); r.Outcome != store.Applied || r.OutputsError != "" {
+		t.Fatalf("run 1 = %+v", r)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	bird1, nft1 := read("asfence-bird.conf"), read("asfence.nft")
+	// Fill the filesystem.
+	filler, err := os.Create(filepath.Join(out, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			if !errors.Is(err, unix.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for {
+		if _, err := filler.Write(chunk[:512]); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	const gone = "43.132.68.0/24"
+	writeSnapshot(t, h.snap, withoutPrefix(embedded(t), "tencent", gone))
+	r := h.trigger()
+	if r.Outcome != store.Applied || !strings.Contains(r.OutputsError, "no space left") {
+		t.Fatalf("run on a full disk = %+v", r)
+	}
+	if read("asfence-bird.conf") != bird1 || read("asfence.nft") != nft1 {
+		t.Fatal("the files changed although they could not all be written")
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(out, ".*tmp*")); len(tmp) != 0 {
+		t.Fatalf("temporary files left on the full disk: %v", tmp)
+	}
+	if c := h.readyz(); c != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz %d on a full disk", c)
+	}
+	os.Remove(filepath.Join(out, "filler"))
+	r = h.trigger()
+	if r.Outcome != store.Unchanged || r.OutputsError != "" {
+		t.Fatalf("run once space is free = %+v", r)
+	}
+	if strings.Contains(read("asfence-bird.conf"), gone) || strings.Contains(read("asfence.nft"), gone) {
+		t.Fatal("the files were not rewritten once space was free")
+	}
+	if c := h.readyz(); c != http.StatusOK {
+		t.Fatalf("/readyz %d", c)
 	}
 }
