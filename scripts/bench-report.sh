@@ -2,8 +2,8 @@
 # Report and explain benchmarks on a large snapshot: the real 2002 RIPE RIS
 # table served as route objects by the test IRRd (AS-BENCH, about 112k
 # prefixes, see scripts/bench-irr.sh) and the same table read as an MRT RIB,
-# resolved once into a snapshot where prefixes are attested by two kinds of
-# source (irr-route, routing-table). `asfence report` (JSON and HTML) and
+# resolved once into a snapshot whose prefixes come from two kinds of source
+# (irr-route, routing-table). `asfence report` (JSON and HTML) and
 # `asfence explain` read that snapshot; beside them, `asfence generate
 # --vendor junos` of the same snapshot (reading the snapshot and the policy
 # are common to all three). No reference tool makes such a report.
