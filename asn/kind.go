@@ -37,7 +37,8 @@ const (
 	// KindNames: holder names (RDAP, PeeringDB, AS name lists): these
 	// attribute ASNs, not prefixes.
 	KindNames Kind = "names"
-	// KindBMP: routes seen live by the operator's own routers.
+	// KindBMP: routes seen live by the operator's own routers (BMP, or a
+	// BGP feed neighbor: "bmp:<router>", "feed:<neighbor>").
 	KindBMP Kind = "bmp"
 	// KindBuiltin: the built-in target definitions.
 	KindBuiltin Kind = "builtin"
@@ -83,7 +84,7 @@ func KindOf(source string) Kind {
 		return KindRIPEstat
 	case "rdap", "peeringdb":
 		return KindNames
-	case "bmp":
+	case "bmp", "feed":
 		return KindBMP
 	case "builtin":
 		return KindBuiltin

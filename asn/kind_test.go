@@ -10,6 +10,7 @@ func TestKindOf(t *testing.T) {
 		"table:ris-rrc00": KindTable, "irr:RADB": KindIRR, "irr:127.0.0.1:4343": KindIRR, "rir:apnic": KindRegistration,
 		"whois:ripe": KindRegistration, "rpki": KindROA, "ripestat": KindRIPEstat, "rdap": KindNames, "peeringdb": KindNames,
 		"file:ipverse": KindASNList, "file:rpsl": KindIRR, "builtin": KindBuiltin, "policy": KindPolicy, "file:mine": KindOther,
+		"bmp:192.0.2.1": KindBMP, "feed:192.0.2.2": KindBMP,
 	} {
 		if got := KindOf(src); got != want {
 			t.Errorf("KindOf(%q) = %s, want %s", src, got, want)

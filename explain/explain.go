@@ -165,6 +165,7 @@ func Parse(q string) (netip.Prefix, uint32, error) {
 type Explainer struct {
 	snap  *asn.Snapshot
 	in    *policy.Intent
+	pol   *policy.Policy
 	kinds asn.SourceKinds
 	// entries are the list entries of each target and family, made when
 	// first needed.
@@ -190,6 +191,14 @@ func New(snap *asn.Snapshot, in *policy.Intent) *Explainer {
 	if snap != nil {
 		e.kinds = snap.SourceKinds()
 	}
+	return e
+}
+
+// WithPolicy tells the Explainer the policy that made the Intent, so that
+// the statements of sources it excludes are marked as such in dropped
+// prefixes too (kept prefixes show them without it).
+func (e *Explainer) WithPolicy(pol policy.Policy) *Explainer {
+	e.pol = &pol
 	return e
 }
 
@@ -303,11 +312,14 @@ func (e *Explainer) match(target string, p *asn.Prefix, rel string) Match {
 	// excluded sources' (and a part cut by an exception is not in the
 	// snapshot).
 	ev := p.Evidence
-	var kept []asn.Evidence
+	var excluded func(asn.Evidence) bool
 	if sp := e.snapshotPrefix(target, p.Prefix); sp != nil {
-		ev, kept = sp.Evidence, p.Evidence
+		ev = sp.Evidence
+		excluded = func(x asn.Evidence) bool {
+			return !slices.ContainsFunc(p.Evidence, func(k asn.Evidence) bool { return k.Source == x.Source && k.Detail == x.Detail })
+		}
 	}
-	m.Evidence = e.statements(ev, kept)
+	m.Evidence = e.statements(ev, excluded)
 	m.Sources, m.Kinds = attesting(m.Evidence)
 	m.Entries = e.entriesOf(target, p.Prefix)
 	m.Disagreements = disagreements(target, p.Origins, p.Upstreams, m.Evidence)
@@ -318,15 +330,20 @@ func (e *Explainer) dropped(d policy.Drop, p netip.Prefix) Dropped {
 	out := Dropped{Drop: d}
 	if sp := e.snapshotPrefix(d.Target, p); sp != nil {
 		out.Origins, out.Upstreams = sp.Origins, sp.Upstreams
-		out.Evidence = e.statements(sp.Evidence, nil)
+		var excluded func(asn.Evidence) bool
+		if e.pol != nil {
+			rule := e.pol.SourceRule(d.Target)
+			excluded = func(x asn.Evidence) bool { return rule.Excludes(x.Source, e.kinds.Of(x.Source)) }
+		}
+		out.Evidence = e.statements(sp.Evidence, excluded)
 		_, out.Kinds = attesting(out.Evidence)
 	}
 	return out
 }
 
-// statements describes evidence; with kept non-nil, attesting evidence
-// missing from kept was excluded by the policy.
-func (e *Explainer) statements(ev []asn.Evidence, kept []asn.Evidence) []Statement {
+// statements describes evidence; excluded (if not nil) says which
+// attesting evidence the policy does not count.
+func (e *Explainer) statements(ev []asn.Evidence, excluded func(asn.Evidence) bool) []Statement {
 	out := make([]Statement, 0, len(ev))
 	for _, x := range ev {
 		s := Statement{Source: x.Source, Kind: e.kinds.Of(x.Source), Detail: x.Detail, Seen: x.Seen.UTC()}
@@ -335,7 +352,7 @@ func (e *Explainer) statements(ev []asn.Evidence, kept []asn.Evidence) []Stateme
 			s.Role = RoleUpstream
 		case !e.kinds.Attests(x):
 			s.Role = RoleNote
-		case kept != nil && !slices.ContainsFunc(kept, func(k asn.Evidence) bool { return k.Source == x.Source && k.Detail == x.Detail }):
+		case excluded != nil && excluded(x):
 			s.Role = RoleExcluded
 		default:
 			s.Role = RoleAttests

@@ -151,6 +151,23 @@ func TestPolicyDropExplained(t *testing.T) {
 	if len(r.Dropped) != 2 || r.Dropped[0].Reason != policy.ReasonExcludedSource {
 		t.Errorf("drops %+v", r.Dropped)
 	}
+	// Told the policy, the dropped prefixes' statements say which source
+	// did not count.
+	pol := mustPolicy(t, policy.PolicyConfig{ExcludeSources: []string{"table:rrc00"}})
+	r, err := explain.New(s, pol.Apply(s)).WithPolicy(pol).Query("61.10.0.1")
+	if err != nil || len(r.Dropped) != 2 || len(r.Dropped[0].Evidence) == 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	for _, d := range r.Dropped {
+		for _, st := range d.Evidence {
+			if st.Source == "table:rrc00" && st.Role != explain.RoleExcluded {
+				t.Errorf("%s: %s is %q, want excluded", d.Prefix, st.Source, st.Role)
+			}
+		}
+	}
+	if st := r.Matches[0].Evidence; len(st) == 0 || st[0].Role != explain.RoleAttests {
+		t.Errorf("kept match statements %+v", st)
+	}
 }
 
 // The JSON form has the documented shape.

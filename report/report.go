@@ -211,17 +211,24 @@ func buildTarget(tr *asn.TargetResult, in *policy.Intent, kinds asn.SourceKinds)
 		}
 	}
 	t.Attributed = spaceOf(all)
+	// Each source's space as its cover (overlaps merged) once: the
+	// intersections below work on covers, much smaller than the lists.
+	covers := make(map[string][]netip.Prefix, len(bySource))
 	for src, ps := range bySource {
-		ss := SourceSpace{Source: src, Kind: kinds.Of(src), Space: spaceOf(ps)}
+		covers[src] = prefixset.Coverage(ps)
+	}
+	for src, ps := range bySource {
+		ss := SourceSpace{Source: src, Kind: kinds.Of(src), Space: spaceOf(covers[src])}
+		ss.Prefixes = len(ps)
 		// Only: the space no other source attests (by any of its
 		// prefixes), and the prefixes it alone attests.
 		var others []netip.Prefix
-		for o, ops := range bySource {
+		for o, c := range covers {
 			if o != src {
-				others = append(others, ops...)
+				others = append(others, c...)
 			}
 		}
-		v4, v6 := prefixset.Size(prefixset.Intersect(ps, others))
+		v4, v6 := prefixset.Size(prefixset.Intersect(covers[src], others))
 		ss.Only = Space{Prefixes: len(onlyBy[src]), IPv4: ss.IPv4 - v4, IPv6: ss.IPv6 - v6}
 		t.BySource = append(t.BySource, ss)
 	}
@@ -240,7 +247,7 @@ func buildTarget(tr *asn.TargetResult, in *policy.Intent, kinds asn.SourceKinds)
 	}
 	for i, a := range t.BySource {
 		for _, b := range t.BySource[i+1:] {
-			both := prefixset.Intersect(bySource[a.Source], bySource[b.Source])
+			both := prefixset.Intersect(covers[a.Source], covers[b.Source])
 			if len(both) == 0 {
 				continue
 			}

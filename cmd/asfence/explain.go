@@ -41,7 +41,7 @@ Exit status: 0 whether or not it is blocked, 1 failure (all sources failed),
 				return err
 			}
 			in := cfg.PolicyRules.Apply(s)
-			r, err := explain.New(s, in).Query(args[0])
+			r, err := explain.New(s, in).WithPolicy(cfg.PolicyRules).Query(args[0])
 			if err != nil {
 				return usageError{err}
 			}
