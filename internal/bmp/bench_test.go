@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -83,8 +84,12 @@ func benchFullTable(b *testing.B, rib string) {
 	r1Addr, r2Addr, upAddr, birdAddr := lab.Loopback(b), lab.Loopback(b), lab.Loopback(b), lab.Loopback(b)
 	up := lab.StartGoBGPd(b, lab.Config{Addr: upAddr, ASN: upstreamAS, Sessions: []lab.Session{
 		{Addr: r1Addr, ASN: routerAS, Passive: true}, {Addr: r2Addr, ASN: routerAS + 1, Passive: true}}})
-	if _, err := up.Cmd(ctx, "mrt", "inject", "global", mrt); err != nil {
-		b.Fatal(err)
+	ictx, icancel := context.WithTimeout(ctx, 60*time.Minute)
+	api := up.API()
+	out, err := exec.CommandContext(ictx, "gobgp", "-u", api.Addr().String(), "-p", strconv.Itoa(int(api.Port())), "mrt", "inject", "global", mrt).CombinedOutput()
+	icancel()
+	if err != nil {
+		b.Fatalf("gobgp mrt inject: %v: %s", err, out)
 	}
 	total := 0
 	for _, f := range []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast} {
