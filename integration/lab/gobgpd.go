@@ -84,6 +84,10 @@ func (g *GoBGPd) Cmd(ctx context.Context, args ...string) (string, error) {
 	return string(out), err
 }
 
+// API is the address of gobgpd's gRPC API (gobgp -u ADDR -p PORT), for
+// commands that take longer than Cmd allows (an MRT injection).
+func (g *GoBGPd) API() netip.AddrPort { return netip.AddrPortFrom(g.cfg.Addr, uint16(g.apiPort)) }
+
 // Session implements Peer: Since is the session's uptime stamp, Ups is
 // the number of flops + 1 while established.
 func (g *GoBGPd) Session(ctx context.Context, neighbor netip.Addr) (SessionInfo, error) {

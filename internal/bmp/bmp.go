@@ -12,8 +12,11 @@
 //     router and VRF (about 150 MiB per million routes for the trie alone),
 //     with no way to bound a router's share;
 //   - it allocates whatever length a message header claims (a header saying
-//     4 GB makes it allocate 4 GB) and its decoders underflow on short
-//     lengths;
+//     4 GB makes it allocate 4 GB), its decoders underflow on short
+//     lengths, and its Statistics Report decoder allocates the entry count
+//     a message claims (the fuzz target found a 32 GB allocation): here
+//     lengths are checked before its decoders run, and Statistics Reports
+//     are counted, not decoded;
 //   - it keeps pre- and post-policy routes of a peer in one Adj-RIB-In (a
 //     router sending both ends with an empty table), drops Route Monitoring
 //     for peers without a Peer Up (which is how GoBGP sends Loc-RIB) and

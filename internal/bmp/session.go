@@ -207,6 +207,11 @@ func (s *session) message(msg []byte) error {
 			return nil
 		}
 	}
+	if typ == bmppkt.StatisticsReportType {
+		// Not used; and bio-rd's decoder allocates the entry count the
+		// message claims (up to 2^32 entries) before reading any.
+		return nil
+	}
 	var m bmppkt.Msg
 	err := safely(func() error {
 		var err error
