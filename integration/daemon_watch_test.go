@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
@@ -225,8 +226,8 @@ func (w *watchLab) scenario(t *testing.T, source string, sightings int, check fu
 	}
 	for _, tc := range detail.Change.Targets {
 		for _, p := range tc.Added {
-			if len(p.Evidence) != 1 || p.Evidence[0].Source != source {
-				t.Errorf("%s %s: evidence %+v, want one from %s", tc.Target, p.Prefix, p.Evidence, source)
+			if len(p.Evidence) != sightings || slices.ContainsFunc(p.Evidence, func(e asn.Evidence) bool { return e.Source != source }) {
+				t.Errorf("%s %s: evidence %+v, want %d from %s", tc.Target, p.Prefix, p.Evidence, sightings, source)
 			}
 		}
 	}
@@ -332,4 +333,45 @@ func TestWatchFeed(t *testing.T) {
 			t.Errorf("evidence:\n%s\nwant:\n%s", strings.Join(evidence, "\n"), strings.Join(want, "\n"))
 		}
 	})
+}
+
+// TestWatchBMP: the scenario with routers reporting to asfence's BMP
+// receiver (bmp.listen): FRR's bmp module (pre- and post-policy) and
+// gobgpd's BMP client (pre-, post-policy and its Loc-RIB, RFC 9069, which
+// the watch counts as a peer of its own), each taking the upstream's
+// routes over eBGP. Both connect from 127.0.0.1, so they run one at a
+// time.
+func TestWatchBMP(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		sightings int
+		start     func(t *testing.T, upstream netip.Addr, station netip.AddrPort) lab.Peer
+	}{
+		{"frr", 1, func(t *testing.T, upstream netip.Addr, station netip.AddrPort) lab.Peer {
+			lab.Require(t, lab.FRRBgpd, "vtysh")
+			return lab.StartFRR(t, lab.Config{ASN: bmpRouterASN,
+				Sessions: []lab.Session{{Addr: upstream, ASN: upstreamASN, Passive: true}},
+				BMP:      []lab.BMPStation{{Addr: station, Policy: "both"}}})
+		}},
+		{"gobgpd", 2, func(t *testing.T, upstream netip.Addr, station netip.AddrPort) lab.Peer {
+			lab.Require(t, "gobgpd", "gobgp")
+			return lab.StartGoBGPd(t, lab.Config{ASN: bmpRouterASN,
+				Sessions: []lab.Session{{Addr: upstream, ASN: upstreamASN, Passive: true}},
+				BMP:      []lab.BMPStation{{Addr: station, Policy: "all", Name: "lab-gobgpd"}}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWatchLab(t, watchYAML, watchOptions{router: tc.start})
+			// Routers on 127.0.0.0/8 reach the receiver from 127.0.0.1.
+			w.scenario(t, "bmp:127.0.0.1", tc.sightings, nil)
+			m := w.metrics()
+			if line := daemonMetric(m, `asfence_bmp_router_up{`); !strings.HasSuffix(line, " 1") || !strings.Contains(line, `router="127.0.0.1"`) {
+				t.Errorf("metric asfence_bmp_router_up: %q", line)
+			}
+			out, err := w.cli("peers")
+			if err != nil || !strings.Contains(out, "BMP routers") || !strings.Contains(out, "127.0.0.1") || !strings.Contains(out, " up ") {
+				t.Errorf("asfence peers: %v\n%s", err, out)
+			}
+		})
+	}
 }

@@ -38,6 +38,7 @@ func (d *Daemon) newWatch() {
 		return metrics.WatchStats{Routes: s.Routes, Candidates: s.Candidates, Applied: s.Applied, Held: s.Held,
 			Refused: s.Refused, WindowUsed: s.WindowUsed, LastDelaySeconds: s.LastDelaySecs}
 	})
+	d.m.BMP(d.metricBMP)
 }
 
 // startWatch runs the live watch until the daemon stops.
