@@ -11,58 +11,71 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 )
 
-// watchLab is a daemon lab with a live feed: an upstream (a GoBGP feeder
-// in AS174) announces routes to a BIRD route reflector, which exports its
-// table to asfence as a feed neighbor; the lab's other BIRD takes
-// asfence's RTBH routes.
+// watchLab is a daemon lab with live routing: an upstream (a GoBGP
+// feeder in AS174) announces routes to a router, which passes them to
+// asfence: a BIRD route reflector exporting its table to a feed neighbor,
+// or (watchOptions.router) a router reporting over BMP. The lab's other
+// BIRD takes asfence's RTBH routes.
 type watchLab struct {
 	*daemonLab
-	rr       *lab.BIRD
+	router   lab.Peer
+	rr       *lab.BIRD // the route reflector (feed mode)
 	upstream *lab.Feeder
 	// ref, when asked for, is a BIRD taking the RR's routes directly: the
 	// same announcement without asfence (the latency reference).
 	ref *lab.BIRD
 }
 
+// watchOptions: ref adds the reference BIRD (feed mode); router, if set,
+// starts a router that takes the upstream's session (passive, from
+// upstream) and reports over BMP to station, instead of the feed.
+type watchOptions struct {
+	ref    bool
+	router func(t *testing.T, upstream netip.Addr, station netip.AddrPort) lab.Peer
+}
+
 const upstreamASN = 174
 
-func newWatchLab(t *testing.T, watchYAML string, withRef bool) *watchLab {
+func newWatchLab(t *testing.T, watchYAML string, o watchOptions) *watchLab {
 	t.Helper()
 	lab.Short(t)
 	fa := lab.Loopback(t)
-	var refAddr netip.Addr
-	var refPort int
-	// The daemon's address is only known once the lab exists: the RR's
-	// session to it is added by name below, so start the lab first.
 	w := &watchLab{}
-	var rrNeighbor strings.Builder
 	w.daemonLab = newDaemonLabWith(t, "@every 1h", "", daemonLabOptions{})
-	sessions := []lab.Session{
-		{Addr: w.addr, ASN: speakerASN, Passive: true, Export: "all", Description: "asfence",
-			Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}},
-		{Addr: fa, ASN: upstreamASN, Passive: true, Description: "upstream",
-			Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}},
-	}
-	if withRef {
-		refAddr = lab.Loopback(t)
-		refPort = lab.FreePort(t, refAddr)
-		sessions = append(sessions, lab.Session{Addr: refAddr, Port: refPort, ASN: speakerASN, Export: "all", Description: "reference",
-			Families: []lab.Family{lab.IPv4Unicast}})
-	}
-	w.rr = lab.StartBIRD(t, lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics, Sessions: sessions})
-	if withRef {
-		w.ref = lab.StartBIRD(t, lab.Config{Addr: refAddr, Port: refPort, ASN: speakerASN, Extra: lab.BIRDDiscardStatics,
-			Sessions: []lab.Session{{Addr: w.rr.Addr(), Port: w.rr.Port(), ASN: speakerASN, Passive: true, Families: []lab.Family{lab.IPv4Unicast}}}})
-	}
-	w.upstream = lab.NewFeeder(t, lab.Config{Addr: fa, ASN: upstreamASN, Sessions: []lab.Session{
-		{Addr: w.rr.Addr(), Port: w.rr.Port(), ASN: speakerASN, Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}}}})
-	fmt.Fprintf(&rrNeighbor, `    - address: %s
+	var add strings.Builder
+	if o.router != nil {
+		port := lab.FreePort(t, w.addr)
+		w.router = o.router(t, fa, netip.AddrPortFrom(w.addr, uint16(port)))
+		fmt.Fprintf(&add, "bmp:\n  listen: %s:%d\n", w.addr, port)
+	} else {
+		var refAddr netip.Addr
+		var refPort int
+		sessions := []lab.Session{
+			{Addr: w.addr, ASN: speakerASN, Passive: true, Export: "all", Description: "asfence",
+				Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}},
+			{Addr: fa, ASN: upstreamASN, Passive: true, Description: "upstream",
+				Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}},
+		}
+		if o.ref {
+			refAddr = lab.Loopback(t)
+			refPort = lab.FreePort(t, refAddr)
+			sessions = append(sessions, lab.Session{Addr: refAddr, Port: refPort, ASN: speakerASN, Export: "all", Description: "reference",
+				Families: []lab.Family{lab.IPv4Unicast}})
+		}
+		w.rr = lab.StartBIRD(t, lab.Config{ASN: speakerASN, Extra: lab.BIRDDiscardStatics, Sessions: sessions})
+		w.router = w.rr
+		if o.ref {
+			w.ref = lab.StartBIRD(t, lab.Config{Addr: refAddr, Port: refPort, ASN: speakerASN, Extra: lab.BIRDDiscardStatics,
+				Sessions: []lab.Session{{Addr: w.rr.Addr(), Port: w.rr.Port(), ASN: speakerASN, Passive: true, Families: []lab.Family{lab.IPv4Unicast}}}})
+		}
+		fmt.Fprintf(&add, `    - address: %s
       port: %d
       asn: %d
       local_address: %s
@@ -70,15 +83,29 @@ func newWatchLab(t *testing.T, watchYAML string, withRef bool) *watchLab {
       connect_retry: 1
       description: rr
       feed: true
-%s`, w.rr.Addr(), w.rr.Port(), speakerASN, w.addr, watchYAML)
+`, w.rr.Addr(), w.rr.Port(), speakerASN, w.addr)
+	}
+	w.upstream = lab.NewFeeder(t, lab.Config{Addr: fa, ASN: upstreamASN, Sessions: []lab.Session{
+		{Addr: w.router.Addr(), Port: w.router.Port(), ASN: routerASN(w), Families: []lab.Family{lab.IPv4Unicast, lab.IPv6Unicast}}}})
+	add.WriteString(watchYAML)
 	cfg, err := os.ReadFile(w.cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(w.cfgPath, append(cfg, rrNeighbor.String()...), 0o644); err != nil {
+	if err := os.WriteFile(w.cfgPath, append(cfg, add.String()...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// bmpRouterASN is the AS of a router reporting over BMP.
+const bmpRouterASN = 65010
+
+func routerASN(w *watchLab) uint32 {
+	if w.rr != nil {
+		return speakerASN
+	}
+	return bmpRouterASN
 }
 
 // rtbh reports whether the RTBH BIRD holds p.
@@ -127,16 +154,17 @@ func inIntent(in *policy.Intent, p netip.Prefix) bool {
 	return false
 }
 
-// TestWatchFeed: a BIRD route reflector sends asfence its table as a feed
-// neighbor. A new prefix originated by a target ASN (IPv4 and IPv6)
-// reaches the RTBH BIRD within 5 s of the upstream's announcement, with
-// feed evidence, in a run with trigger watch; a prefix of another origin
-// and one with the target ASN only in transit never; a withdrawal
-// unblocks nothing (and a run in between keeps the prefix); a burst of
-// 150 new target routes beyond watch.max_additions is held whole and
-// applied on approval.
-func TestWatchFeed(t *testing.T) {
-	w := newWatchLab(t, "outputs:\n  vendors: [bird]\nwatch:\n  max_additions: 100\n  window: 1h\n", false)
+// watchScenario is the proof against one way of seeing routes: a new
+// prefix originated by a target ASN (IPv4 and IPv6) reaches the RTBH BIRD
+// within 5 s of the upstream's announcement, with evidence from source, in
+// a run with trigger watch; a prefix of another origin and one with the
+// target ASN only in transit never; a withdrawal unblocks nothing (and a
+// run in between keeps the prefix); a burst of 150 new target routes beyond
+// watch.max_additions 100 is held whole and applied on approval. sightings
+// is how many routes the source reports per prefix (BMP views with their
+// own peer, such as a Loc-RIB, count apart). It returns the watch run.
+func (w *watchLab) scenario(t *testing.T, source string, sightings int, check func(*store.Run, *store.Detail)) {
+	t.Helper()
 	ctx := context.Background()
 	w.start("--offline")
 	first := w.waitRun("first", 60*time.Second, func(r *store.Run) bool { return r.ID == 1 })
@@ -145,8 +173,26 @@ func TestWatchFeed(t *testing.T) {
 	}
 	old := w.applied()
 	w.holds(old)
-	lab.WaitEstablished(t, ctx, w.rr, w.addr, 60*time.Second)
-	lab.WaitEstablished(t, ctx, w.rr, w.upstream.Addr(), 60*time.Second)
+	lab.WaitEstablished(t, ctx, w.router, w.upstream.Addr(), 60*time.Second)
+	if w.rr != nil {
+		lab.WaitEstablished(t, ctx, w.rr, w.addr, 60*time.Second)
+	} else {
+		err := lab.Eventually(ctx, 60*time.Second, func(ctx context.Context) error {
+			var st api.BMP
+			if err := apiGet(w.client.Base+"/api/v1/bmp", &st); err != nil {
+				return err
+			}
+			for _, r := range st.Routers {
+				if "bmp:"+r.Address == source && r.State == "up" && r.Peers > 0 {
+					return nil
+				}
+			}
+			return fmt.Errorf("the router is not up over BMP: %+v", st.Routers)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	target4, target6 := netip.MustParsePrefix("20.1.0.0/24"), netip.MustParsePrefix("2a0c:9a40:8000::/40")
 	other, transit := netip.MustParsePrefix("20.2.0.0/24"), netip.MustParsePrefix("20.3.0.0/24")
@@ -178,22 +224,15 @@ func TestWatchFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed := "feed:" + w.rr.Addr().String()
-	var evidence []string
 	for _, tc := range detail.Change.Targets {
 		for _, p := range tc.Added {
-			for _, e := range p.Evidence {
-				evidence = append(evidence, fmt.Sprintf("%s %s %s %s", tc.Target, p.Prefix, e.Source, e.Detail))
+			if len(p.Evidence) != sightings || slices.ContainsFunc(p.Evidence, func(e asn.Evidence) bool { return e.Source != source }) {
+				t.Errorf("%s %s: evidence %+v, want %d from %s", tc.Target, p.Prefix, p.Evidence, sightings, source)
 			}
 		}
 	}
-	slices.Sort(evidence)
-	want := []string{
-		fmt.Sprintf("bytedance 20.1.0.0/24 %s originated by AS396986: peer %s (AS%d), AS path 174 396986", feed, w.rr.Addr(), speakerASN),
-		fmt.Sprintf("tencent 2a0c:9a40:8000::/40 %s originated by AS45090: peer %s (AS%d), AS path 174 6939 45090", feed, w.rr.Addr(), speakerASN),
-	}
-	if !slices.Equal(evidence, want) {
-		t.Errorf("evidence:\n%s\nwant:\n%s", strings.Join(evidence, "\n"), strings.Join(want, "\n"))
+	if check != nil {
+		check(run, detail)
 	}
 	// The vendor files were rewritten with the new prefix.
 	if b, err := os.ReadFile(filepath.Join(w.dir, "out", "asfence-bird.conf")); err != nil || !strings.Contains(string(b), "20.1.0.0/24") {
@@ -213,13 +252,19 @@ func TestWatchFeed(t *testing.T) {
 	}
 	// The other origin and the transit-only route: followed by no one,
 	// applied never.
-	m := w.metrics()
-	if line := daemonMetric(m, "asfence_watch_routes "); line != "asfence_watch_routes 2" {
-		t.Errorf("metric: %q (the watch follows only the 2 target-originated routes)", line)
+	routes := func(n int) error {
+		want := fmt.Sprintf("asfence_watch_routes %d", n)
+		if line := daemonMetric(w.metrics(), "asfence_watch_routes "); line != want {
+			return fmt.Errorf("metric %q, want %q (the watch follows only the target-originated routes)", line, want)
+		}
+		return nil
+	}
+	if err := lab.Eventually(ctx, 10*time.Second, func(context.Context) error { return routes(2 * sightings) }); err != nil {
+		t.Error(err)
 	}
 	for _, p := range []netip.Prefix{other, transit} {
-		if ok, err := w.rtbh(ctx, p); err != nil || ok {
-			t.Errorf("the RTBH BIRD holds %s (%v)", p, err)
+		if ok, err := w.rtbh(ctx, p); err != nil || ok || inIntent(w.applied(), p) {
+			t.Errorf("%s is blocked (%v)", p, err)
 		}
 	}
 
@@ -227,13 +272,7 @@ func TestWatchFeed(t *testing.T) {
 	if err := w.upstream.Withdraw(ctx, lab.Route{Family: lab.IPv4Unicast, Prefix: target4}); err != nil {
 		t.Fatal(err)
 	}
-	err = lab.Eventually(ctx, 30*time.Second, func(context.Context) error {
-		if line := daemonMetric(w.metrics(), "asfence_watch_routes "); line != "asfence_watch_routes 1" {
-			return fmt.Errorf("metric %q", line)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := lab.Eventually(ctx, 30*time.Second, func(context.Context) error { return routes(sightings) }); err != nil {
 		t.Fatal(err)
 	}
 	if r := w.triggerRun(); r.Outcome != store.Unchanged {
@@ -266,4 +305,73 @@ func TestWatchFeed(t *testing.T) {
 		t.Fatalf("approved: %d prefixes, want %d", intentSize(final), intentSize(old)+152)
 	}
 	w.holds(final)
+}
+
+// watchYAML is the scenario's config: the BIRD vendor file and the guard.
+const watchYAML = "outputs:\n  vendors: [bird]\nwatch:\n  max_additions: 100\n  window: 1h\n"
+
+// TestWatchFeed: the scenario with a BIRD route reflector sending asfence
+// its table as a feed neighbor; the evidence names the feed, its AS and the
+// AS path as the upstream sent it.
+func TestWatchFeed(t *testing.T) {
+	w := newWatchLab(t, watchYAML, watchOptions{})
+	w.scenario(t, "feed:"+w.rr.Addr().String(), 1, func(_ *store.Run, detail *store.Detail) {
+		var evidence []string
+		for _, tc := range detail.Change.Targets {
+			for _, p := range tc.Added {
+				for _, e := range p.Evidence {
+					evidence = append(evidence, fmt.Sprintf("%s %s %s", tc.Target, p.Prefix, e.Detail))
+				}
+			}
+		}
+		slices.Sort(evidence)
+		want := []string{
+			fmt.Sprintf("bytedance 20.1.0.0/24 originated by AS396986: peer %s (AS%d), AS path 174 396986", w.rr.Addr(), speakerASN),
+			fmt.Sprintf("tencent 2a0c:9a40:8000::/40 originated by AS45090: peer %s (AS%d), AS path 174 6939 45090", w.rr.Addr(), speakerASN),
+		}
+		if !slices.Equal(evidence, want) {
+			t.Errorf("evidence:\n%s\nwant:\n%s", strings.Join(evidence, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestWatchBMP: the scenario with routers reporting to asfence's BMP
+// receiver (bmp.listen): FRR's bmp module (pre- and post-policy) and
+// gobgpd's BMP client (pre-, post-policy and its Loc-RIB, RFC 9069, which
+// the watch counts as a peer of its own), each taking the upstream's
+// routes over eBGP. Both connect from 127.0.0.1, so they run one at a
+// time.
+func TestWatchBMP(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		sightings int
+		start     func(t *testing.T, upstream netip.Addr, station netip.AddrPort) lab.Peer
+	}{
+		{"frr", 1, func(t *testing.T, upstream netip.Addr, station netip.AddrPort) lab.Peer {
+			lab.Require(t, lab.FRRBgpd, "vtysh")
+			return lab.StartFRR(t, lab.Config{ASN: bmpRouterASN,
+				Sessions: []lab.Session{{Addr: upstream, ASN: upstreamASN, Passive: true}},
+				BMP:      []lab.BMPStation{{Addr: station, Policy: "both"}}})
+		}},
+		{"gobgpd", 2, func(t *testing.T, upstream netip.Addr, station netip.AddrPort) lab.Peer {
+			lab.Require(t, "gobgpd", "gobgp")
+			return lab.StartGoBGPd(t, lab.Config{ASN: bmpRouterASN,
+				Sessions: []lab.Session{{Addr: upstream, ASN: upstreamASN, Passive: true}},
+				BMP:      []lab.BMPStation{{Addr: station, Policy: "all", Name: "lab-gobgpd"}}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWatchLab(t, watchYAML, watchOptions{router: tc.start})
+			// Routers on 127.0.0.0/8 reach the receiver from 127.0.0.1.
+			w.scenario(t, "bmp:127.0.0.1", tc.sightings, nil)
+			m := w.metrics()
+			if line := daemonMetric(m, `asfence_bmp_router_up{`); !strings.HasSuffix(line, " 1") || !strings.Contains(line, `router="127.0.0.1"`) {
+				t.Errorf("metric asfence_bmp_router_up: %q", line)
+			}
+			out, err := w.cli("peers")
+			if err != nil || !strings.Contains(out, "BMP routers") || !strings.Contains(out, "127.0.0.1") || !strings.Contains(out, " up ") {
+				t.Errorf("asfence peers: %v\n%s", err, out)
+			}
+		})
+	}
 }

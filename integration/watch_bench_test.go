@@ -31,7 +31,7 @@ func TestWatchLatencyBench(t *testing.T) {
 	if n, err := fmt.Sscan(os.Getenv("ASFENCE_BENCH_ROUNDS"), &rounds); n != 1 || err != nil {
 		rounds = 15
 	}
-	w := newWatchLab(t, "watch:\n  max_additions: 1000\n  window: 1h\n", true)
+	w := newWatchLab(t, "watch:\n  max_additions: 1000\n  window: 1h\n", watchOptions{ref: true})
 	ctx := context.Background()
 	w.start("--offline")
 	w.waitRun("first", 60*time.Second, func(r *store.Run) bool { return r.ID == 1 && r.Outcome == store.Applied })

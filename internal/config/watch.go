@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/field"
+	"github.com/asfence/asfence/internal/bmp"
 )
 
 // BMP is the bmp: block: the BMP receiver (RFC 7854) the live watch reads
@@ -17,8 +18,8 @@ type BMP struct {
 	// Routers, when set, are the only routers accepted; others are
 	// refused and logged.
 	Routers []string `yaml:"routers"`
-	// MaxRoutesPerRouter drops a router that sends more routes (default
-	// DefaultMaxRoutesPerRouter).
+	// MaxRoutesPerRouter drops a router that holds more routes (one per
+	// peer and prefix; 0: bmp.bmp.DefaultMaxRoutesPerRouter).
 	MaxRoutesPerRouter int `yaml:"max_routes_per_router"`
 }
 
@@ -35,9 +36,8 @@ type Watch struct {
 
 // Watch defaults.
 const (
-	DefaultMaxRoutesPerRouter = 2_000_000
-	DefaultWatchMaxAdditions  = 100
-	DefaultWatchWindow        = 10 * time.Minute
+	DefaultWatchMaxAdditions = 100
+	DefaultWatchWindow       = 10 * time.Minute
 )
 
 // Values returns the watch settings with defaults filled in.
@@ -104,7 +104,7 @@ func (c *Config) validateWatch(p *field.List) {
 			}
 		}
 		if b.MaxRoutesPerRouter < 0 {
-			p.Add(field.Path("bmp", "max_routes_per_router"), "must not be negative (0 or unset: %d)", DefaultMaxRoutesPerRouter)
+			p.Add(field.Path("bmp", "max_routes_per_router"), "must not be negative (0 or unset: %d)", bmp.DefaultMaxRoutesPerRouter)
 		}
 	}
 	if w := c.Watch.MaxAdditions; w != nil && *w < 0 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/internal/bmp"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/metrics"
 	"github.com/asfence/asfence/internal/store"
@@ -156,6 +157,8 @@ type Daemon struct {
 	// watch is the live watch (watch.go); it proposes nothing without
 	// routes from a feed neighbor or BMP.
 	watch *watch.Watch
+	// bmp is the BMP receiver (nil without bmp.listen).
+	bmp *bmp.Receiver
 
 	// runCtx is cancelled at shutdown: a resolve in progress is aborted.
 	runCtx    context.Context
@@ -307,6 +310,10 @@ func (d *Daemon) Serve(ctx context.Context, reload <-chan struct{}, started func
 	}
 	defer d.stopSpeaker(ctx)
 	if err := d.announce(ctx); err != nil {
+		_ = d.srv.Close()
+		return err
+	}
+	if err := d.startBMP(); err != nil {
 		_ = d.srv.Close()
 		return err
 	}

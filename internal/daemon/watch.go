@@ -38,6 +38,7 @@ func (d *Daemon) newWatch() {
 		return metrics.WatchStats{Routes: s.Routes, Candidates: s.Candidates, Applied: s.Applied, Held: s.Held,
 			Refused: s.Refused, WindowUsed: s.WindowUsed, LastDelaySeconds: s.LastDelaySecs}
 	})
+	d.m.BMP(d.metricBMP)
 }
 
 // startWatch runs the live watch until the daemon stops.
@@ -147,6 +148,13 @@ func (d *Daemon) ApplyWatch(ctx context.Context, cands []watch.Candidate, fits f
 	d.mu.Lock()
 	d.running = r.ID
 	d.mu.Unlock()
+	// Only what the policy accepted (or the parts of it outside an
+	// exception) enters the state, and is carried.
+	cands = slices.DeleteFunc(slices.Clone(cands), func(c watch.Candidate) bool {
+		return !slices.ContainsFunc(added, func(k watch.Key) bool {
+			return k.Target == c.Target && k.Prefix.Bits() >= c.Prefix.Bits() && c.Prefix.Contains(k.Prefix.Addr())
+		})
+	})
 	snap := watch.Merge(prev.Snapshot, cands)
 	change := policy.Compare(prev.Intent, intent)
 	r.SnapshotTime = prev.Snapshot.GeneratedAt

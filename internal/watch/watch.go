@@ -380,8 +380,12 @@ func (w *Watch) candidates(want func(Key) bool) []Candidate {
 				if c.FirstSeen.IsZero() || s.first.Before(c.FirstSeen) {
 					c.FirstSeen = s.first
 				}
+				from := fmt.Sprintf("peer %s (AS%d)", k.peer, s.peerAS)
+				if k.peer.IsUnspecified() {
+					from = fmt.Sprintf("the router's Loc-RIB (AS%d)", s.peerAS) // BMP, RFC 9069
+				}
 				c.Evidence = append(c.Evidence, asn.Evidence{Source: k.source, Seen: s.first.UTC(),
-					Detail: fmt.Sprintf("originated by AS%d: peer %s (AS%d), AS path %s", s.origin, k.peer, s.peerAS, pathString(s.path))})
+					Detail: fmt.Sprintf("originated by AS%d: %s, AS path %s", s.origin, from, pathString(s.path))})
 			}
 			slices.Sort(c.Origins)
 			slices.SortFunc(c.Evidence, func(a, b asn.Evidence) int {
