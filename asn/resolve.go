@@ -278,36 +278,6 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 	return snap, nil
 }
 
-// selectPrefix adds a stored prefix's facts; it reports whether the
-// prefix stays attributed to the target (an upstream alone does not
-// attribute it).
-func (m *merger) selectPrefix(p Prefix) bool {
-	for _, o := range p.Upstreams {
-		for _, ev := range p.Evidence {
-			m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Upstream: true, Evidence: ev})
-		}
-	}
-	before := len(m.facts)
-	if len(p.Origins) == 0 {
-		for _, ev := range p.Evidence {
-			m.addPrefix(PrefixFact{Prefix: p.Prefix, Evidence: ev})
-		}
-	}
-	// Keep the prefix if any origin is still attributed; drop the origins
-	// that are not.
-	for _, o := range p.Origins {
-		for _, ev := range p.Evidence {
-			m.addPrefix(PrefixFact{Prefix: p.Prefix, Origin: o, Evidence: ev})
-		}
-	}
-	for _, f := range m.facts[before:] {
-		if !f.Upstream {
-			return true
-		}
-	}
-	return false
-}
-
 // dropReason says why Select left out a stored prefix, when the snapshot
 // itself is the reason: no evidence, or origins that are none of the
 // target's ASNs in the snapshot. What the target's definition leaves out
@@ -562,10 +532,86 @@ func (m *merger) result() TargetResult {
 	return r
 }
 
+// selectPrefixes keeps the prefixes of a normalized snapshot target that the
+// merger's ASNs still attribute, as feeding every (origin, evidence) pair
+// to addPrefix and taking the result would (the same rules, one prefix at a
+// time): an excluded prefix goes; an origin no longer attributed is dropped,
+// and the prefix with it when no origin is left (a prefix without origins
+// stays); an upstream that became a target ASN counts as an origin; a
+// prefix without evidence never was a fact. Unchanged prefixes are shared,
+// and so is in itself when nothing changes. What the snapshot itself does
+// not support is reported (see dropReason).
+func (m *merger) selectPrefixes(in []Prefix, inSnapshot map[uint32]bool) ([]Prefix, []SnapshotDrop) {
+	var dropped []SnapshotDrop
+	report := func(p Prefix) {
+		if d, ok := m.dropReason(p, inSnapshot); ok {
+			dropped = append(dropped, d)
+		}
+	}
+	var out []Prefix // nil while every prefix so far is kept unchanged
+	copied := func(i int) {
+		if out == nil {
+			out = make([]Prefix, i, len(in))
+			copy(out, in[:i])
+		}
+	}
+	for i, p := range in {
+		if len(p.Evidence) == 0 || len(m.t.ExcludePrefixes) > 0 && m.t.ExcludedPrefix(p.Prefix) {
+			copied(i)
+			report(p)
+			continue
+		}
+		keep := len(p.Origins) == 0
+		changed := false
+		for _, o := range p.Origins {
+			if m.asns[o] != nil {
+				keep = true
+			} else {
+				changed = true
+			}
+		}
+		for _, o := range p.Upstreams {
+			if m.asns[o] != nil {
+				keep, changed = true, true
+			}
+		}
+		if !keep {
+			copied(i)
+			report(p)
+			continue
+		}
+		if changed {
+			copied(i)
+			q := Prefix{Prefix: p.Prefix, Origins: []uint32{}, Evidence: p.Evidence}
+			for _, o := range p.Origins {
+				if m.asns[o] != nil {
+					q.Origins = append(q.Origins, o)
+				}
+			}
+			for _, o := range p.Upstreams {
+				if m.asns[o] != nil {
+					q.Origins = append(q.Origins, o)
+				} else {
+					q.Upstreams = append(q.Upstreams, o)
+				}
+			}
+			p = q
+		}
+		if out != nil {
+			out = append(out, p)
+		}
+	}
+	if out == nil {
+		return in, dropped
+	}
+	return out, dropped
+}
+
 // Select applies the current target definitions to a stored snapshot (the
 // embedded one, or a file): only configured targets are kept, and
 // exclusions and the name-only opt-in are honoured. Targets missing from
-// the snapshot are returned empty and listed as incomplete.
+// the snapshot are returned empty and listed as incomplete. The result
+// shares the prefixes' origins and evidence with s.
 func Select(s *Snapshot, targets []Target) *Snapshot {
 	out := &Snapshot{GeneratedAt: s.GeneratedAt, Generator: s.Generator, Provenance: s.Provenance}
 	out.Incomplete = append(out.Incomplete, s.Incomplete...)
@@ -588,14 +634,10 @@ func Select(s *Snapshot, targets []Target) *Snapshot {
 		for _, a := range src.ASNs {
 			inSnapshot[a.ASN] = true
 		}
-		for _, p := range src.Prefixes {
-			if !m.selectPrefix(p) {
-				if d, ok := m.dropReason(p, inSnapshot); ok {
-					out.Dropped = append(out.Dropped, d)
-				}
-			}
-		}
 		r := m.result()
+		var dropped []SnapshotDrop
+		r.Prefixes, dropped = m.selectPrefixes(src.Prefixes, inSnapshot)
+		out.Dropped = append(out.Dropped, dropped...)
 		r.ID = t.ID
 		if r.Description == "" {
 			r.Description = src.Description

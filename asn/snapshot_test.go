@@ -71,7 +71,13 @@ func TestDecodeSnapshotErrorsNameThePlace(t *testing.T) {
 		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x"},{"name":"x"}]}`, "targets[1].name: duplicate target"},
 		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"Bad Name"}]}`, "targets[0].name: invalid target name"},
 		{"{\n\"generated_at\": \"2026-01-01T00:00:00Z\",\n\"targets\": [,]}", "f.json: line 3:"},
-		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[{"prefix":"1.2.3.0/24","origins":["a"]}]}]}`, "line 1: field targets.prefixes.origins"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[{"prefix":"1.2.3.0/24","origins":["a"]}]}]}`, "line 1: targets[0].prefixes[0].origins[0]: want a number, got string"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","asns":[{"asn":64496,"evidence":[{"seen":"2026-01-01T00:00:00Z"}]}]}]}`,
+			"targets[0].asns[0].evidence[0].source: missing"},
+		{"{\"generated_at\":\"2026-01-01T00:00:00Z\",\n\"targets\":[{\"name\":\"x\",\"name\":\"y\"}]}", "line 2: duplicate object member name"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[{"prefix":"1.2.3.0/24","origins":[1.5]}]}]}`, "origins[0]: want an integer"},
+		{`{"generated_at":"yesterday","targets":[]}`, "generated_at: want an RFC 3339 time"},
+		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[`, "truncated JSON document"},
 		{``, "empty document"},
 		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[]} {}`, "trailing data"},
 	}
@@ -212,8 +218,8 @@ func TestBuildTargetsExtendsBuiltins(t *testing.T) {
 	}
 }
 
-// The hand-written encoder must produce what encoding/json would, value for
-// value, including string escapes.
+// The encoder must produce what encoding/json would, value for value,
+// including strings that need escapes, and read back unchanged.
 func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	s, err := Embedded()
 	if err != nil {
@@ -243,15 +249,15 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatal("Encode and encoding/json disagree")
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, got.Bytes()); err != nil {
+	back, err := DecodeSnapshot("encoded", got.Bytes())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(compact.Bytes(), want) {
-		i := 0
-		for i < len(want) && i < compact.Len() && want[i] == compact.Bytes()[i] {
-			i++
-		}
-		t.Fatalf("compact bytes differ at %d: %q vs %q", i, compact.Bytes()[max(0, i-40):min(compact.Len(), i+40)], want[max(0, i-40):min(len(want), i+40)])
+	var again bytes.Buffer
+	if err := back.Encode(&again); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.Bytes(), got.Bytes()) {
+		t.Fatal("the snapshot changed through encode, decode, encode")
 	}
 }
