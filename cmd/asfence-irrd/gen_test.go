@@ -95,3 +95,36 @@ func TestGenerateErrors(t *testing.T) {
 		t.Error("missing input accepted")
 	}
 }
+
+// The scale dataset loads as n route objects of the origin, no two adjacent,
+// and the AS-SET holding it.
+func TestGenerateScale(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "scale.rpsl")
+	if err := generateScale(1000, 60000, out, "as-bench", "bench"); err != nil {
+		t.Fatal(err)
+	}
+	x, err := irr.LoadFiles(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := x.Count("route"); n != 1000 {
+		t.Fatalf("%d route objects, want 1000", n)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"route:          32.0.0.0/24\norigin:         AS60000\nsource:         BENCH\n", "route:          32.0.2.0/24\n", "route:          32.7.206.0/24\n", "as-set:         AS-BENCH\nmembers:        AS60000\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("dataset lacks %q", want)
+		}
+	}
+	if strings.Contains(string(b), "32.0.1.0/24") {
+		t.Error("adjacent /24s generated")
+	}
+	for _, n := range []int{0, scaleMax + 1} {
+		if err := generateScale(n, 60000, out, "AS-B", "B"); err == nil {
+			t.Errorf("n=%d accepted", n)
+		}
+	}
+}

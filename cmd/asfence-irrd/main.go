@@ -5,6 +5,7 @@
 //
 //	asfence-irrd -listen 127.0.0.1:4343 FILE.rpsl...   (SIGHUP: read the files again)
 //	asfence-irrd -gen-bgpdump TABLE.txt.gz -gen-out bench.rpsl [-gen-set AS-BENCH] [-gen-source BENCH]
+//	asfence-irrd -gen-prefixes 1000000 -gen-out scale.rpsl [-gen-origin 60000]
 package main
 
 import (
@@ -48,7 +49,9 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	genIn := fs.String("gen-bgpdump", "", "generate the benchmark dataset from this bgpdump -m file (.gz or plain) and exit")
 	genOut := fs.String("gen-out", "", "with -gen-bgpdump: write the RPSL dataset here")
 	genSet := fs.String("gen-set", "AS-BENCH", "with -gen-bgpdump: name of the AS-SET holding all origins")
-	genSource := fs.String("gen-source", "BENCH", "with -gen-bgpdump: source: of the generated objects")
+	genSource := fs.String("gen-source", "BENCH", "with -gen-bgpdump or -gen-prefixes: source: of the generated objects")
+	genN := fs.Int("gen-prefixes", 0, "generate the scale dataset instead: this many /24 route objects of one origin (every other /24 from 32.0.0.0), and exit")
+	genOrigin := fs.Uint("gen-origin", 60000, "with -gen-prefixes: the origin ASN (the AS-SET -gen-set holds it)")
 	fs.Usage = func() {
 		fmt.Fprintf(log, "usage: asfence-irrd [-listen ADDR] [-no-a] FILE.rpsl...\n       asfence-irrd -gen-bgpdump IN -gen-out OUT.rpsl\n")
 		fs.PrintDefaults()
@@ -58,6 +61,16 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			return nil
 		}
 		return usageError{err}
+	}
+	if *genN != 0 {
+		if *genOut == "" || *genIn != "" || fs.NArg() > 0 || *genOrigin > 1<<32-1 {
+			return usageError{errors.New("-gen-prefixes needs -gen-out, an ASN as -gen-origin, no -gen-bgpdump and no RPSL files")}
+		}
+		if err := generateScale(*genN, uint32(*genOrigin), *genOut, *genSet, *genSource); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "asfence-irrd: wrote %s: %d route objects of AS%d\n", *genOut, *genN, *genOrigin)
+		return nil
 	}
 	if *genIn != "" {
 		if *genOut == "" || fs.NArg() > 0 {
