@@ -76,7 +76,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		a.runCmd(),
 	)
 	a.addDaemonClientCmds(root)
-	err := root.ExecuteContext(ctx)
+	stopProfiles, err := startProfiles()
+	if err != nil {
+		fmt.Fprintf(stderr, "asfence: %v\n", err)
+		return exitFailure
+	}
+	err = root.ExecuteContext(ctx)
+	stopProfiles()
 	if err == nil {
 		return exitOK
 	}
