@@ -9,12 +9,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -126,28 +128,74 @@ type AddrEntry struct {
 	Last bool
 }
 
+// entries builds the entries with their text forms. All text lives in one
+// string (Net and Addr are prefixes of Str): one allocation for a list
+// instead of three per entry.
 func entries(rs []prefixset.Range) []Entry {
 	out := make([]Entry, len(rs))
+	type span struct{ addr, net, str int }
+	ends := make([]span, len(rs))
+	b := make([]byte, 0, len(rs)*24)
 	for i, r := range rs {
-		b := r.Prefix.Bits()
-		out[i] = Entry{Prefix: r.Prefix, Ge: r.Ge, Le: r.Le, N: i + 1, Str: r.String(), Net: r.Prefix.String(),
-			Addr: r.Prefix.Addr().String(), Len: b, IsExact: r.Exact(), GeAbove: r.Ge > b, LeAbove: r.Le > b, Last: i == len(rs)-1}
+		b = r.Prefix.Addr().AppendTo(b)
+		ends[i].addr = len(b)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(r.Prefix.Bits()), 10)
+		ends[i].net = len(b)
+		switch {
+		case r.Exact():
+		case r.Ge == r.Prefix.Bits():
+			b = append(b, " le "...)
+			b = strconv.AppendInt(b, int64(r.Le), 10)
+		default:
+			b = append(b, " ge "...)
+			b = strconv.AppendInt(b, int64(r.Ge), 10)
+			b = append(b, " le "...)
+			b = strconv.AppendInt(b, int64(r.Le), 10)
+		}
+		ends[i].str = len(b)
+	}
+	text := string(b)
+	start := 0
+	for i, r := range rs {
+		bits, e := r.Prefix.Bits(), ends[i]
+		out[i] = Entry{Prefix: r.Prefix, Ge: r.Ge, Le: r.Le, N: i + 1, Str: text[start:e.str], Net: text[start:e.net],
+			Addr: text[start:e.addr], Len: bits, IsExact: r.Exact(), GeAbove: r.Ge > bits, LeAbove: r.Le > bits, Last: i == len(rs)-1}
+		start = e.str
 	}
 	return out
 }
 
+// addrEntries builds the coverage entries with their text forms, all in
+// one string like entries.
 func addrEntries(ps []netip.Prefix) []AddrEntry {
 	out := make([]AddrEntry, len(ps))
+	type span struct{ addr, net, wild int }
+	ends := make([]span, len(ps))
+	b := make([]byte, 0, len(ps)*24)
 	for i, p := range ps {
-		e := AddrEntry{Prefix: p, N: i + 1, Net: p.String(), Addr: p.Addr().String(), Len: p.Bits(), Last: i == len(ps)-1}
-		e.Host = e.Net
-		if p.IsSingleIP() {
-			e.Host = e.Addr
-		}
+		b = p.Addr().AppendTo(b)
+		ends[i].addr = len(b)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(p.Bits()), 10)
+		ends[i].net = len(b)
 		if p.Addr().Is4() {
-			e.Wildcard, _ = mask4(p, true)
+			b = appendMask4(b, p.Bits(), true)
 		}
-		out[i] = e
+		ends[i].wild = len(b)
+	}
+	text := string(b)
+	start := 0
+	for i, p := range ps {
+		e := ends[i]
+		a := AddrEntry{Prefix: p, N: i + 1, Net: text[start:e.net], Addr: text[start:e.addr], Len: p.Bits(), Last: i == len(ps)-1,
+			Wildcard: text[e.net:e.wild]}
+		a.Host = a.Net
+		if p.IsSingleIP() {
+			a.Host = a.Addr
+		}
+		out[i] = a
+		start = e.wild
 	}
 	return out
 }
@@ -179,12 +227,13 @@ type Prepared struct {
 // Prepare computes the route-filter entries, coverage and ASNs of all
 // targets of an Intent.
 func Prepare(in *policy.Intent) *Prepared {
+	x4, x6 := in.Exact("", prefixset.IPv4), in.Exact("", prefixset.IPv6)
 	p := &Prepared{
 		in:     in,
-		v4:     in.RouteFilterEntries("", prefixset.IPv4),
-		v6:     in.RouteFilterEntries("", prefixset.IPv6),
-		cov4:   in.Coverage("", prefixset.IPv4),
-		cov6:   in.Coverage("", prefixset.IPv6),
+		v4:     prefixset.RouteFilter(x4, in.RouteFilter),
+		v6:     prefixset.RouteFilter(x6, in.RouteFilter),
+		cov4:   prefixset.Coverage(x4),
+		cov6:   prefixset.Coverage(x6),
 		asns:   in.ASNs(""),
 		counts: map[string][2]int{},
 	}
@@ -215,24 +264,38 @@ func Render(in *policy.Intent, o RenderOptions) ([]byte, error) {
 
 // Render renders the prepared Intent as one vendor's configuration.
 func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
+	var buf bytes.Buffer
+	if v, err := lookup(o.Vendor); err == nil {
+		buf.Grow(v.sizeHint(p))
+	}
+	if err := p.RenderTo(&buf, o); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// RenderTo renders the prepared Intent as one vendor's configuration into
+// w. Options and capacity are checked before anything is written; an error
+// after that (a failing template or writer) leaves w with part of a file.
+func (p *Prepared) RenderTo(w io.Writer, o RenderOptions) error {
 	v, err := lookup(o.Vendor)
 	if err != nil {
-		return nil, fmt.Errorf("render: %w", err)
+		return fmt.Errorf("render: %w", err)
 	}
 	names := o.Names.WithDefaults()
 	if err := names.validate(); err != nil {
-		return nil, fmt.Errorf("render %s: %w", o.Vendor, err)
+		return fmt.Errorf("render %s: %w", o.Vendor, err)
 	}
 	if o.MaxEntries < 0 {
-		return nil, fmt.Errorf("render %s: max_entries %d is negative", o.Vendor, o.MaxEntries)
+		return fmt.Errorf("render %s: max_entries %d is negative", o.Vendor, o.MaxEntries)
 	}
 	lists := v.lists(p, names)
 	if err := v.checkCapacity(lists, o.MaxEntries); err != nil {
-		return nil, err
+		return err
 	}
 	tmpl, err := loadTemplate(v.template, o.TemplatesDir)
 	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", o.Vendor, err)
+		return fmt.Errorf("render %s: %w", o.Vendor, err)
 	}
 	data := &TemplateData{
 		Vendor: o.Vendor, Version: o.Version, Names: names,
@@ -241,20 +304,42 @@ func (p *Prepared) Render(o RenderOptions) ([]byte, error) {
 		Lists: lists,
 		p:     p, opts: o,
 	}
-	var buf bytes.Buffer
-	buf.Grow(v.sizeHint(p))
-	if err := tmpl.Execute(&buf, data); err != nil {
-		return nil, fmt.Errorf("render %s: template %s: %w", o.Vendor, tmpl.Name(), err)
+	if err := tmpl.Execute(w, data); err != nil {
+		return fmt.Errorf("render %s: template %s: %w", o.Vendor, tmpl.Name(), err)
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 // RenderAll renders several files concurrently (the Prepared data is
 // read-only); the first error in the order of opts is returned.
 func (p *Prepared) RenderAll(opts []RenderOptions) ([][]byte, error) {
 	out := make([][]byte, len(opts))
-	errs := make([]error, len(opts))
-	workers := min(runtime.GOMAXPROCS(0), len(opts))
+	err := p.each(len(opts), func(i int) (err error) {
+		out[i], err = p.Render(opts[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RenderAllTo renders opts[i] into ws[i], concurrently, so that files are
+// written as they render instead of held whole; the first error in the
+// order of opts is returned (the writers of failed renders hold part of a
+// file: write to temporary files and keep them only without an error).
+func (p *Prepared) RenderAllTo(ws []io.Writer, opts []RenderOptions) error {
+	if len(ws) != len(opts) {
+		return fmt.Errorf("render: %d writers for %d files", len(ws), len(opts))
+	}
+	return p.each(len(opts), func(i int) error { return p.RenderTo(ws[i], opts[i]) })
+}
+
+// each runs job(0..n-1) on up to GOMAXPROCS goroutines and returns the
+// first error in index order.
+func (p *Prepared) each(n int, job func(i int) error) error {
+	errs := make([]error, n)
+	workers := min(runtime.GOMAXPROCS(0), n)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
@@ -262,21 +347,21 @@ func (p *Prepared) RenderAll(opts []RenderOptions) ([][]byte, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = p.Render(opts[i])
+				errs[i] = job(i)
 			}
 		}()
 	}
-	for i := range opts {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Lists returns the lists of the vendor's file with their entry counts
@@ -479,14 +564,19 @@ func mask4(p netip.Prefix, inverse bool) (string, error) {
 	if !p.Addr().Is4() {
 		return "", fmt.Errorf("mask of non-IPv4 prefix %s", p)
 	}
+	return string(appendMask4(nil, p.Bits(), inverse)), nil
+}
+
+// appendMask4 appends the dotted IPv4 mask of a length (or its inverse).
+func appendMask4(b []byte, bits int, inverse bool) []byte {
 	m := uint32(0)
-	if p.Bits() > 0 {
-		m = ^uint32(0) << (32 - p.Bits())
+	if bits > 0 {
+		m = ^uint32(0) << (32 - bits)
 	}
 	if inverse {
 		m = ^m
 	}
-	return fmt.Sprintf("%d.%d.%d.%d", byte(m>>24), byte(m>>16), byte(m>>8), byte(m)), nil
+	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).AppendTo(b)
 }
 
 // hostOrPrefix writes a /32 or /128 as the bare address.

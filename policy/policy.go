@@ -325,7 +325,16 @@ type TargetIntent struct {
 
 // Exact returns the accepted prefixes of one family.
 func (t *TargetIntent) Exact(f prefixset.Family) []netip.Prefix {
-	var out []netip.Prefix
+	n := 0
+	for _, p := range t.Prefixes {
+		if prefixset.Of(p.Prefix) == f {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, n)
 	for _, p := range t.Prefixes {
 		if prefixset.Of(p.Prefix) == f {
 			out = append(out, p.Prefix)
@@ -373,6 +382,9 @@ func (in *Intent) Coverage(target string, f prefixset.Family) []netip.Prefix {
 func (in *Intent) Exact(target string, f prefixset.Family) []netip.Prefix { return in.exact(target, f) }
 
 func (in *Intent) exact(target string, f prefixset.Family) []netip.Prefix {
+	if target == "" && len(in.Targets) == 1 {
+		return in.Targets[0].Exact(f)
+	}
 	var out []netip.Prefix
 	for i := range in.Targets {
 		if target == "" || in.Targets[i].Name == target {
@@ -412,7 +424,18 @@ func (in *Intent) Sources() []string {
 	return out
 }
 
-// Apply runs the policy over a snapshot. It is a pure function.
+// sortedUnique reports whether ps is in ComparePrefix order without repeats.
+func sortedUnique(ps []asn.Prefix) bool {
+	for i := 1; i < len(ps); i++ {
+		if asn.ComparePrefix(ps[i-1].Prefix, ps[i].Prefix) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Apply runs the policy over a snapshot. It is a pure function; the Intent
+// shares the snapshot's prefixes (it changes none of them).
 func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 	protect := prefixset.NewSet(pol.Protect)
 	kinds := s.SourceKinds()
@@ -439,25 +462,38 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 			}
 			ti.ASNs = append(ti.ASNs, a.ASN)
 		}
-		for _, p := range tr.Prefixes {
+		// ti.Prefixes shares tr.Prefixes until a prefix is dropped or cut.
+		shared := true
+		unshare := func(i int) {
+			if shared {
+				shared = false
+				ti.Prefixes = make([]asn.Prefix, i, len(tr.Prefixes))
+				copy(ti.Prefixes, tr.Prefixes[:i])
+			}
+		}
+		for i, p := range tr.Prefixes {
 			pf := p.Prefix
 			// Origins that are exceptions do not count; a prefix with only
 			// excepted origins is not blocked.
 			if len(p.Origins) > 0 && !slices.ContainsFunc(p.Origins, func(o uint32) bool { return !excludedASN[o] && !slices.Contains(pol.ExceptionASNs, o) }) {
+				unshare(i)
 				drop(pf, 0, ReasonExceptionAS, fmt.Sprintf("only originated by excepted ASNs %v", p.Origins))
 				continue
 			}
 			if pf.Bits() == 0 {
+				unshare(i)
 				drop(pf, 0, ReasonDefault, "a default route is never blocked")
 				continue
 			}
 			if !pol.AllowBogons {
 				if why, ok := prefixset.Bogon(pf); ok {
+					unshare(i)
 					drop(pf, 0, ReasonBogon, why)
 					continue
 				}
 			}
 			if q, ok := protect.Overlap(pf); ok {
+				unshare(i)
 				drop(pf, 0, ReasonProtected, "overlaps protected "+q.String())
 				continue
 			}
@@ -466,32 +502,42 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 				min, max = pol.Min6, pol.Max6
 			}
 			if pf.Bits() < min {
+				unshare(i)
 				drop(pf, 0, ReasonTooShort, fmt.Sprintf("/%d is shorter than min_length %d", pf.Bits(), min))
 				continue
 			}
 			if pf.Bits() > max {
+				unshare(i)
 				drop(pf, 0, ReasonTooLong, fmt.Sprintf("/%d is longer than max_length %d", pf.Bits(), max))
 				continue
 			}
 			if rule.active() {
 				_, _, excluded, reason, detail := rule.Judge(kinds, &p)
 				if reason != "" {
+					unshare(i)
 					drop(pf, 0, reason, detail)
 					continue
 				}
 				if len(excluded) > 0 {
 					// Kept on other sources' word: the excluded ones are
 					// not cited for it.
+					unshare(i)
 					p.Evidence = slices.DeleteFunc(slices.Clone(p.Evidence), func(e asn.Evidence) bool {
 						return kinds.Attests(e) && rule.Excludes(e.Source, kinds.Of(e.Source))
 					})
 				}
 			}
-			parts := prefixset.Subtract(pf, pol.ExceptionPrefixes)
+			parts := []netip.Prefix{pf} // no exception cuts into it
+			if len(pol.ExceptionPrefixes) > 0 {
+				parts = prefixset.Subtract(pf, pol.ExceptionPrefixes)
+			}
 			if len(parts) == 1 && parts[0] == pf {
-				ti.Prefixes = append(ti.Prefixes, p)
+				if !shared {
+					ti.Prefixes = append(ti.Prefixes, p)
+				}
 				continue
 			}
+			unshare(i)
 			drop(pf, 0, ReasonException, fmt.Sprintf("exception cut out; %d remaining parts kept", len(parts)))
 			for _, part := range parts {
 				q := p
@@ -500,8 +546,15 @@ func (pol Policy) Apply(s *asn.Snapshot) *Intent {
 				ti.Prefixes = append(ti.Prefixes, q)
 			}
 		}
-		slices.SortFunc(ti.Prefixes, func(a, b asn.Prefix) int { return asn.ComparePrefix(a.Prefix, b.Prefix) })
-		ti.Prefixes = slices.CompactFunc(ti.Prefixes, func(a, b asn.Prefix) bool { return a.Prefix == b.Prefix })
+		if shared && !sortedUnique(tr.Prefixes) {
+			unshare(len(tr.Prefixes))
+		}
+		if shared {
+			ti.Prefixes = tr.Prefixes
+		} else {
+			slices.SortFunc(ti.Prefixes, func(a, b asn.Prefix) int { return asn.ComparePrefix(a.Prefix, b.Prefix) })
+			ti.Prefixes = slices.CompactFunc(ti.Prefixes, func(a, b asn.Prefix) bool { return a.Prefix == b.Prefix })
+		}
 		if ti.ASNs == nil {
 			ti.ASNs = []uint32{}
 		}

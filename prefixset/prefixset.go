@@ -92,7 +92,7 @@ type key6 struct {
 // addresses as in (covered prefixes dropped, siblings merged). Used where
 // addresses matter, not routes: ACLs, nftables, FlowSpec.
 func Coverage(in []netip.Prefix) []netip.Prefix {
-	var k4 []uint64
+	k4 := make([]uint64, 0, len(in))
 	var ps []netip.Prefix
 	for _, p := range in {
 		switch {
@@ -193,7 +193,7 @@ func mask4bits(bits uint8) uint32 { return ^uint32(0) << (32 - uint32(bits)) } /
 // address coverage (every ge is 0); true keeps each prefix's own length
 // as its ge (route filters).
 func stack4(keys []uint64, withGe bool) []ent4 {
-	out := make([]ent4, 0, len(keys)/2)
+	out := make([]ent4, 0, len(keys))
 	for _, k := range keys {
 		e := ent4{addr: uint32(k >> 8), bits: uint8(k)}
 		if withGe {
@@ -286,6 +286,9 @@ func RouteFilter(in []netip.Prefix, o RouteFilterOptions) []Range {
 		g := groups[key]
 		if g == nil {
 			g = &group{le: le, ipv6: p.Addr().Is6()}
+			if len(groups) == 0 && !g.ipv6 {
+				g.k4 = make([]uint64, 0, len(in)) // usually the only group
+			}
 			groups[key] = g
 		}
 		if g.ipv6 {
@@ -300,7 +303,9 @@ func RouteFilter(in []netip.Prefix, o RouteFilterOptions) []Range {
 			out = append(out, collapse(g.rs6)...)
 			continue
 		}
-		for _, e := range stack4(sortKeys4(g.k4), true) {
+		es := stack4(sortKeys4(g.k4), true)
+		out = slices.Grow(out, len(es))
+		for _, e := range es {
 			out = append(out, Range{Prefix: e.prefix(), Ge: int(e.ge), Le: g.le})
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -76,28 +77,33 @@ outputs.max_entries), 2 bad usage or config.`,
 				opts[i] = cfg.RenderOptions(v, a.version, regenerateLine(&f, v, out))
 				lists[i] = prep.Lists(opts[i])
 			}
-			// Render everything first (concurrently): a capacity error
-			// writes no file.
-			files, err := prep.RenderAll(opts)
-			if err != nil {
-				return err
-			}
 			var written []string
-			for i, v := range vendors {
-				switch {
-				case out == "":
-					if _, err := a.stdout.Write(files[i]); err != nil {
-						return fmt.Errorf("write stdout: %w", err)
-					}
-				default:
-					path := out
+			if out == "" {
+				// Rendered whole first: a failed render prints nothing.
+				files, err := prep.RenderAll(opts)
+				if err != nil {
+					return err
+				}
+				if _, err := a.stdout.Write(files[0]); err != nil {
+					return fmt.Errorf("write stdout: %w", err)
+				}
+			} else {
+				paths := make([]string, len(vendors))
+				for i, v := range vendors {
+					paths[i] = out
 					if dir {
-						path = filepath.Join(out, filters.FileName(v))
+						paths[i] = filepath.Join(out, filters.FileName(v))
 					}
-					if err := atomicfile.WriteFile(path, files[i], 0o644); err != nil {
-						return err
-					}
-					written = append(written, fmt.Sprintf("%s (%d bytes)", path, len(files[i])))
+				}
+				// Each file renders straight into its temporary file
+				// (concurrently); all are renamed into place only when
+				// every one rendered: an error writes no file.
+				sizes, err := writeAll(paths, func(ws []io.Writer) error { return prep.RenderAllTo(ws, opts) })
+				if err != nil {
+					return err
+				}
+				for i, path := range paths {
+					written = append(written, fmt.Sprintf("%s (%d bytes)", path, sizes[i]))
 				}
 			}
 			writeSummary(a.stderr, in, vendors, lists, written)
@@ -168,6 +174,63 @@ func regenerateLine(f *inputFlags, vendor, out string) string {
 		parts = append(parts, "--out", out)
 	}
 	return strings.Join(parts, " ")
+}
+
+// writeAll writes files through atomicfile: write gets one writer per
+// path; when it and every flush succeed, all files are staged, then
+// renamed into place (readers see an old or a new file, never a partial
+// one; a render error writes no file). It returns the sizes written.
+func writeAll(paths []string, write func(ws []io.Writer) error) ([]int64, error) {
+	var open []*atomicfile.Writer
+	var staged []*atomicfile.Temp
+	defer func() {
+		for _, w := range open {
+			w.Discard()
+		}
+		for _, t := range staged {
+			t.Discard() // nothing after Rename
+		}
+	}()
+	bws := make([]*bufio.Writer, len(paths))
+	ws := make([]io.Writer, len(paths))
+	for i, path := range paths {
+		w, err := atomicfile.Create(path, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		open = append(open, w)
+		bws[i] = bufio.NewWriterSize(w, 256<<10)
+		ws[i] = bws[i]
+	}
+	if err := write(ws); err != nil {
+		return nil, err
+	}
+	sizes := make([]int64, len(paths))
+	for i, bw := range bws {
+		if err := bw.Flush(); err != nil {
+			return nil, fmt.Errorf("write %s: %w", paths[i], err)
+		}
+		sizes[i] = open[i].Size()
+	}
+	for len(open) > 0 {
+		t, err := open[0].Stage()
+		open = open[1:] // staged or removed
+		if err != nil {
+			return nil, err
+		}
+		staged = append(staged, t)
+	}
+	dirs := map[string]bool{}
+	for i, t := range staged {
+		if err := t.Rename(); err != nil {
+			return nil, err // the files renamed before it stay: each is whole
+		}
+		dirs[filepath.Dir(paths[i])] = true
+	}
+	for dir := range dirs {
+		atomicfile.SyncDir(dir)
+	}
+	return sizes, nil
 }
 
 // writeSummary prints the one-screen summary of a generation.

@@ -35,28 +35,68 @@ type Temp struct {
 // Stage writes data (mode perm) to a temporary file in path's directory
 // and syncs it; Rename puts it in place, Discard removes it.
 func Stage(path string, data []byte, perm os.FileMode) (*Temp, error) {
+	w, err := Create(path, perm)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Discard()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return w.Stage()
+}
+
+// Writer writes the new content of a file to a temporary file next to it
+// as the content is made (a large file is never held whole); Stage
+// finishes it.
+type Writer struct {
+	f    *os.File
+	path string
+	perm os.FileMode
+	n    int64
+}
+
+// Create starts the new content of path (mode perm).
+func Create(path string, perm os.FileMode) (*Writer, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := f.Name()
-	werr := func() error {
-		if _, err := f.Write(data); err != nil {
-			return err
-		}
-		if err := f.Chmod(perm); err != nil {
-			return err
-		}
-		return f.Sync()
-	}()
-	if cerr := f.Close(); werr == nil {
+	return &Writer{f: f, path: path, perm: perm}, nil
+}
+
+// Write writes to the temporary file.
+func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// Size is the number of bytes written.
+func (w *Writer) Size() int64 { return w.n }
+
+// Stage sets the mode, syncs and closes the temporary file: the content is
+// staged (see Temp). On an error the temporary file is removed.
+func (w *Writer) Stage() (*Temp, error) {
+	tmp := w.f.Name()
+	werr := w.f.Chmod(w.perm)
+	if werr == nil {
+		werr = w.f.Sync()
+	}
+	if cerr := w.f.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("write %s: %w", path, werr)
+		return nil, fmt.Errorf("write %s: %w", w.path, werr)
 	}
-	return &Temp{path: path, tmp: tmp}, nil
+	return &Temp{path: w.path, tmp: tmp}, nil
+}
+
+// Discard removes the temporary file of an unfinished Writer.
+func (w *Writer) Discard() {
+	w.f.Close()
+	os.Remove(w.f.Name())
 }
 
 // Rename replaces the file with the staged content. SyncDir afterwards

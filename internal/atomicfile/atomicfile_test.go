@@ -54,3 +54,52 @@ func TestWriteFileFailureKeepsTheOldFile(t *testing.T) {
 		t.Fatalf("left behind: %v", ents)
 	}
 }
+
+func TestWriterStagesWhatWasWritten(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.conf")
+	if err := WriteFile(p, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Create(p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("half"))
+	w.Discard()
+	if b, _ := os.ReadFile(p); string(b) != "old\n" {
+		t.Fatalf("discard changed the file: %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("left behind: %v", ents)
+	}
+	w, err = Create(p, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("new "))
+	w.Write([]byte("content\n"))
+	if w.Size() != 12 {
+		t.Fatalf("size %d", w.Size())
+	}
+	if b, _ := os.ReadFile(p); string(b) != "old\n" {
+		t.Fatalf("visible before rename: %q", b)
+	}
+	tmp, err := w.Stage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tmp.Rename(); err != nil {
+		t.Fatal(err)
+	}
+	tmp.Discard() // nothing after Rename
+	if b, _ := os.ReadFile(p); string(b) != "new content\n" {
+		t.Fatalf("content %q", b)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("left behind: %v", ents)
+	}
+}
