@@ -43,7 +43,6 @@ Exit status: 0 ok, 1 failure (a source failed, a list over
 outputs.max_entries), 2 bad usage or config.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			oneShotGC()
 			vendors, err := selectVendors(vendor)
 			if err != nil {
 				return err
@@ -314,7 +313,6 @@ that apply only the change.
 Exit status: 0 ok (changed or not), 1 failure, 2 bad usage or config.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			oneShotGC()
 			if vendor != "" && !filters.KnownVendor(vendor) {
 				return usagef("unknown vendor %q: one of %s", vendor, strings.Join(filters.Vendors(), ", "))
 			}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -107,16 +106,6 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
-}
-
-// oneShotGC lets the garbage collector run less often in commands that run
-// once over a large data set and exit (resolve, generate, diff): a 100k-prefix
-// snapshot is mostly live data, and collecting it repeatedly was a quarter of
-// the run time. GOGC in the environment still wins.
-func oneShotGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
 }
 
 // loadConfig loads the config file, or returns the default config when path

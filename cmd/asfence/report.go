@@ -27,7 +27,6 @@ Exit status: 0 ok, 1 failure (all sources failed), 2 bad usage or config.`,
 			if format != "text" && format != "json" && format != "html" {
 				return usagef("--format must be text, json or html, not %q", format)
 			}
-			oneShotGC()
 			s, cfg, err := a.snapshot(cmd.Context(), &f)
 			if err != nil {
 				return err

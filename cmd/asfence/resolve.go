@@ -127,7 +127,6 @@ error, 2 bad usage or config.`,
 			if format != "text" && format != "json" {
 				return usagef("--format must be text or json, not %q", format)
 			}
-			oneShotGC()
 			s, _, err := a.snapshot(cmd.Context(), &f)
 			if s == nil {
 				return err
