@@ -151,14 +151,18 @@ func (p *Prepared) jsonDoc(o RenderOptions, lists []ListCount) *jsonDoc {
 		Targets: []jsonTarget{},
 	}
 	for _, t := range in.Targets {
-		d.Targets = append(d.Targets, jsonTarget{
+		jt := jsonTarget{
 			Name: t.Name, Description: t.Description,
 			ASNs: nonNil(t.ASNs), Prefixes: nonNil(t.Prefixes),
-			RouteFilter: jsonFamilies[jsonRange]{
+			RouteFilter: d.All.RouteFilter, Coverage: d.All.Coverage, // one target: its lists are all lists
+		}
+		if len(in.Targets) > 1 {
+			jt.RouteFilter = jsonFamilies[jsonRange]{
 				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, prefixset.IPv4))),
-				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, prefixset.IPv6)))},
-			Coverage: jsonFamilies[netip.Prefix]{nonNil(in.Coverage(t.Name, prefixset.IPv4)), nonNil(in.Coverage(t.Name, prefixset.IPv6))},
-		})
+				nonNil(jsonRanges(in.RouteFilterEntries(t.Name, prefixset.IPv6)))}
+			jt.Coverage = jsonFamilies[netip.Prefix]{nonNil(in.Coverage(t.Name, prefixset.IPv4)), nonNil(in.Coverage(t.Name, prefixset.IPv6))}
+		}
+		d.Targets = append(d.Targets, jt)
 	}
 	return d
 }
