@@ -13,12 +13,14 @@
 #   - asfence generate --vendor all (goal: <= 3x bgpq4's time);
 #   - reading the resolved snapshot: asfence resolve --snapshot F --format
 #     text (goal at 1M: <= 1 s, <= 300 MB).
-# Wall time and peak RSS (GNU time) are medians of RUNS runs.
+# Wall time and peak RSS (GNU time) are medians of RUNS runs (after a
+# warm-up run unless WARMUP=0).
 #
 # Run from the repository root after `make build`.
 set -euo pipefail
 BIN=${BIN:-bin/asfence}
 RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-1}
 SIZES=${SIZES:-112000 1000000}
 for t in bgpq4 go awk /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench-scale: $t not found" >&2; exit 1; }
@@ -42,7 +44,9 @@ ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2fx", x / y}'; }
 measure() {
   local name=$1; shift
   local ts=() ms=() i
-  "$@" >/dev/null 2>"$tmp/$name.err" || { echo "bench-scale: $name failed:" >&2; cat "$tmp/$name.err" >&2; return 1; }
+  if [ "$WARMUP" != 0 ]; then
+    "$@" >/dev/null 2>"$tmp/$name.err" || { echo "bench-scale: $name failed:" >&2; cat "$tmp/$name.err" >&2; return 1; }
+  fi
   for i in $(seq "$RUNS"); do
     /usr/bin/time -f "%e %M" -o "$tmp/$name.time" "$@" >/dev/null 2>"$tmp/$name.err" ||
       { echo "bench-scale: $name failed:" >&2; cat "$tmp/$name.err" >&2; return 1; }
