@@ -234,3 +234,77 @@ func BenchmarkBGPChurn100k(b *testing.B) {
 		b.ReportMetric(ref.Seconds(), "bird-s")
 	}
 }
+
+// vmHWM is this process's peak resident set (VmHWM), in MB.
+func vmHWM(b *testing.B) float64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var kb float64
+	for _, l := range strings.Split(string(st), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			if _, err := fmt.Sscanf(strings.TrimPrefix(l, "VmHWM:"), "%f", &kb); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return kb / 1024
+}
+
+// BenchmarkBGPScale1M: the speaker with 1M RTBH /24s applied and announced
+// to one BIRD (scale goal: peak RSS <= 1.5 GB), then a 1 % change (10k
+// withdrawn, 10k new) applied: Apply's own time and until BIRD converged
+// (goal <= 2 s). The peak RSS is the whole benchmark process's (VmHWM).
+func BenchmarkBGPScale1M(b *testing.B) {
+	lab.Short(b)
+	const n = 1_000_000
+	ctx := context.Background()
+	wait := func(bird *lab.BIRD, from netip.Addr, cond func(lab.ChannelStats) bool) time.Time {
+		err := lab.Eventually(ctx, 15*time.Minute, func(ctx context.Context) error {
+			st, err := bird.ChannelStats(ctx, from, lab.IPv4Unicast)
+			if err != nil {
+				return err
+			}
+			if !cond(st) {
+				return fmt.Errorf("bird: %+v", st)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Now()
+	}
+	for i := 0; i < b.N; i++ {
+		in, in2 := benchIntent(benchPrefixes(0, n)), benchIntent(churned(n))
+		local := lab.Loopback(b)
+		recv := receiverBIRD(b, netip.Addr{}, local, 0)
+		nb := neighborOf(recv, local, speakerASN, bgp.AnnounceBlackhole)
+		nb.Families = []string{bgp.FamilyIPv4}
+		sp := startSpeaker(b, local, in, nb)
+		t0 := establishedAt(b, recv, local)
+		t1 := wait(recv, local, func(st lab.ChannelStats) bool { return st.Imported == n })
+		st0, err := recv.ChannelStats(ctx, local, lab.IPv4Unicast)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		c, err := sp.Apply(ctx, in2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		applied := time.Since(start)
+		if c.Added+c.Withdrawn != 2*(n/100) {
+			b.Fatalf("Apply counts %+v, want a delta of %d", c, 2*(n/100))
+		}
+		half := n / 100
+		t2 := wait(recv, local, func(st lab.ChannelStats) bool {
+			return st.ImportUpdates-st0.ImportUpdates >= half && st.ImportWithdraws-st0.ImportWithdraws >= half && st.Imported == n
+		})
+		b.ReportMetric(t1.Sub(t0).Seconds(), "announce-s")
+		b.ReportMetric(applied.Seconds(), "apply-s")
+		b.ReportMetric(t2.Sub(start).Seconds(), "converged-s")
+		b.ReportMetric(vmHWM(b), "peak-rss-MB")
+	}
+}
