@@ -9,7 +9,10 @@
 #    reference: the second BIRD reconfigured with the churned statics.
 #  - a router sending the speaker a 262k-route table (which it ignores):
 #    the speaker's heap without a cap and with the default max_prefixes;
-#    reference: the memory BIRD's routes take for the same table (one run).
+#    reference: the memory BIRD's routes take for the same table (one run);
+#  - scale: 1M RTBH /24s announced to one BIRD, then a 1 % change (10k
+#    withdrawn, 10k new): peak RSS of the process (goal <= 1.5 GB) and the
+#    time to apply the change (goal <= 2 s); one run, SCALE=0 skips it.
 # Prints markdown rows: | what | asfence | reference | ratio / notes |.
 # Medians of BENCH_COUNT runs (default 3). The daemons run on 127.0.0.0/8.
 set -euo pipefail
@@ -23,8 +26,17 @@ mem=$(go test -run '^$' -bench 'BenchmarkBGPReceivedTable' -benchtime 1x -count 
   echo "$mem" >&2
   exit 1
 }
+# The scale run: 1M routes to one BIRD and a 1 % change (one run; SCALE=0 skips it).
+scale=""
+if [ "${SCALE:-1}" != 0 ]; then
+  scale=$(go test -run '^$' -bench 'BenchmarkBGPScale1M' -benchtime 1x -count 1 -timeout 40m ./integration/ 2>&1) || {
+    echo "$scale" >&2
+    exit 1
+  }
+fi
 out="$out
-$mem"
+$mem
+$scale"
 # median NAME METRIC: the median of the metric over the runs of one benchmark.
 median() {
   echo "$out" | awk -v b="$1" -v m="$2" '
@@ -51,3 +63,7 @@ mc1=$(median BenchmarkBGPReceivedTable capped-MiB)
 mb=$(median BenchmarkBGPReceivedTable bird-MiB)
 echo "| BGP: a router sends the speaker a 262k-route table, speaker heap without a cap | $(fmt "$mu0") -> $(fmt "$mu1") MiB ($(fmt "$mub") B/route) | $(fmt "$mb") MiB (BIRD's routes for the same table) | GoBGP keeps every received route before any import policy |"
 echo "| BGP: the same with the default max_prefixes (1000), highest heap while the router keeps reconnecting | $(fmt "$mc0") -> $(fmt "$mc1") MiB | - | the session is closed past 1000 routes per family |"
+if [ -n "$scale" ]; then
+  echo "| BGP scale: 1M RTBH /24 announced to one BIRD (Established until BIRD holds all), one run | $(fmt "$(median BenchmarkBGPScale1M announce-s)") s; peak RSS $(fmt "$(median BenchmarkBGPScale1M peak-rss-MB)") MB (the benchmark process: speaker, both Intents) | - | goal <= 1500 MB |"
+  echo "| BGP scale: 1 % change on 1M (10k withdrawn + 10k new): Apply / until BIRD converged | $(fmt "$(median BenchmarkBGPScale1M apply-s)") s / $(fmt "$(median BenchmarkBGPScale1M converged-s)") s | - | goal <= 2 s |"
+fi
