@@ -18,7 +18,7 @@ if [ ! -s "$rib" ]; then
   go run ./scripts/mkrib -prefixes "$n" -peers 1 -o "$rib.tmp" >&2
   mv "$rib.tmp" "$rib"
 fi
-out=$(BMP_BENCH_RIB="$rib" go test -run '^$' -bench 'BenchmarkBMPFullTable' -benchtime 1x -count 1 -timeout 120m ./internal/bmp/ 2>&1) || {
+out=$(BMP_BENCH_RIB="$rib" BMP_BENCH_ROUTES="$n" go test -run '^$' -bench 'BenchmarkBMPFullTable' -benchtime 1x -count 1 -timeout 120m ./internal/bmp/ 2>&1) || {
   echo "$out" >&2
   exit 1
 }

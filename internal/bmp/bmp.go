@@ -89,7 +89,7 @@ type Update struct {
 	PeerAS uint32
 	Prefix netip.Prefix
 	Origin uint32   // 0 when the path ends in an AS_SET or is empty
-	Path   []uint32 // AS path (may be nil in withdrawals)
+	Path   []uint32 // AS path (may be nil in withdrawals; shared by the Updates of one UPDATE: read only)
 	// Withdraw: the route is gone (Origin is the one it had).
 	Withdraw bool
 	At       time.Time

@@ -119,11 +119,11 @@ func route(t testing.TB, peer netip.Addr, peerAS uint32, flags uint8, path []uin
 	return serialize(t, m)
 }
 
-// prefixes returns n /24s from 10.0.0.0 on.
+// prefixes returns n distinct /24s from 10.0.0.0 on.
 func prefixes(n int) []netip.Prefix {
 	out := make([]netip.Prefix, n)
 	for i := range out {
-		out[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+		out[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(10 + i>>16), byte(i >> 8), byte(i), 0}), 24)
 	}
 	return out
 }

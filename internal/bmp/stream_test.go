@@ -286,3 +286,25 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRead: the receiver's own rate on a stream of Route Monitoring
+// messages with one IPv4 prefix each (as gobgpd and FRR send them).
+func BenchmarkRead(b *testing.B) {
+	const n = 100000
+	msgs := [][]byte{peerUp(b, peerA, 64500, false)}
+	for _, p := range prefixes(n) {
+		msgs = append(msgs, route(b, peerA, 64500, 0, []uint32{64500, 3356, 396986}, 0, p))
+	}
+	data := cat(msgs...)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		r, _ := streamReceiver(2 * n)
+		r.onUpdate = func([]Update) {}
+		s, err := feed(r, data)
+		if !errors.Is(err, io.EOF) || s.rt.routes != n {
+			b.Fatalf("%v, %d routes", err, s.rt.routes)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/route")
+}
