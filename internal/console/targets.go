@@ -20,8 +20,6 @@ const (
 	prefixesPerPage = 100
 	// maxASNRows bounds the ASN table of one target.
 	maxASNRows = 1000
-	// maxInside bounds the list of target prefixes inside a searched prefix.
-	maxInside = 100
 )
 
 // Sort keys of the prefix table.
