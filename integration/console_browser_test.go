@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/integration/lab"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
@@ -295,6 +296,30 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}
 
+	// The BGP peers as /api/v1/peers has them: routes received and the
+	// last NOTIFICATION (none on a session that never failed).
+	peers, err := l.client.Peers(ctx)
+	if err != nil || len(peers) == 0 {
+		t.Fatalf("peers: %+v %v", peers, err)
+	}
+	for _, p := range peers {
+		row := fmt.Sprintf(`tr[data-peer=%q]`, p.Address)
+		received := 0
+		for _, n := range p.Received {
+			received += n
+		}
+		if got := strings.TrimSpace(b.text(row + ` td[data-count="received"]`)); got != strconv.Itoa(received) {
+			t.Errorf("overview peer %s: %s routes received, the API says %d", p.Address, got, received)
+		}
+		want := "none"
+		if n := p.LastNotification; n != nil {
+			want = fmt.Sprintf("%s %d/%d %s", n.Direction, n.Code, n.Subcode, n.Text)
+		}
+		if got := b.text(row + " td.notification"); !strings.Contains(got, want) {
+			t.Errorf("overview peer %s: last NOTIFICATION %q, want %q", p.Address, got, want)
+		}
+	}
+
 	// A holder name with markup from RDAP is shown as text; no dialog.
 	b.do("targets", chromedp.Navigate(base+"/targets?target=tencent"))
 	if holders := b.text("table.asns"); !strings.Contains(holders, `holder "`+xssHolder+`"`) {
@@ -336,6 +361,45 @@ func TestConsoleBrowser(t *testing.T) {
 	b.do("held run page", chromedp.Navigate(fmt.Sprintf("%s/runs/%d", base, held.ID)), chromedp.WaitVisible(chromedp.CSS("#signin-to-decide")))
 	if h := b.text("h1"); !strings.Contains(h, "held") {
 		t.Errorf("run page heading: %q", h)
+	}
+
+	// The removed prefixes, page by page through the links: the second
+	// page holds what the API's page at the same offset holds.
+	sum, err := l.client.RunSummary(ctx, held.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed int
+	for _, tc := range sum.Change.Targets {
+		if tc.Target == "tencent" {
+			removed = tc.Removed
+		}
+	}
+	if removed <= 200 {
+		t.Fatalf("run %d removes %d tencent prefixes, the test pages through more than 200", held.ID, removed)
+	}
+	b.do("all removed prefixes", chromedp.Click(chromedp.CSS(`section[data-target="tencent"] a[href*="kind=removed"]`)))
+	b.waitPage("kind=removed")
+	if pager := b.text("nav.pager > span:not(.off)"); pager != fmt.Sprintf("1–100 of %d", removed) {
+		t.Errorf("first page of removed prefixes: pager %q", pager)
+	}
+	b.do("next page", chromedp.Click(chromedp.CSS(`nav.pager a[rel="next"]`)))
+	b.waitPage("offset=100")
+	shown := eval[[]string](b, `Array.from(document.querySelectorAll("table.prefixes tbody tr td:first-child")).map(td => td.textContent)`)
+	var apiPage []string
+	if _, err := l.client.RunPrefixes(ctx, held.ID, store.PrefixQuery{Target: "tencent", Change: store.ChangeRemoved, Offset: 100, Limit: 100}, func(ps []asn.Prefix) error {
+		for _, p := range ps {
+			apiPage = append(apiPage, p.Prefix.String())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(shown, " ") != strings.Join(apiPage, " ") || len(apiPage) != 100 {
+		t.Errorf("second page of removed prefixes shows %d rows %.200v, the API's page %d rows %.200v", len(shown), shown, len(apiPage), apiPage)
+	}
+	if pager := b.text("nav.pager > span:not(.off)"); pager != fmt.Sprintf("101–200 of %d", removed) {
+		t.Errorf("second page: pager %q", pager)
 	}
 
 	// POSTs the console refuses, sent by the browser with its cookies:

@@ -114,6 +114,10 @@ func TestDaemonCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "run 2 (api): held") || !strings.Contains(out, "WAITING FOR APPROVAL") || !strings.Contains(out, "  - ") {
 		t.Fatalf("show (API): exit %d\n%s", code, out)
 	}
+	// The whole change, page by page through the API: every removed
+	// prefix in the text, and in the JSON (the shape show always printed).
+	held := waitFor(2)
+	apiJSON := showAll(t, held, "--config", cfg)
 	code, out, _ = runCLI(t, "peers", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "no BGP neighbors") {
 		t.Fatalf("peers: exit %d\n%s", code, out)
@@ -139,6 +143,9 @@ func TestDaemonCommands(t *testing.T) {
 	code, out, _ = runCLI(t, "history", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "WAITING FOR APPROVAL") || !strings.Contains(out, "tencent: would withdraw") {
 		t.Fatalf("history text: exit %d\n%s", code, out)
+	}
+	if storeJSON := showAll(t, held, "--state-dir", filepath.Join(dir, "state")); storeJSON != apiJSON {
+		t.Errorf("show --format json differs between the API and the store")
 	}
 	code, out, stderr = runCLI(t, "approve", "2", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "approved: the daemon announces it at its next start") {
@@ -222,4 +229,41 @@ func TestTriggerWaitFailsWhenOutputsAreNotWritten(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(blocker, "out", "asfence-bird.conf")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// showAll checks that `show RUN --max-prefixes 0` lists every prefix the
+// run removed and that `show RUN --format json` carries all of them, and
+// returns the JSON.
+func showAll(t *testing.T, r *store.Run, where ...string) string {
+	t.Helper()
+	id := fmt.Sprint(r.ID)
+	code, out, stderr := runCLI(t, append([]string{"show", id, "--max-prefixes", "0"}, where...)...)
+	if n := strings.Count(out, "\n  - "); code != 0 || n != r.Diff.Removed || r.Diff.Removed < 1000 || strings.Contains(out, "more (asfence show") {
+		t.Fatalf("show %s --max-prefixes 0 %v: exit %d, %d removed prefixes listed, want %d: %s", id, where, code, n, r.Diff.Removed, stderr)
+	}
+	code, out, stderr = runCLI(t, append([]string{"show", id}, where...)...)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("  - ... %d more (asfence show %s --max-prefixes 0)", r.Diff.Removed-200, id)) {
+		t.Fatalf("show %s %v: exit %d: %s", id, where, code, stderr)
+	}
+	code, out, stderr = runCLI(t, append([]string{"show", id, "--format", "json"}, where...)...)
+	var v struct {
+		Run    *store.Run
+		Detail *store.Detail
+	}
+	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil || v.Run == nil || v.Detail == nil {
+		t.Fatalf("show %s --format json %v: exit %d, %v: %s", id, where, code, err, stderr)
+	}
+	removed := 0
+	for _, tc := range v.Detail.Change.Targets {
+		removed += len(tc.Removed)
+		for _, p := range tc.Removed {
+			if len(p.Evidence) == 0 {
+				t.Fatalf("show --format json: %s without evidence", p.Prefix)
+			}
+		}
+	}
+	if removed != r.Diff.Removed {
+		t.Fatalf("show %s --format json %v: %d removed prefixes, want %d", id, where, removed, r.Diff.Removed)
+	}
+	return out
 }

@@ -180,7 +180,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		var se *json.SyntaxError
-		if errors.As(err, &se) && se.Offset >= int64(len(data)) || strings.Contains(err.Error(), "unexpected end of JSON input") {
+		if errors.As(err, &se) && se.Offset >= int64(len(data)) { // the JSON ends early
 			return &TruncatedError{What: what, Read: cr.n, Err: err}
 		}
 		return fmt.Errorf("%s: bad answer: %w", what, err)

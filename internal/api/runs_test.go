@@ -352,6 +352,16 @@ func TestClientNamesTruncatedAndOversizedAnswers(t *testing.T) {
 	if !errors.As(err, &tr) || !strings.Contains(err.Error(), "cut off after 29 bytes") {
 		t.Fatalf("summary cut short: %v", err)
 	}
+	// A whole HTTP answer whose JSON stops half-way (a proxy, a daemon
+	// that closed cleanly mid-answer).
+	half := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"format": 2, "run": {"id": 1, "outc`))
+	}))
+	defer half.Close()
+	_, err = (&Client{Base: half.URL}).RunSummary(ctx, 1)
+	if !errors.As(err, &tr) || !strings.Contains(err.Error(), "cut off after 36 bytes") {
+		t.Fatalf("summary whose JSON stops: %v", err)
+	}
 	// An answer announced larger than the limit is not read at all.
 	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(int64(DefaultMaxAnswer)+1))

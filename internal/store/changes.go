@@ -48,8 +48,8 @@ var (
 
 // Chunk sizes: a page of a list decodes at most two chunks.
 const (
-	prefixesPerChunk  = 512
-	diffLinesPerChunk = 2048
+	prefixesPerChunk  = 256
+	diffLinesPerChunk = 1000
 )
 
 // Kinds of a prefix list in a change.

@@ -125,7 +125,7 @@ func TestChangePagedReads(t *testing.T) {
 	}
 
 	lines := strings.SplitAfter(diffs[0].Diff, "\n")
-	for _, c := range []struct{ offset, limit int }{{0, 60}, {2040, 20}, {0, -1}, {4990, 1000}, {5000, 10}, {2048, 2048}} {
+	for _, c := range []struct{ offset, limit int }{{0, 60}, {990, 20}, {0, -1}, {4990, 1000}, {5000, 10}, {2000, 2000}, {1999, 1}} {
 		var b strings.Builder
 		total, err := s.RunDiff(r.ID, "asfence-junos.conf", c.offset, c.limit, func(text string) error {
 			b.WriteString(text)
