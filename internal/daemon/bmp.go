@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"slices"
+
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/bmp"
+	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/metrics"
 	"github.com/asfence/asfence/internal/watch"
 )
@@ -66,4 +69,13 @@ func (d *Daemon) metricBMP() []metrics.BMPRouter {
 			Messages: r.Messages, Errors: r.Errors, LastMessage: r.LastMessage}
 	}
 	return out
+}
+
+// bmpChanged reports whether the bmp: block changed (the receiver takes
+// it at start only; the watch: block applies on reload).
+func bmpChanged(a, b *config.BMP) bool {
+	if a == nil || b == nil {
+		return (a == nil) != (b == nil)
+	}
+	return a.Listen != b.Listen || a.MaxRoutesPerRouter != b.MaxRoutesPerRouter || !slices.Equal(a.Routers, b.Routers)
 }

@@ -109,6 +109,9 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		cfg.BGP.Listen != old.BGP.Listen) {
 		restart = append(restart, "bgp (asn, router_id, listen)")
 	}
+	if bmpChanged(cfg.BMP, old.BMP) {
+		restart = append(restart, "bmp")
+	}
 	if len(restart) > 0 {
 		d.log.WithField("settings", restart).Warn("reload: these settings take effect at the next start only")
 	}

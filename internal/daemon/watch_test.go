@@ -2,16 +2,32 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/internal/watch"
 )
 
 func fitsAll(int) (bool, string) { return true, "" }
+
+// applyWatch is ApplyWatch as the watch calls it: again while the run
+// slot is busy (a run just finished may still hold it; the watch retries).
+func applyWatch(t *testing.T, d *Daemon, cands []watch.Candidate, fits func(int) (bool, string)) (watch.Result, error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := d.ApplyWatch(context.Background(), cands, fits)
+		if !errors.Is(err, api.ErrBusy) || time.Now().After(deadline) {
+			return res, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // A prefix the watch applied stays through runs that are not scheduled
 // (with its watch evidence), and a scheduled run drops it once routing no
@@ -28,7 +44,7 @@ func TestWatchPrefixUntilScheduledRun(t *testing.T) {
 		Evidence: []asn.Evidence{{Source: "feed:192.0.2.30", Detail: "originated by AS45090", Seen: time.Now().UTC()}}}
 	bogon := watch.Candidate{Target: "tencent", Prefix: netip.MustParsePrefix("192.0.2.0/24"), Origins: []uint32{45090},
 		Evidence: c.Evidence}
-	res, err := h.d.ApplyWatch(ctx, []watch.Candidate{c, bogon}, fitsAll)
+	res, err := applyWatch(t, h.d, []watch.Candidate{c, bogon}, fitsAll)
 	if err != nil || res.Outcome != watch.Applied || res.Added != 1 || res.Refused[watch.Key{Target: "tencent", Prefix: bogon.Prefix}] != "bogon" {
 		t.Fatalf("ApplyWatch: %+v %v", res, err)
 	}
@@ -55,7 +71,7 @@ func TestWatchPrefixUntilScheduledRun(t *testing.T) {
 	// Beyond the guard: held, the applied set unchanged.
 	c2 := c
 	c2.Prefix = netip.MustParsePrefix("20.2.0.0/24")
-	res, err = h.d.ApplyWatch(ctx, []watch.Candidate{c2}, func(int) (bool, string) { return false, "too many" })
+	res, err = applyWatch(t, h.d, []watch.Candidate{c2}, func(int) (bool, string) { return false, "too many" })
 	if err != nil || res.Outcome != watch.Held {
 		t.Fatalf("ApplyWatch beyond the guard: %+v %v", res, err)
 	}
