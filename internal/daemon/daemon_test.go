@@ -651,7 +651,7 @@ func TestLiveSourcesAndABrokenSourceFile(t *testing.T) {
 	}
 	// The metrics follow the run's record (they are updated once it is
 	// stored): poll.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(testDeadline); ; time.Sleep(20 * time.Millisecond) {
 		m := h.metrics()
 		if strings.Contains(m, "asfence_degraded 1") && strings.Contains(m, `asfence_source_up{source="sources"} 0`) {
 			break

@@ -19,7 +19,7 @@ func fitsAll(int) (bool, string) { return true, "" }
 // slot is busy (a run just finished may still hold it; the watch retries).
 func applyWatch(t *testing.T, d *Daemon, cands []watch.Candidate, fits func(int) (bool, string)) (watch.Result, error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testDeadline)
 	for {
 		res, err := d.ApplyWatch(context.Background(), cands, fits)
 		if !errors.Is(err, api.ErrBusy) || time.Now().After(deadline) {
