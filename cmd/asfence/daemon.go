@@ -110,7 +110,7 @@ type clientFlags struct {
 
 func (f *clientFlags) register(c *cobra.Command, format bool) {
 	c.Flags().StringVar(&f.config, "config", "", "the daemon's config file (for state_dir, api.listen, api.token_file)")
-	c.Flags().StringVar(&f.stateDir, "state-dir", "", "state directory (default: from --config, else "+daemon.DefaultStateDir+")")
+	c.Flags().StringVar(&f.stateDir, "state-dir", "", "state directory (default: from --config, else "+config.DefaultStateDir+")")
 	c.Flags().StringVar(&f.api, "api", "", "daemon API address (default: from --config, else "+config.DefaultAPIListen+")")
 	c.Flags().StringVar(&f.tokenFile, "token-file", "", "API bearer token file (default: from --config)")
 	if format {
@@ -148,13 +148,13 @@ func (f *clientFlags) resolve() (*target, error) {
 			return nil, err
 		}
 	}
-	t := &target{stateDir: daemon.StateDir(cfg), explicit: f.api != ""}
+	t := &target{stateDir: cfg.StateDirectory(), explicit: f.api != ""}
 	if f.stateDir != "" {
 		t.stateDir = f.stateDir
 	}
 	listen := f.api
 	if listen == "" {
-		listen = daemon.APIListen(cfg)
+		listen = cfg.APIAddress()
 	}
 	tok, err := cfg.APIToken()
 	if err != nil {

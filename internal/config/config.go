@@ -4,12 +4,14 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -124,9 +126,46 @@ type Log struct {
 
 // Defaults.
 const (
-	DefaultAPIListen = "127.0.0.1:9179"
-	DefaultSchedule  = "@every 6h"
+	DefaultAPIListen  = "127.0.0.1:9179"
+	DefaultSchedule   = "@every 6h"
+	DefaultStateDir   = "/var/lib/asfence"
+	DefaultRetryAfter = time.Minute
 )
+
+// StateDirectory is the configured state directory, or the default.
+func (c *Config) StateDirectory() string {
+	return cmp.Or(c.StateDir, DefaultStateDir)
+}
+
+// OutputDirectory is the configured output directory, or "out" in the
+// state directory.
+func (c *Config) OutputDirectory() string {
+	return cmp.Or(c.OutputDir, filepath.Join(c.StateDirectory(), "out"))
+}
+
+// APIAddress is the configured API address ("" when the API is off).
+func (c *Config) APIAddress() string {
+	switch c.API.Listen {
+	case "":
+		return DefaultAPIListen
+	case "off":
+		return ""
+	}
+	return c.API.Listen
+}
+
+// ScheduleSpec is the configured cron schedule, or the default.
+func (c *Config) ScheduleSpec() string {
+	return cmp.Or(c.Schedule, DefaultSchedule)
+}
+
+// RetryDelay is the first retry delay after a failed run (0: no retries).
+func (c *Config) RetryDelay() time.Duration {
+	if c.RetryAfter == nil {
+		return DefaultRetryAfter
+	}
+	return *c.RetryAfter
+}
 
 // GuardValues returns the guard with defaults filled in.
 func (g Guard) Values() (withdrawRatio, addRatio float64) {

@@ -27,10 +27,7 @@ const (
 // validateSchedule checks schedule and jitter together: a jitter longer
 // than the time between runs would push each run past the next.
 func (c *Config) validateSchedule(p *field.List) {
-	spec := c.Schedule
-	if spec == "" {
-		spec = DefaultSchedule
-	}
+	spec := c.ScheduleSpec()
 	var every time.Duration // 0: not known
 	if s, err := parseSchedule(spec); err != nil {
 		p.Add("schedule", "invalid cron spec %q: %v", c.Schedule, err)

@@ -115,7 +115,7 @@ func (b *consoleBackend) Applied(context.Context) (*console.Applied, error) {
 
 func (b *consoleBackend) Outputs(context.Context) ([]console.Output, error) {
 	cfg := b.config()
-	dir := OutputDir(cfg)
+	dir := cfg.OutputDirectory()
 	var out []console.Output
 	for _, v := range cfg.Outputs.Vendors {
 		o := console.Output{Vendor: v, File: filters.FileName(v)}
@@ -138,7 +138,7 @@ func (b *consoleBackend) OpenOutput(_ context.Context, file string) (*os.File, e
 	cfg := b.config()
 	for _, v := range cfg.Outputs.Vendors {
 		if filters.FileName(v) == file {
-			return os.Open(filepath.Join(OutputDir(cfg), file))
+			return os.Open(filepath.Join(cfg.OutputDirectory(), file))
 		}
 	}
 	return nil, fmt.Errorf("vendor file %q: %w", file, store.ErrNotFound)

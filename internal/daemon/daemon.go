@@ -10,7 +10,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,45 +29,15 @@ import (
 	"github.com/asfence/asfence/report"
 )
 
-// Defaults for paths the config leaves empty.
 const (
-	DefaultStateDir = "/var/lib/asfence"
 	// applyTimeout bounds one BGP apply; it is not cut short by a stop, so
 	// that the speaker is never left half-way by a SIGTERM.
 	applyTimeout = 2 * time.Minute
 )
 
-// StateDir is the configured state directory, or the default.
-func StateDir(c *config.Config) string {
-	if c.StateDir != "" {
-		return c.StateDir
-	}
-	return DefaultStateDir
-}
-
-// OutputDir is the configured output directory, or "out" in the state
-// directory.
-func OutputDir(c *config.Config) string {
-	if c.OutputDir != "" {
-		return c.OutputDir
-	}
-	return filepath.Join(StateDir(c), "out")
-}
-
-// defaultRetryAfter is the first retry delay after a failed run; it
-// doubles with each failure in a row, up to maxRetryDelay.
-const (
-	defaultRetryAfter = time.Minute
-	maxRetryDelay     = 30 * time.Minute
-)
-
-// retryAfter is the configured first retry delay (0: no retries).
-func retryAfter(c *config.Config) time.Duration {
-	if c.RetryAfter == nil {
-		return defaultRetryAfter
-	}
-	return *c.RetryAfter
-}
+// maxRetryDelay bounds the retry delay, which doubles with each failed
+// run in a row from retry_after.
+const maxRetryDelay = 30 * time.Minute
 
 // retryDelay is the wait before retrying after failures failed runs in a
 // row.
@@ -78,17 +47,6 @@ func retryDelay(base time.Duration, failures int) time.Duration {
 		d *= 2
 	}
 	return min(d, maxRetryDelay)
-}
-
-// APIListen is the configured API address ("" when the API is off).
-func APIListen(c *config.Config) string {
-	switch c.API.Listen {
-	case "":
-		return config.DefaultAPIListen
-	case "off":
-		return ""
-	}
-	return c.API.Listen
 }
 
 // Options configure the daemon.
@@ -200,14 +158,14 @@ func New(o Options) (*Daemon, error) {
 		cfg:  o.Config,
 		sem:  make(chan struct{}, 1),
 	}
-	st, err := store.Open(StateDir(o.Config), store.Options{})
+	st, err := store.Open(o.Config.StateDirectory(), store.Options{})
 	if err != nil {
 		return nil, err
 	}
 	d.st = st
 	d.m = metrics.New(o.Version, d.metricPeers)
 	d.newWatch()
-	if listen := APIListen(o.Config); listen != "" {
+	if listen := o.Config.APIAddress(); listen != "" {
 		tok, err := o.Config.APIToken()
 		if err != nil {
 			st.Close()
@@ -552,7 +510,7 @@ func (d *Daemon) RunReport(id uint64) (*store.Run, *report.Report, error) {
 // Status describes the daemon.
 func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {
 	cfg := d.config()
-	st := &api.Status{Version: d.opts.Version, Ready: d.Ready(), StartedAt: d.started.UTC(), Schedule: schedule(cfg),
+	st := &api.Status{Version: d.opts.Version, Ready: d.Ready(), StartedAt: d.started.UTC(), Schedule: cfg.ScheduleSpec(),
 		FailedSources: []store.SourceStatus{}}
 	if d.cron != nil {
 		d.mu.Lock()
@@ -639,13 +597,6 @@ func (d *Daemon) metricPeers(ctx context.Context) ([]metrics.Peer, error) {
 		out = append(out, metrics.Peer{Address: p.Address, Description: p.Description, State: p.State, Established: p.Established, Sent: p.Sent})
 	}
 	return out, err
-}
-
-func schedule(c *config.Config) string {
-	if c.Schedule != "" {
-		return c.Schedule
-	}
-	return config.DefaultSchedule
 }
 
 // errStopping: the daemon is shutting down (503 through the API).

@@ -101,7 +101,7 @@ func (d *Daemon) writeOutputSet(cfg *config.Config, in *policy.Intent) (outs []s
 	if len(cfg.Outputs.Vendors) == 0 {
 		return nil, nil, nil
 	}
-	dir := OutputDir(cfg)
+	dir := cfg.OutputDirectory()
 	// fail marks every vendor not written, the one at fault with its error.
 	fail := func(vendor string, err error) ([]store.Output, []store.OutputDiff, error) {
 		outs := make([]store.Output, 0, len(cfg.Outputs.Vendors))

@@ -177,7 +177,7 @@ func (d *Daemon) done(r *store.Run) {
 // schedule would. A later run that ends the series of failures, or
 // another failure scheduling its own retry, makes this one moot.
 func (d *Daemon) scheduleRetry(failures int) {
-	base := retryAfter(d.config())
+	base := d.config().RetryDelay()
 	if base <= 0 {
 		return
 	}

@@ -45,9 +45,9 @@ func (l cronLog) Error(err error, msg string, kvs ...any) {
 }
 
 func parseSchedule(cfg *config.Config) (cron.Schedule, error) {
-	s, err := config.CronParser().Parse(schedule(cfg))
+	s, err := config.CronParser().Parse(cfg.ScheduleSpec())
 	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", schedule(cfg), err)
+		return nil, fmt.Errorf("schedule %q: %w", cfg.ScheduleSpec(), err)
 	}
 	return jitterSchedule{inner: s, max: cfg.Jitter}, nil
 }
@@ -66,7 +66,7 @@ func (d *Daemon) startSchedule(cfg *config.Config) error {
 	d.cronID = d.cron.Schedule(sched, cron.FuncJob(d.scheduled))
 	d.mu.Unlock()
 	d.cron.Start()
-	d.log.WithFields(logrus.Fields{"schedule": schedule(cfg), "jitter": cfg.Jitter.String(),
+	d.log.WithFields(logrus.Fields{"schedule": cfg.ScheduleSpec(), "jitter": cfg.Jitter.String(),
 		"next": d.cron.Entry(d.cronID).Next}).Info("scheduler started")
 	return nil
 }
@@ -93,10 +93,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		return err
 	}
 	var restart []string
-	if StateDir(cfg) != StateDir(old) {
+	if cfg.StateDirectory() != old.StateDirectory() {
 		restart = append(restart, "state_dir")
 	}
-	if APIListen(cfg) != APIListen(old) {
+	if cfg.APIAddress() != old.APIAddress() {
 		restart = append(restart, "api.listen")
 	}
 	if a, b := cfg.API, old.API; a.ReadTimeout != b.ReadTimeout || a.WriteTimeout != b.WriteTimeout ||
@@ -148,7 +148,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		d.mu.Unlock()
 	}
 	d.m.Reload(nil)
-	d.log.WithFields(logrus.Fields{"config": cfg.Path, "schedule": schedule(cfg)}).Info("config reloaded")
+	d.log.WithFields(logrus.Fields{"config": cfg.Path, "schedule": cfg.ScheduleSpec()}).Info("config reloaded")
 	return nil
 }
 
