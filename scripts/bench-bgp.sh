@@ -12,7 +12,7 @@
 #    reference: the memory BIRD's routes take for the same table (one run);
 #  - scale: 1M RTBH /24s announced to one BIRD, then a 1 % change (10k
 #    withdrawn, 10k new): peak RSS of the process (goal <= 1.5 GB) and the
-#    time to apply the change (goal <= 2 s); one run, SCALE=0 skips it.
+#    time to apply the change (goal <= 2 s); one run, only with SCALE=1.
 # Prints markdown rows: | what | asfence | reference | ratio / notes |.
 # Medians of BENCH_COUNT runs (default 3). The daemons run on 127.0.0.0/8.
 set -euo pipefail
@@ -26,9 +26,10 @@ mem=$(go test -run '^$' -bench 'BenchmarkBGPReceivedTable' -benchtime 1x -count 
   echo "$mem" >&2
   exit 1
 }
-# The scale run: 1M routes to one BIRD and a 1 % change (one run; SCALE=0 skips it).
+# The scale run: 1M routes to one BIRD and a 1 % change (one run; SCALE=1 runs it:
+# on the shared 2-core machine it did not finish within 35 minutes, see README).
 scale=""
-if [ "${SCALE:-1}" != 0 ]; then
+if [ "${SCALE:-0}" != 0 ]; then
   scale=$(go test -run '^$' -bench 'BenchmarkBGPScale1M' -benchtime 1x -count 1 -timeout 40m ./integration/ 2>&1) || {
     echo "$scale" >&2
     exit 1
