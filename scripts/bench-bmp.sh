@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# BMP benchmark (internal/bmp/bench_test.go): a full-size table (about 1M
-# routes, 85 % IPv4 and 15 % IPv6, built by scripts/mkrib from the real RIS
-# tables) injected into a gobgpd upstream; a gobgpd router learns it and
+# BMP benchmark (internal/bmp/bench_test.go): a full-size IPv4 table (1M
+# routes built by scripts/mkrib from the real RIS tables) injected into a
+# gobgpd upstream (its MRT injection passed no IPv6 route on to the routers
+# here, so the table is IPv4 only); a gobgpd router learns it and
 # sends it both to a BIRD over BGP and to asfence's BMP receiver
 # (pre-policy). Prints markdown rows: the time from the router's session
 # with the upstream coming up until the receiver held every route, next to
@@ -13,9 +14,9 @@ cd "$(dirname "$0")/.."
 n=${BMP_BENCH_PREFIXES:-1000000}
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/asfence-bench
 mkdir -p "$cache"
-rib="$cache/rib-$n-1peer.gz"
+rib="$cache/rib-$n-1peer-v4.gz"
 if [ ! -s "$rib" ]; then
-  go run ./scripts/mkrib -prefixes "$n" -peers 1 -o "$rib.tmp" >&2
+  go run ./scripts/mkrib -prefixes "$n" -ipv6 0 -peers 1 -o "$rib.tmp" >&2
   mv "$rib.tmp" "$rib"
 fi
 out=$(BMP_BENCH_RIB="$rib" BMP_BENCH_ROUTES="$n" go test -run '^$' -bench 'BenchmarkBMPFullTable' -benchtime 1x -count 1 -timeout 120m ./internal/bmp/ 2>&1) || {
