@@ -121,6 +121,9 @@ type Peer struct {
 	// LastNotification is the last BGP NOTIFICATION of the session, sent
 	// or received.
 	LastNotification *Notification `json:"last_notification,omitempty"`
+	// Feed: a feed neighbor (bgp neighbor feed: true), a source of the
+	// live watch; it is sent nothing.
+	Feed bool `json:"feed,omitempty"`
 }
 
 // Notification is a BGP NOTIFICATION (RFC 4271 §4.5) that ended or

@@ -59,6 +59,8 @@ type Backend interface {
 	// OpenOutput opens one of the files Outputs lists (by its file name).
 	OpenOutput(ctx context.Context, file string) (*os.File, error)
 	Peers(ctx context.Context) ([]api.Peer, error)
+	// A Backend that also implements api.BMPBackend (as the daemon does)
+	// has its BMP routers and live watch on the overview.
 }
 
 // Change kinds for ChangeQuery.

@@ -646,3 +646,98 @@ func TestSessionEnds(t *testing.T) {
 		t.Error("the session outlived its lifetime")
 	}
 }
+
+// xssRouter is a BMP router's sysName (router data, as a registry's holder
+// name is registry data).
+const xssRouter = `<script>alert(3)</script>`
+
+// BMP makes the fixture an api.BMPBackend, as the daemon is.
+func (f *fixture) BMP(context.Context) (*api.BMP, error) {
+	return &api.BMP{Listen: "[::]:11019", Routers: []api.BMPRouter{
+		{Address: "192.0.2.31", Name: xssRouter, State: "up", Since: fixtureTime, Connections: 1, Peers: 2, Routes: 1234,
+			Messages: 99, LastMessage: fixtureTime.Add(time.Minute)},
+		{Address: "192.0.2.32", State: "dropped", Since: fixtureTime, Errors: 1,
+			LastError: "bmp message of 4294967295 bytes " + xssEvidence, LastErrorAt: fixtureTime.Add(2 * time.Minute)},
+	}, Watch: api.WatchStatus{On: true, Routes: 40, Candidates: 3, Applied: 17, Held: 1, Refused: 2, WindowUsed: 17,
+		MaxAdditions: 100, Window: "10m0s", MinSources: 2, LastRun: 2, LastOutcome: "held"}}, nil
+}
+
+// TestOverviewBMP: the BMP routers and the live watch are on the overview,
+// as /api/v1/bmp gives them, router data escaped; feed neighbors are marked
+// among the BGP peers.
+func TestOverviewBMP(t *testing.T) {
+	b := serve(t, newFixture(t), "")
+	_, body := b.get("/")
+	for _, want := range []string{
+		`<tr data-router="192.0.2.31" data-state="up">`, `<span class="ok">up</span>`,
+		`<td class="num" data-count="peers">2</td><td class="num" data-count="routes">1234</td>`,
+		`&lt;script&gt;alert(3)&lt;/script&gt;`,
+		`<tr data-router="192.0.2.32" data-state="dropped">`, `<span class="bad">dropped</span>`,
+		`bmp message of 4294967295 bytes &lt;img src=x onerror=alert(2)&gt;`, `(1 errors)`,
+		`<dd data-count="routes">40 `, `<dd data-count="candidates">3 `, `<dd data-count="applied">17 `,
+		`<dd data-count="held">1 `, `<dd data-count="refused">2 `, `<dd data-count="window">17 of 100 per 10m0s; seen from at least 2 routers or peers</dd>`,
+		`<a href="/runs/2">run 2</a> held`, `<a href="/runs?trigger=watch">`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %s", want)
+		}
+	}
+	for _, raw := range []string{xssRouter, xssEvidence} {
+		if strings.Contains(body, raw) {
+			t.Errorf("overview shows %s unescaped", raw)
+		}
+	}
+}
+
+// TestOverviewFeedPeer: a feed neighbor is listed among the BGP peers and
+// marked as a feed.
+func TestOverviewFeedPeer(t *testing.T) {
+	f := &feedFixture{newFixture(t)}
+	c, err := New(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	c.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	body := rec.Body.String()
+	if !strings.Contains(body, `<tr data-peer="192.0.2.40" data-feed="true"><td class="mono">192.0.2.40 <span class="tag"`) {
+		t.Error("the feed neighbor is not marked as a feed")
+	}
+	if strings.Contains(body, `<tr data-peer="192.0.2.21" data-feed`) {
+		t.Error("an RTBH peer is marked as a feed")
+	}
+	// Without api.BMPBackend, no BMP section.
+	if strings.Contains(body, `id="bmp"`) || strings.Contains(body, `id="watch"`) {
+		t.Error("a backend without BMP shows a BMP section")
+	}
+}
+
+// feedFixture adds a feed neighbor; embedding the fixture as a Backend
+// hides its BMP method.
+type feedFixture struct{ Backend }
+
+func (x *feedFixture) Peers(ctx context.Context) ([]api.Peer, error) {
+	ps, err := x.Backend.Peers(ctx)
+	return append(ps, api.Peer{Address: "192.0.2.40", ASN: 64520, State: "established", Established: true, Feed: true,
+		Sent: map[string]int{}, Received: map[string]int{"ipv4-unicast": 812}}), err
+}
+
+// TestRunsTriggerWatch: runs the live watch made are listed with their
+// trigger, and the trigger filter selects them.
+func TestRunsTriggerWatch(t *testing.T) {
+	f := newFixture(t)
+	at := fixtureTime.Add(2 * time.Hour)
+	f.add(&store.Run{Trigger: "watch", Start: at, End: at.Add(time.Second), Outcome: store.Applied,
+		Diff: store.DiffSummary{Added: 1}}, &store.Detail{})
+	b := serve(t, f, "")
+	_, body := b.get("/runs?trigger=watch")
+	if !strings.Contains(body, `<tr data-run="3" data-outcome="applied">`) || !strings.Contains(body, `<td>watch</td>`) {
+		t.Error("the watch run is not listed under trigger=watch")
+	}
+	if strings.Contains(body, `<tr data-run="1"`) || strings.Contains(body, `<tr data-run="2"`) {
+		t.Error("trigger=watch lists runs of other triggers")
+	}
+	if !strings.Contains(body, `<option value="watch">`) {
+		t.Error("the trigger filter does not offer watch")
+	}
+}

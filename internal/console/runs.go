@@ -37,6 +37,10 @@ type overviewPage struct {
 	RunsError  string
 	Peers      []api.Peer
 	PeersError string
+	// BMP is what GET /api/v1/bmp answers (nil: a backend without a BMP
+	// receiver or live watch).
+	BMP      *api.BMP
+	BMPError string
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +56,11 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.Peers, err = c.b.Peers(ctx); err != nil {
 		p.PeersError = err.Error()
+	}
+	if b, ok := c.b.(api.BMPBackend); ok {
+		if p.BMP, err = b.BMP(ctx); err != nil {
+			p.BMPError = err.Error()
+		}
 	}
 	c.render(w, r, http.StatusOK, "overview", "Overview", p)
 }

@@ -10,6 +10,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -577,17 +578,39 @@ func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
 	if sp == nil {
 		return nil, nil
 	}
+	cfg := d.config()
 	if !started {
 		var out []api.Peer
-		if c := d.config(); c.BGP != nil {
-			for _, n := range c.BGP.Neighbors {
+		if cfg.BGP != nil {
+			for _, n := range cfg.BGP.Neighbors {
 				out = append(out, api.Peer{Address: n.Address, Description: n.Description, ASN: n.ASN,
-					State: "not started (waiting for the first applied run)", Sent: map[string]int{}})
+					State: "not started (waiting for the first applied run)", Sent: map[string]int{}, Feed: n.Feed})
 			}
 		}
 		return out, nil
 	}
-	return sp.Peers(ctx)
+	ps, err := sp.Peers(ctx)
+	if err != nil || cfg.BGP == nil {
+		return ps, err
+	}
+	for i := range ps {
+		for _, n := range cfg.BGP.Neighbors {
+			if n.Feed && sameAddr(n.Address, ps[i].Address) {
+				ps[i].Feed = true
+			}
+		}
+	}
+	return ps, nil
+}
+
+// sameAddr compares two IP addresses as addresses (not as text).
+func sameAddr(a, b string) bool {
+	x, errX := netip.ParseAddr(a)
+	y, errY := netip.ParseAddr(b)
+	if errX != nil || errY != nil {
+		return a == b
+	}
+	return x.Unmap() == y.Unmap()
 }
 
 func (d *Daemon) metricPeers(ctx context.Context) ([]metrics.Peer, error) {
