@@ -118,6 +118,10 @@ func (b *browser) screenshotOnFailure() {
 		b.t.Logf("no screenshot of the failed test: %v", err)
 		return
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Logf("no screenshot of the failed test: %v", err)
+		return
+	}
 	name := strings.NewReplacer("/", "_", " ", "_").Replace(b.t.Name())
 	path := filepath.Join(dir, fmt.Sprintf("asfence-%s-%s.png", name, time.Now().Format("20060102T150405")))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
