@@ -16,6 +16,10 @@ import (
 	"github.com/asfence/asfence/internal/store"
 )
 
+// cliDeadline bounds the waits of the daemon command tests against a hang:
+// under -race on a busy machine a run takes over 30 s.
+const cliDeadline = 3 * time.Minute
+
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +82,7 @@ func TestDaemonCommands(t *testing.T) {
 	}
 	waitFor := func(id uint64) *store.Run {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(cliDeadline); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			select {
 			case code := <-done:
 				t.Fatalf("asfence run exited %d: %s", code, runErr.String())
@@ -129,7 +133,7 @@ func TestDaemonCommands(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("asfence run exit %d: %s", code, runErr.String())
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(cliDeadline):
 		t.Fatal("asfence run did not stop")
 	}
 	if !strings.Contains(runErr.String(), `"msg":"run applied"`) || !strings.Contains(runErr.String(), "run held for approval") {
@@ -206,13 +210,13 @@ func TestTriggerWaitFailsWhenOutputsAreNotWritten(t *testing.T) {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(30 * time.Second):
+		case <-time.After(cliDeadline):
 			t.Error("asfence run did not stop")
 		}
 	}()
 	var code int
 	var out, stderr string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(cliDeadline); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		code, out, stderr = runCLI(t, "trigger", "--wait", "--config", cfg)
 		if strings.Contains(out, "vendor files not written") {
 			break
