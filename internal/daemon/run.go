@@ -27,6 +27,12 @@ const (
 	TriggerAPI      = "api"
 )
 
+// slotWait bounds how long a trigger waits for a slot that no run holds:
+// a run finishing (its record stored, status, metrics and pruning still
+// to do) or a held change being applied. It is generous: under load,
+// pruning alone took seconds, and a trigger refused then is a false busy.
+const slotWait = time.Minute
+
 // begin takes the run slot and records a new run; it returns api.ErrBusy
 // when a run is in progress. When no run is (a decision is being applied,
 // or a run is just releasing the slot) it waits up to wait.
@@ -65,7 +71,7 @@ func (d *Daemon) begin(trigger string, wait time.Duration) (*store.Run, error) {
 // goRun starts a run in the background (startup, reload); a run already in
 // progress makes it a logged skip.
 func (d *Daemon) goRun(trigger string) {
-	r, err := d.begin(trigger, 5*time.Second)
+	r, err := d.begin(trigger, slotWait)
 	if err != nil {
 		d.log.WithField("trigger", trigger).WithError(err).Info("run skipped")
 		return
@@ -90,7 +96,7 @@ func (d *Daemon) scheduled() {
 
 // Trigger starts a run for the API.
 func (d *Daemon) Trigger(_ context.Context, by string) (*store.Run, error) {
-	r, err := d.begin(TriggerAPI, 5*time.Second)
+	r, err := d.begin(TriggerAPI, slotWait)
 	if err != nil {
 		return nil, err
 	}
