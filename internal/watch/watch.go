@@ -219,6 +219,13 @@ func (w *Watch) SetConfig(cfg Config) {
 	w.wake()
 }
 
+// config is the guard in force (SetConfig changes it under mu).
+func (w *Watch) config() Config {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cfg
+}
+
 func (w *Watch) wake() {
 	select {
 	case w.kick <- struct{}{}:
@@ -469,7 +476,7 @@ func (w *Watch) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(w.cfg.Retry):
+			case <-time.After(w.config().Retry):
 			}
 		}
 	}
@@ -477,10 +484,11 @@ func (w *Watch) Run(ctx context.Context) error {
 
 // settle waits until no new route came for Quiet, at most MaxDelay.
 func (w *Watch) settle(ctx context.Context) bool {
-	deadline := time.NewTimer(w.cfg.MaxDelay)
+	cfg := w.config()
+	deadline := time.NewTimer(cfg.MaxDelay)
 	defer deadline.Stop()
 	for {
-		quiet := time.NewTimer(w.cfg.Quiet)
+		quiet := time.NewTimer(cfg.Quiet)
 		select {
 		case <-ctx.Done():
 			quiet.Stop()
