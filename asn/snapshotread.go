@@ -197,44 +197,16 @@ func (d *snapReader) document() (*Snapshot, error) {
 		case "incomplete":
 			return d.array(func() string { return "incomplete" }, func(i int) error {
 				var in Incomplete
-				p := func() string { return fmt.Sprintf("incomplete[%d]", i) }
-				err := d.object(p, func(key []byte) (err error) {
-					switch string(key) {
-					case "source":
-						in.Source, err = d.str(func() string { return p() + ".source" }, false)
-					case "target":
-						in.Target, err = d.str(func() string { return p() + ".target" }, false)
-					case "error":
-						in.Error, err = d.str(func() string { return p() + ".error" }, false)
-					default:
-						err = d.dec.SkipValue()
-					}
-					return err
-				})
+				err := d.strings(func() string { return fmt.Sprintf("incomplete[%d]", i) },
+					map[string]*string{"source": &in.Source, "target": &in.Target, "error": &in.Error})
 				s.Incomplete = append(s.Incomplete, in)
 				return err
 			})
 		case "provenance":
 			return d.array(func() string { return "provenance" }, func(i int) error {
 				var in Input
-				p := func() string { return fmt.Sprintf("provenance[%d]", i) }
-				err := d.object(p, func(key []byte) (err error) {
-					switch string(key) {
-					case "source":
-						in.Source, err = d.str(func() string { return p() + ".source" }, false)
-					case "input":
-						in.Input, err = d.str(func() string { return p() + ".input" }, false)
-					case "sha256":
-						in.SHA256, err = d.str(func() string { return p() + ".sha256" }, false)
-					case "note":
-						in.Note, err = d.str(func() string { return p() + ".note" }, false)
-					case "kind":
-						in.Kind, err = d.str(func() string { return p() + ".kind" }, false)
-					default:
-						err = d.dec.SkipValue()
-					}
-					return err
-				})
+				err := d.strings(func() string { return fmt.Sprintf("provenance[%d]", i) },
+					map[string]*string{"source": &in.Source, "input": &in.Input, "sha256": &in.SHA256, "note": &in.Note, "kind": &in.Kind})
 				s.Provenance = append(s.Provenance, in)
 				return err
 			})
@@ -457,6 +429,20 @@ func (d *snapReader) evidence(path func() string) ([]Evidence, error) {
 		return nil, err
 	}
 	return d.ev[start:len(d.ev):len(d.ev)], nil
+}
+
+// strings reads an object whose members are strings into fields (by
+// name); other members are skipped.
+func (d *snapReader) strings(path func() string, fields map[string]*string) error {
+	return d.object(path, func(key []byte) (err error) {
+		dst, ok := fields[string(key)]
+		if !ok {
+			return d.dec.SkipValue()
+		}
+		name := string(key)
+		*dst, err = d.str(func() string { return path() + "." + name }, false)
+		return err
+	})
 }
 
 // members reads the members of an object whose '{' was read.
