@@ -43,6 +43,7 @@ func (h *harness) do(method, path, token, body string) (int, string) {
 }
 
 func TestAPIEndpoints(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)
@@ -136,6 +137,7 @@ func TestAPIEndpoints(t *testing.T) {
 }
 
 func TestAPITokenRequiredForMutations(t *testing.T) {
+	t.Parallel()
 	tokFile := filepath.Join(t.TempDir(), "token")
 	const token = "s3cret-token-0123456789"
 	os.WriteFile(tokFile, []byte(token+"\n"), 0o600)
@@ -173,6 +175,7 @@ func TestAPITokenRequiredForMutations(t *testing.T) {
 }
 
 func TestAPIRefusesNonLoopbackWithoutToken(t *testing.T) {
+	t.Parallel()
 	// The config loader refuses it with file:line; the server refuses it too.
 	dir := t.TempDir()
 	path := filepath.Join(dir, "c.yaml")
@@ -193,6 +196,7 @@ func TestAPIRefusesNonLoopbackWithoutToken(t *testing.T) {
 // The API's connection cap leaves the open-file limit room for BGP, the
 // store and registries.
 func TestAPIConnectionCapFitsTheOpenFileLimit(t *testing.T) {
+	t.Parallel()
 	log := logrus.New()
 	logs := &syncbuf.Buffer{}
 	log.SetOutput(logs)

@@ -25,6 +25,7 @@ import (
 // its own state on the API's listener: pages, a held run's change page by
 // page, the vendor files, and JSON 404s under /api/ still.
 func TestConsoleOnTheAPIListener(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "outputs:\n  vendors: [junos, bird]\n")
 	h.start()
 	h.wait(1)
@@ -93,6 +94,7 @@ func TestConsoleOnTheAPIListener(t *testing.T) {
 // small fraction of the change to the heap, and nothing of it stays
 // cached afterwards.
 func TestConsoleReadsLargeRunsAPageAtATime(t *testing.T) {
+	// Not parallel: it measures the heap, which other tests would share.
 	const n = 100_000
 	s, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {

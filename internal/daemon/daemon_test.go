@@ -208,6 +208,7 @@ func (h *harness) getJSON(path string, wantCode int, v any) {
 }
 
 func TestStartupRunAppliesThenUnchanged(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	first := h.wait(1)
@@ -239,6 +240,7 @@ func TestStartupRunAppliesThenUnchanged(t *testing.T) {
 }
 
 func TestGuardHoldsThenApproveApplies(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)
@@ -295,6 +297,7 @@ func TestGuardHoldsThenApproveApplies(t *testing.T) {
 }
 
 func TestGuardRejectKeepsOldAndLaterRunSupersedes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)
@@ -328,6 +331,7 @@ func TestGuardRejectKeepsOldAndLaterRunSupersedes(t *testing.T) {
 }
 
 func TestSnapshotFailureChangesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)
@@ -358,6 +362,7 @@ func TestSnapshotFailureChangesNothing(t *testing.T) {
 // A failed run is retried before the schedule comes round: the first run
 // fails (broken snapshot), the file is mended, and the retry applies.
 func TestFailedRunIsRetried(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "retry_after: 200ms\n")
 	if err := os.WriteFile(h.snap, []byte(`{"targets": [`), 0o644); err != nil {
 		t.Fatal(err)
@@ -389,6 +394,7 @@ func TestFailedRunIsRetried(t *testing.T) {
 }
 
 func TestRetryDelayBacksOff(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		n    int
 		want time.Duration
@@ -400,6 +406,7 @@ func TestRetryDelayBacksOff(t *testing.T) {
 }
 
 func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)
@@ -447,6 +454,7 @@ func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 }
 
 func TestScheduleRunsAndNeverOverlaps(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	cfg, _ := os.ReadFile(h.cfgPath)
 	os.WriteFile(h.cfgPath, []byte(strings.Replace(string(cfg), "@every 1h", "@every 1s", 1)), 0o644)
@@ -513,6 +521,7 @@ func grep(s, sub string) string {
 }
 
 func TestCorruptStoreRefusesToStart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	state := filepath.Join(h.dir, "state")
 	os.MkdirAll(state, 0o700)
@@ -537,6 +546,7 @@ func TestCorruptStoreRefusesToStart(t *testing.T) {
 // the file as it is, instead of applying a registry that lost half the
 // prefixes without the guard.
 func TestEmptyStoreFileRefusesToStart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	if r := h.wait(1); r.Outcome != store.Applied {
@@ -566,6 +576,7 @@ func TestEmptyStoreFileRefusesToStart(t *testing.T) {
 }
 
 func TestOutputsWrittenAtomicallyWithPreviousVersionAndDiff(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "outputs:\n  vendors: [bird, nftables, json]\nguard:\n  max_withdraw_ratio: 0.9\n")
 	h.start()
 	first := h.wait(1)
@@ -639,6 +650,7 @@ func TestOutputsWrittenAtomicallyWithPreviousVersionAndDiff(t *testing.T) {
 }
 
 func TestLiveSourcesAndABrokenSourceFile(t *testing.T) {
+	t.Parallel()
 	list := filepath.Join(t.TempDir(), "tencent.txt")
 	var b strings.Builder
 	for _, p := range embedded(t).Target("tencent").Prefixes[:40] {
@@ -679,6 +691,7 @@ func TestLiveSourcesAndABrokenSourceFile(t *testing.T) {
 // set being applied and the commit leaves it pending; the next start
 // announces it (the peers were moving to it) and records the run applied.
 func TestApplyCutOffByACrashIsCompletedAtStart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)
@@ -716,6 +729,7 @@ func TestApplyCutOffByACrashIsCompletedAtStart(t *testing.T) {
 // refused as busy (it failed about 1 run in 20 when the record was
 // committed before the slot was released).
 func TestFinishedRunNeverRefusesTheNext(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	// Many runs, each cheap: the window this test looks for does not depend
 	// on the size of the set.

@@ -31,6 +31,7 @@ func intentOf(counts map[string]int) *policy.Intent {
 }
 
 func TestCheckGuard(t *testing.T) {
+	t.Parallel()
 	f := func(v float64) *float64 { return &v }
 	cases := []struct {
 		name     string
@@ -73,6 +74,7 @@ func TestCheckGuard(t *testing.T) {
 }
 
 func TestJitterSchedule(t *testing.T) {
+	t.Parallel()
 	cfg := &config.Config{Schedule: "CRON_TZ=Europe/Berlin 0 3 * * *", Jitter: 10 * time.Minute}
 	s, err := parseSchedule(cfg)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // at its start, so at most 10 % go without approval. An approval is the
 // operator's word: the approved set is the new base.
 func TestGuardWindowStopsSmallSteps(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	shrink := func(n int) {
 		s := embedded(t)

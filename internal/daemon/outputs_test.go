@@ -57,6 +57,7 @@ func withoutPrefix(s *asn.Snapshot, target, prefix string) *asn.Snapshot {
 // applied set; a write that fails for one file changes none, so the files
 // never come from different runs.
 func TestOutputsRetriedUntilTheyMatchTheAppliedSet(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	blocker := filepath.Join(h.dir, "blocker")
 	out := filepath.Join(blocker, "out")
@@ -226,6 +227,7 @@ func TestOutputsRetriedUntilTheyMatchTheAppliedSet(t *testing.T) {
 // leaves the old ones whole; once space is freed, the next run, unchanged,
 // writes them.
 func TestOutputsOnAFullDisk(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}

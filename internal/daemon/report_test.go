@@ -15,6 +15,7 @@ import (
 // halves ByteDance reports half the prefixes, the applied run before it
 // the whole set.
 func TestRunReport(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)

@@ -106,6 +106,7 @@ func (p *poller) stop(t *testing.T) []api.Status {
 // and (under -race) no handler reads what the start-up is still writing.
 // The speaker has a bgp: block whose neighbor never answers.
 func TestStatusDuringStartup(t *testing.T) {
+	t.Parallel()
 	loop := netip.MustParseAddr("127.0.0.1")
 	apiPort, bgpPort := lab.FreePort(t, loop), lab.FreePort(t, loop)
 	h := newHarness(t, fmt.Sprintf(`bgp:

@@ -35,6 +35,7 @@ func applyWatch(t *testing.T, d *Daemon, cands []watch.Candidate, fits func(int)
 // the guard is held; while another held change waits, the watch applies
 // nothing.
 func TestWatchPrefixUntilScheduledRun(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "")
 	h.start()
 	h.wait(1)
