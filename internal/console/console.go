@@ -94,6 +94,9 @@ type Applied struct {
 	At       time.Time
 	Intent   *policy.Intent
 	Snapshot *asn.Snapshot
+	// Policy is the policy in force (nil if unknown): the search marks the
+	// statements of the sources it excludes, as `asfence explain` does.
+	Policy *policy.Policy
 }
 
 // Output is one configured vendor file.

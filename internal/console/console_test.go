@@ -563,6 +563,33 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// The search marks what a source the policy excludes said about a dropped
+// prefix, as `asfence explain` does: with the policy, its statements show as
+// excluded; without one they could only show as attesting.
+func TestLookupMarksExcludedSources(t *testing.T) {
+	f := newFixture(t)
+	tg := f.applied.Snapshot.Targets[0]
+	p := tg.Prefixes[0]
+	pol := policy.DefaultPolicy()
+	for _, x := range p.Evidence {
+		pol.Sources.Exclude = append(pol.Sources.Exclude, x.Source)
+	}
+	in := pol.Apply(f.applied.Snapshot)
+	if !slices.ContainsFunc(in.Dropped, func(d policy.Drop) bool { return d.Prefix == p.Prefix.String() && d.Reason == policy.ReasonExcludedSource }) {
+		t.Fatalf("%s is not dropped for its excluded sources (%d drops)", p.Prefix, len(in.Dropped))
+	}
+	f.applied = &Applied{RunID: 1, At: fixtureTime, Intent: in, Snapshot: f.applied.Snapshot}
+	b := serve(t, f, "")
+	q := "/targets?q=" + url.QueryEscape(p.Prefix.String())
+	if _, body := b.get(q); strings.Contains(body, `data-role="excluded"`) || !strings.Contains(body, "The policy decided not to block") {
+		t.Fatalf("without the policy: the page marks excluded statements, or does not show the drop")
+	}
+	f.applied.Policy = &pol
+	if _, body := b.get(q); !strings.Contains(body, `data-role="excluded"`) || strings.Contains(body, `data-role="attests"`) {
+		t.Errorf("with the policy: %s's statements are not all marked excluded", p.Prefix)
+	}
+}
+
 func TestFileHeader(t *testing.T) {
 	f := newFixture(t)
 	for _, v := range f.vendors {

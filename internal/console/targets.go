@@ -132,7 +132,11 @@ func (c *Console) targets(w http.ResponseWriter, r *http.Request) {
 	}
 	p := targetsPage{Applied: ap, Family: tq.family, Sort: tq.sort, Desc: tq.desc, Query: strings.TrimSpace(qv.Get("q"))}
 	if p.Query != "" && ap != nil {
-		if ex, err := explain.New(ap.Snapshot, ap.Intent).Query(p.Query); err != nil {
+		ex := explain.New(ap.Snapshot, ap.Intent)
+		if ap.Policy != nil {
+			ex = ex.WithPolicy(*ap.Policy)
+		}
+		if ex, err := ex.Query(p.Query); err != nil {
 			p.QueryError = err.Error()
 		} else {
 			p.Explain = ex

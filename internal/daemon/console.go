@@ -110,7 +110,8 @@ func (b *consoleBackend) Applied(context.Context) (*console.Applied, error) {
 	if st == nil {
 		return nil, nil
 	}
-	return &console.Applied{RunID: st.RunID, At: st.At, Intent: st.Intent, Snapshot: st.Snapshot}, nil
+	pol := b.config().PolicyRules
+	return &console.Applied{RunID: st.RunID, At: st.At, Intent: st.Intent, Snapshot: st.Snapshot, Policy: &pol}, nil
 }
 
 func (b *consoleBackend) Outputs(context.Context) ([]console.Output, error) {
