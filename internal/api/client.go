@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 )
@@ -380,9 +381,9 @@ func (c *Client) post(ctx context.Context, path, by string) (*store.Run, error) 
 }
 
 // Peers lists the BGP neighbors.
-func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+func (c *Client) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 	var out struct {
-		Peers []Peer `json:"peers"`
+		Peers []bgp.PeerStatus `json:"peers"`
 	}
 	if err := c.do(ctx, http.MethodGet, "/api/v1/peers", nil, &out); err != nil {
 		return nil, err
