@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/store"
+	"github.com/asfence/asfence/policy"
 )
 
 // peersBackend serves fixed peers.
@@ -106,23 +109,31 @@ func TestPeersJSON(t *testing.T) {
 	}
 }
 
-// TestRunBGPCountsJSON: a run's record is served as the store keeps it;
-// what the speaker changed is under "bgp", in all and per family, and the
-// client reads it back.
-func TestRunBGPCountsJSON(t *testing.T) {
+// TestRunJSON: GET /api/v1/runs/{id} is the run's record as the store
+// keeps it (what the speaker changed under "bgp", in all and per family)
+// and its change with the API's links. The whole answer is pinned: the
+// store's records and the API's JSON share their field names, so a change
+// to either shows here.
+func TestRunJSON(t *testing.T) {
 	s, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	r, err := s.BeginRun("schedule", time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	r, err := s.BeginRun("schedule", at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Outcome = store.Applied
+	ch := policy.Change{Targets: []policy.TargetChange{{Target: "tencent", Before: 1, After: 2, AddedASNs: []uint32{64500},
+		Added: []asn.Prefix{{Prefix: netip.MustParsePrefix("20.0.0.0/24"), Origins: []uint32{64500},
+			Evidence: []asn.Evidence{{Source: "irr:TEST", Detail: "route 20.0.0.0/24", Seen: at}}}}}}}
+	r.Outcome, r.End, r.SnapshotTime, r.Diff, r.Targets = store.Applied, at.Add(time.Second), at, store.Summarize(ch), []store.TargetCount{{Target: "tencent", IPv4: 2, ASNs: 1}}
+	r.Sources = []store.SourceStatus{{Source: "irr:TEST", OK: true}}
+	r.Outputs = []store.Output{{Vendor: "junos", File: "asfence-junos.conf", Changed: true}}
 	r.BGP = &bgp.Counts{Added: 2, Withdrawn: 1, Unchanged: 4, ByFamily: map[string]bgp.FamilyCounts{
 		"ipv4-unicast": {Added: 2, Withdrawn: 1, Unchanged: 4}}}
-	if err := s.PutRun(r, &store.Detail{}); err != nil {
+	if err := s.PutRun(r, &store.Detail{Change: ch, OutputDiffs: []store.OutputDiff{{File: "asfence-junos.conf", Diff: "+a\n"}}}); err != nil {
 		t.Fatal(err)
 	}
 	c := serve(t, &storeBackend{Store: s})
@@ -135,18 +146,21 @@ func TestRunBGPCountsJSON(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET run: %d %s (%v)", resp.StatusCode, body, err)
 	}
-	var got struct {
-		Run struct {
-			BGP json.RawMessage `json:"bgp"`
-		} `json:"run"`
-	}
 	var compact bytes.Buffer
-	if err := json.Unmarshal(body, &got); err != nil || json.Compact(&compact, got.Run.BGP) != nil {
-		t.Fatalf("answer %s (%v)", body, err)
+	if err := json.Compact(&compact, body); err != nil {
+		t.Fatal(err)
 	}
-	want := `{"added":2,"by_family":{"ipv4-unicast":{"added":2,"withdrawn":1,"unchanged":4}},"unchanged":4,"withdrawn":1}`
+	want := `{"format":2,"run":{"id":1,"trigger":"schedule","start":"2026-12-01T10:00:00Z","end":"2026-12-01T10:00:01Z","outcome":"applied",` +
+		`"snapshot_time":"2026-12-01T10:00:00Z","sources":[{"source":"irr:TEST","ok":true}],"carried_over":{"asns":0,"prefixes":0},` +
+		`"targets":[{"target":"tencent","ipv4":2,"ipv6":0,"asns":1}],` +
+		`"diff":{"added":1,"removed":0,"added_asns":1,"removed_asns":0,"targets":[{"target":"tencent","before":1,"after":2,"added":1,"removed":0,"added_asns":1,"removed_asns":0}]},` +
+		`"outputs":[{"vendor":"junos","file":"asfence-junos.conf","changed":true}],` +
+		`"bgp":{"added":2,"by_family":{"ipv4-unicast":{"added":2,"withdrawn":1,"unchanged":4}},"unchanged":4,"withdrawn":1}},` +
+		`"change":{"targets":[{"target":"tencent","before":1,"after":2,"added":1,"removed":0,"added_asns":[64500],"removed_asns":[],` +
+		`"added_href":"/api/v1/runs/1/prefixes?change=added\u0026target=tencent","removed_href":"/api/v1/runs/1/prefixes?change=removed\u0026target=tencent"}],` +
+		`"diffs":[{"file":"asfence-junos.conf","lines":1,"bytes":3,"href":"/api/v1/runs/1/diffs/asfence-junos.conf"}]}}`
 	if compact.String() != want {
-		t.Errorf("bgp %s, want %s", compact.String(), want)
+		t.Errorf("GET /api/v1/runs/1:\n%s\nwant\n%s", compact.String(), want)
 	}
 	sum, err := c.RunSummary(context.Background(), r.ID)
 	if err != nil || sum.Run.BGP == nil || sum.Run.BGP.ByFamily["ipv4-unicast"].Withdrawn != 1 {
