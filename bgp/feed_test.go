@@ -124,6 +124,9 @@ func TestFeedNeighbor(t *testing.T) {
 	if ps[1].Received["ipv4-unicast"] != 3 || ps[1].Received["ipv6-unicast"] != 1 || ps[1].Sent["ipv4-unicast"] != 0 {
 		t.Errorf("feed status: received %v, sent %v", ps[1].Received, ps[1].Sent)
 	}
+	if ps[0].Feed || !ps[1].Feed {
+		t.Errorf("feed flags: %s %v, %s %v; want only the feed neighbor's set", ps[0].Address, ps[0].Feed, ps[1].Address, ps[1].Feed)
+	}
 
 	// A withdrawal, then the end of the session.
 	if _, err := b.Cmd(ctx, "disable", "feedroutes6"); err != nil {

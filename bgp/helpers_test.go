@@ -254,6 +254,11 @@ func established(t *testing.T, s *Speaker) []PeerStatus {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range ps {
+		if !p.Established || p.EstablishedSince.IsZero() {
+			t.Fatalf("peer %s is %s but not marked established (since %v)", p.Address, p.State, p.EstablishedSince)
+		}
+	}
 	return ps
 }
 

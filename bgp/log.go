@@ -33,12 +33,13 @@ type gobgpLogger struct {
 // that ended a session or refused it.
 type Notification struct {
 	// Direction is "received" (the peer sent it) or "sent".
-	Direction     string
-	Code, Subcode uint8
+	Direction string `json:"direction"`
+	Code      uint8  `json:"code"`
+	Subcode   uint8  `json:"subcode"`
 	// Text names the error ("OPEN message error: unacceptable hold
 	// time"), followed by a shutdown communication (RFC 9003) if any.
-	Text string
-	At   time.Time
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
 }
 
 // Directions of a Notification.

@@ -53,44 +53,90 @@ type Options struct {
 	Feed FeedHandler
 }
 
-// Counts says what an Apply changed in the RIB.
+// Counts says what an Apply changed in the RIB. Its JSON form is what a
+// run's record keeps (the daemon's state store) and the API serves; the
+// fields are in the order of their JSON names, the order in which the
+// store wrote them when it kept them as a map.
 type Counts struct {
-	Added, Withdrawn, Replaced, Unchanged int
+	Added int `json:"added"`
 	// ByFamily is keyed by "ipv4-unicast", "ipv6-unicast", "ipv4-flowspec",
 	// "ipv6-flowspec".
-	ByFamily map[string]FamilyCounts
+	ByFamily map[string]FamilyCounts `json:"by_family,omitempty"`
 	// Refused counts Intent prefixes the speaker's own guard refused
 	// (default route, bogon, protected); each is logged.
-	Refused int
+	Refused   int `json:"refused,omitempty"`
+	Replaced  int `json:"replaced,omitempty"`
+	Unchanged int `json:"unchanged,omitempty"`
+	Withdrawn int `json:"withdrawn"`
 }
 
 // FamilyCounts are the counts of one family.
 type FamilyCounts struct {
-	Added, Withdrawn, Replaced, Unchanged int
+	Added     int `json:"added"`
+	Withdrawn int `json:"withdrawn"`
+	Replaced  int `json:"replaced,omitempty"`
+	Unchanged int `json:"unchanged,omitempty"`
 }
 
-// PeerStatus is one neighbor's session.
+// PeerStatus is one neighbor's session. Its JSON form is what the
+// daemon's API serves for a peer (GET /api/v1/peers).
 type PeerStatus struct {
-	Address, Description string
-	ASN                  uint32
+	Address     string `json:"address"`
+	Description string `json:"description,omitempty"`
+	ASN         uint32 `json:"asn"`
 	// State is the BGP FSM state in lower case ("established", "active", ...).
-	State            string
-	Uptime           time.Duration
-	EstablishedSince time.Time
-	// Sent maps a family to the prefixes currently advertised in it.
-	Sent map[string]int
+	State string `json:"state"`
+	// Established: State is "established".
+	Established      bool      `json:"established"`
+	EstablishedSince time.Time `json:"established_since,omitzero"`
+	Uptime           Uptime    `json:"uptime,omitempty"`
+	// Families are those configured for the session.
+	Families []string `json:"families,omitempty"`
+	// Sent maps a family to the prefixes (or FlowSpec rules) currently
+	// advertised in it.
+	Sent map[string]int `json:"sent"`
 	// Received maps a family to the routes the neighbor sent us and GoBGP
 	// holds (the speaker uses none of them; see max_prefixes).
-	Received map[string]int
-	// UpdatesSent counts the UPDATE messages sent on the session.
-	UpdatesSent uint64
-	LastError   string
+	Received  map[string]int `json:"received,omitempty"`
+	LastError string         `json:"last_error,omitempty"`
 	// LastNotification is the last NOTIFICATION sent to or received from
 	// the neighbor since the speaker started (nil: none), e.g. the peer
 	// refusing our OPEN.
-	LastNotification *Notification
-	// Families are those configured for the session.
-	Families []string
+	LastNotification *Notification `json:"last_notification,omitempty"`
+	// Feed: a feed neighbor (NeighborConfig.Feed), a source of the live
+	// watch; it is sent nothing.
+	Feed bool `json:"feed,omitempty"`
+	// UpdatesSent counts the UPDATE messages sent on the session.
+	UpdatesSent uint64 `json:"updates_sent"`
+}
+
+// Uptime is how long a session has been established, to the second. It
+// prints, and is written in JSON, as Go's duration text ("1h2m3s"); zero
+// (not established) prints as "".
+type Uptime time.Duration
+
+func (u Uptime) String() string {
+	if u == 0 {
+		return ""
+	}
+	return time.Duration(u).String()
+}
+
+// MarshalText writes u as String does.
+func (u Uptime) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (u *Uptime) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*u = 0
+		return nil
+	}
+	d, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("uptime: %w", err)
+	}
+	*u = Uptime(d)
+	return nil
 }
 
 // Speaker is the embedded BGP speaker.
@@ -676,6 +722,7 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 		}
 		if p.State != nil {
 			ps.State = stateName(p.State.SessionState)
+			ps.Established = p.State.SessionState == api.PeerState_ESTABLISHED
 			if waiting[ps.Address] && p.State.SessionState != api.PeerState_ESTABLISHED {
 				ps.State = "idle (waiting its turn to resume)"
 			}
@@ -688,7 +735,7 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 		}
 		if ps.State == "established" && p.Timers != nil && p.Timers.State != nil && p.Timers.State.Uptime != nil {
 			ps.EstablishedSince = p.Timers.State.Uptime.AsTime()
-			ps.Uptime = time.Since(ps.EstablishedSince).Truncate(time.Second)
+			ps.Uptime = Uptime(time.Since(ps.EstablishedSince).Truncate(time.Second))
 		}
 		// GoBGP counts the End-of-RIB marker it sends a graceful-restart
 		// peer as an advertised path.
@@ -704,6 +751,9 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
 			ps.Sent[rf.String()] = max(int(af.State.Advertised)-eor, 0)
 			ps.Received[rf.String()] = int(af.State.Received)
 			ps.Families = append(ps.Families, rf.String())
+		}
+		if a, err := netip.ParseAddr(ps.Address); err == nil {
+			ps.Feed = s.feeds.is(a.Unmap().String())
 		}
 		ps.LastError = s.glog.lastError(ps.Address)
 		ps.LastNotification = s.glog.lastNotification(ps.Address)

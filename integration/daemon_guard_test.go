@@ -155,8 +155,11 @@ func TestDaemonGuardHoldApproveReject(t *testing.T) {
 		t.Fatalf("session reset by the approval: %+v -> %+v (%v)", sess, sess2, err)
 	}
 	r, _, err := l.client.Run(ctx, again.ID)
-	if err != nil || r.BGP["withdrawn"] != removed || r.BGP["added"] != 0 || r.Decision == nil || r.Decision.Action != store.Approved {
-		t.Fatalf("approved run: bgp %v decision %+v (%v)", r.BGP, r.Decision, err)
+	if err != nil || r.BGP == nil || r.BGP.Withdrawn != removed || r.BGP.Added != 0 || r.Decision == nil || r.Decision.Action != store.Approved {
+		t.Fatalf("approved run: bgp %+v decision %+v (%v)", r.BGP, r.Decision, err)
+	}
+	if v4, v6 := r.BGP.ByFamily["ipv4-unicast"], r.BGP.ByFamily["ipv6-unicast"]; v4.Withdrawn+v6.Withdrawn != removed {
+		t.Fatalf("approved run: per-family withdrawals %+v, want %d in all", r.BGP.ByFamily, removed)
 	}
 	// History answers what was blocked when and why.
 	out, err = l.cli("history")

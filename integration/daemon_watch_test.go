@@ -163,7 +163,7 @@ func inIntent(in *policy.Intent, p netip.Prefix) bool {
 // watch.max_additions 100 is held whole and applied on approval. sightings
 // is how many routes the source reports per prefix (BMP views with their
 // own peer, such as a Loc-RIB, count apart). It returns the watch run.
-func (w *watchLab) scenario(t *testing.T, source string, sightings int, check func(*store.Run, *store.Detail)) {
+func (w *watchLab) scenario(t *testing.T, source string, sightings int, check func(*store.Run, *api.RunDetail)) {
 	t.Helper()
 	ctx := context.Background()
 	w.start("--offline")
@@ -315,7 +315,7 @@ const watchYAML = "outputs:\n  vendors: [bird]\nwatch:\n  max_additions: 100\n  
 // AS path as the upstream sent it.
 func TestWatchFeed(t *testing.T) {
 	w := newWatchLab(t, watchYAML, watchOptions{})
-	w.scenario(t, "feed:"+w.rr.Addr().String(), 1, func(_ *store.Run, detail *store.Detail) {
+	w.scenario(t, "feed:"+w.rr.Addr().String(), 1, func(_ *store.Run, detail *api.RunDetail) {
 		var evidence []string
 		for _, tc := range detail.Change.Targets {
 			for _, p := range tc.Added {

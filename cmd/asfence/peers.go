@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/asfence/asfence/internal/api"
+	"github.com/asfence/asfence/bgp"
 	"github.com/spf13/cobra"
 )
 
@@ -29,7 +29,7 @@ func (a *app) peersCmd() *cobra.Command {
 			}
 			if f.format == "json" {
 				if ps == nil {
-					ps = []api.Peer{}
+					ps = []bgp.PeerStatus{}
 				}
 				out := map[string]any{"peers": ps}
 				if b, err := client.BMP(cmd.Context()); err == nil && len(b.Routers) > 0 {

@@ -263,8 +263,21 @@ func writeRun(ctx context.Context, w io.Writer, rd runReader, r *store.Run, sum 
 	if r.Carried.Prefixes+r.Carried.ASNs > 0 {
 		fmt.Fprintf(w, "  carried   %d prefixes and %d ASNs kept because their sources failed\n", r.Carried.Prefixes, r.Carried.ASNs)
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.BGP)) {
-		fmt.Fprintf(w, "  bgp       %s %d\n", k, r.BGP[k])
+	if c := r.BGP; c != nil {
+		for _, k := range []struct {
+			name   string
+			n      int
+			always bool
+		}{{"added", c.Added, true}, {"refused", c.Refused, false}, {"replaced", c.Replaced, false}, {"withdrawn", c.Withdrawn, true}} {
+			if k.always || k.n > 0 {
+				fmt.Fprintf(w, "  bgp       %s %d\n", k.name, k.n)
+			}
+		}
+		for _, fam := range slices.Sorted(maps.Keys(c.ByFamily)) {
+			if fc := c.ByFamily[fam]; fc.Added+fc.Withdrawn+fc.Replaced > 0 {
+				fmt.Fprintf(w, "  bgp       %s: added %d, withdrawn %d, replaced %d\n", fam, fc.Added, fc.Withdrawn, fc.Replaced)
+			}
+		}
 	}
 	for _, o := range r.Outputs {
 		state := "unchanged"

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
@@ -62,7 +63,8 @@ type Backend interface {
 	Trigger(ctx context.Context, by string) (*store.Run, error)
 	Approve(ctx context.Context, id uint64, by string) (*store.Run, error)
 	Reject(ctx context.Context, id uint64, by string) (*store.Run, error)
-	Peers(ctx context.Context) ([]Peer, error)
+	// Peers lists the BGP neighbors, as the speaker reports them.
+	Peers(ctx context.Context) ([]bgp.PeerStatus, error)
 }
 
 // Status is GET /api/v1/status.
@@ -101,41 +103,6 @@ type PeerSummary struct {
 	Total       int    `json:"total"`
 	Established int    `json:"established"`
 	Error       string `json:"error,omitempty"`
-}
-
-// Peer is one BGP neighbor.
-type Peer struct {
-	Address          string         `json:"address"`
-	Description      string         `json:"description,omitempty"`
-	ASN              uint32         `json:"asn"`
-	State            string         `json:"state"`
-	Established      bool           `json:"established"`
-	EstablishedSince time.Time      `json:"established_since,omitzero"`
-	Uptime           string         `json:"uptime,omitempty"`
-	Families         []string       `json:"families,omitempty"`
-	Sent             map[string]int `json:"sent"`
-	// Received counts, per family, the routes the peer sent (ignored, and
-	// capped by the neighbor's max_prefixes).
-	Received  map[string]int `json:"received,omitempty"`
-	LastError string         `json:"last_error,omitempty"`
-	// LastNotification is the last BGP NOTIFICATION of the session, sent
-	// or received.
-	LastNotification *Notification `json:"last_notification,omitempty"`
-	// Feed: a feed neighbor (bgp neighbor feed: true), a source of the
-	// live watch; it is sent nothing.
-	Feed bool `json:"feed,omitempty"`
-}
-
-// Notification is a BGP NOTIFICATION (RFC 4271 §4.5) that ended or
-// refused a session.
-type Notification struct {
-	// Direction is "received" (from the peer) or "sent".
-	Direction string `json:"direction"`
-	Code      uint8  `json:"code"`
-	Subcode   uint8  `json:"subcode"`
-	// Text names the error, e.g. "OPEN message error: unacceptable hold time".
-	Text string    `json:"text"`
-	At   time.Time `json:"at"`
 }
 
 // Target is one entry of GET /api/v1/targets.
@@ -735,7 +702,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ps == nil {
-		ps = []Peer{}
+		ps = []bgp.PeerStatus{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"peers": ps})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 )
@@ -302,10 +303,21 @@ func (c *Client) RunDiff(ctx context.Context, id uint64, file string, w io.Write
 	return nil
 }
 
+// RunDetail is a run's whole change and the diffs of the vendor files it
+// wrote, as Client.Run reads them (the API serves them a page at a time).
+type RunDetail struct {
+	// Change has every target the run changed, with their prefixes and
+	// evidence.
+	Change policy.Change
+	// OutputDiffs are the recorded diffs, in the API's order.
+	OutputDiffs []store.OutputDiff
+}
+
 // Run reads one run with its whole change and diffs, paging through them:
 // for small runs (a change of more than store.MaxWholeDetail prefixes is a
-// TooLargeError; page with RunSummary and RunPrefixes).
-func (c *Client) Run(ctx context.Context, id uint64) (*store.Run, *store.Detail, error) {
+// TooLargeError; page with RunSummary and RunPrefixes). The detail is nil
+// when the run recorded no change (a failed run).
+func (c *Client) Run(ctx context.Context, id uint64) (*store.Run, *RunDetail, error) {
 	sum, err := c.RunSummary(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -320,7 +332,7 @@ func (c *Client) Run(ctx context.Context, id uint64) (*store.Run, *store.Detail,
 	if n > store.MaxWholeDetail {
 		return nil, nil, &store.TooLargeError{What: fmt.Sprintf("run %d changed prefixes", id), Size: n, Limit: store.MaxWholeDetail}
 	}
-	d := &store.Detail{Change: policy.Change{Targets: []policy.TargetChange{}}}
+	d := &RunDetail{Change: policy.Change{Targets: []policy.TargetChange{}}}
 	for _, t := range sum.Change.Targets {
 		tc := policy.TargetChange{Target: t.Target, Before: t.Before, After: t.After, AddedASNs: t.AddedASNs, RemovedASNs: t.RemovedASNs}
 		for _, l := range []struct {
@@ -380,9 +392,9 @@ func (c *Client) post(ctx context.Context, path, by string) (*store.Run, error) 
 }
 
 // Peers lists the BGP neighbors.
-func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+func (c *Client) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 	var out struct {
-		Peers []Peer `json:"peers"`
+		Peers []bgp.PeerStatus `json:"peers"`
 	}
 	if err := c.do(ctx, http.MethodGet, "/api/v1/peers", nil, &out); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
 )
@@ -34,7 +35,7 @@ type storeBackend struct {
 func (b *storeBackend) Ready() bool                                         { return true }
 func (b *storeBackend) Status(context.Context) (*Status, error)             { return nil, ErrNotReady }
 func (b *storeBackend) Applied() *policy.Intent                             { return nil }
-func (b *storeBackend) Peers(context.Context) ([]Peer, error)               { return nil, nil }
+func (b *storeBackend) Peers(context.Context) ([]bgp.PeerStatus, error)     { return nil, nil }
 func (b *storeBackend) Trigger(context.Context, string) (*store.Run, error) { return nil, ErrBusy }
 func (b *storeBackend) Approve(context.Context, uint64, string) (*store.Run, error) {
 	return nil, ErrBusy

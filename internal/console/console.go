@@ -28,6 +28,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
 	"github.com/asfence/asfence/policy"
@@ -58,7 +59,7 @@ type Backend interface {
 	Outputs(ctx context.Context) ([]Output, error)
 	// OpenOutput opens one of the files Outputs lists (by its file name).
 	OpenOutput(ctx context.Context, file string) (*os.File, error)
-	Peers(ctx context.Context) ([]api.Peer, error)
+	Peers(ctx context.Context) ([]bgp.PeerStatus, error)
 	// A Backend that also implements api.BMPBackend (as the daemon does)
 	// has its BMP routers and live watch on the overview.
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/explain"
 	"github.com/asfence/asfence/filters"
 	"github.com/asfence/asfence/internal/api"
@@ -104,7 +105,9 @@ func newFixture(t testing.TB) *fixture {
 	f := &fixture{details: map[uint64]*store.Detail{}, dir: t.TempDir(), vendors: fixtureVendors}
 	now := fixtureTime
 	f.add(&store.Run{Trigger: "startup", Start: now, End: now.Add(time.Second), Outcome: store.Applied,
-		Targets: store.Count(fb.in), Diff: store.Summarize(fb.first)}, &store.Detail{Change: fb.first,
+		Targets: store.Count(fb.in), Diff: store.Summarize(fb.first),
+		BGP: &bgp.Counts{Added: 5, Withdrawn: 1, Refused: 2, ByFamily: map[string]bgp.FamilyCounts{
+			"ipv4-unicast": {Added: 4, Withdrawn: 1}, "ipv6-unicast": {Added: 1}, "ipv4-flowspec": {}}}}, &store.Detail{Change: fb.first,
 		OutputDiffs: []store.OutputDiff{{File: "asfence-junos.conf", Diff: "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+" + xssEvidence + "\n"}}})
 	f.add(&store.Run{Trigger: "api", Start: now.Add(time.Hour), End: now.Add(time.Hour + time.Second), Outcome: store.Held,
 		Guard: []string{fmt.Sprintf("%s: would add %d prefixes", fb.in.Targets[0].Name, bigRun)}, Diff: store.Summarize(fb.big)},
@@ -258,11 +261,11 @@ func (f *fixture) OpenOutput(_ context.Context, file string) (*os.File, error) {
 	return nil, store.ErrNotFound
 }
 
-func (f *fixture) Peers(context.Context) ([]api.Peer, error) {
-	return []api.Peer{{Address: "192.0.2.21", ASN: 64512, State: "established", Established: true, Sent: map[string]int{"ipv4-unicast": 3},
+func (f *fixture) Peers(context.Context) ([]bgp.PeerStatus, error) {
+	return []bgp.PeerStatus{{Address: "192.0.2.21", ASN: 64512, State: "established", Established: true, Uptime: bgp.Uptime(time.Hour + 2*time.Minute + 3*time.Second), Sent: map[string]int{"ipv4-unicast": 3},
 		Received: map[string]int{"ipv4-unicast": 7, "ipv6-unicast": 2}},
 		{Address: "192.0.2.22", ASN: 64513, State: "active", Sent: map[string]int{},
-			LastNotification: &api.Notification{Direction: "received", Code: 2, Subcode: 6, Text: "OPEN message error: unacceptable hold time", At: fixtureTime}}}, nil
+			LastNotification: &bgp.Notification{Direction: "received", Code: 2, Subcode: 6, Text: "OPEN message error: unacceptable hold time", At: fixtureTime}}}, nil
 }
 
 // browser is a cookie-keeping client that does not follow redirects.
@@ -375,14 +378,31 @@ func TestPagesAndHeaders(t *testing.T) {
 	}
 }
 
-// TestOverviewPeers: each BGP peer's routes received and last
+// TestRunBGPCounts: a run's page shows what the speaker changed, in
+// total and per family (families it did not change are left out).
+func TestRunBGPCounts(t *testing.T) {
+	b := serve(t, newFixture(t), "")
+	_, body := b.get("/runs/1")
+	for _, want := range []string{`<dt>BGP</dt><dd>added 5 refused 2 withdrawn 1`,
+		`<span class="muted" data-family="ipv4-unicast">ipv4-unicast: added 4, withdrawn 1</span>`,
+		`<span class="muted" data-family="ipv6-unicast">ipv6-unicast: added 1, withdrawn 0</span>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("run page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `data-family="ipv4-flowspec"`) {
+		t.Error("run page lists a family the run did not change")
+	}
+}
+
+// TestOverviewPeers: each BGP peer's uptime, routes received and last
 // NOTIFICATION (direction, code/subcode and its text, time) are on the
 // overview.
 func TestOverviewPeers(t *testing.T) {
 	b := serve(t, newFixture(t), "")
 	_, body := b.get("/")
 	for _, want := range []string{
-		`<tr data-peer="192.0.2.21">`, `data-count="received" title="ipv4-unicast=7 ipv6-unicast=2 ">9</td>`,
+		`<tr data-peer="192.0.2.21">`, `<span class="ok">established</span> <span class="muted">1h2m3s</span>`, `data-count="received" title="ipv4-unicast=7 ipv6-unicast=2 ">9</td>`,
 		`<tr data-peer="192.0.2.22">`, `<span data-direction="received">received</span> <span class="mono" data-code="2/6">2/6</span> OPEN message error: unacceptable hold time<br><time datetime="2026-11-30T12:00:00Z">2026-11-30 12:00:00Z</time>`,
 		`<span class="muted">none</span>`,
 	} {
@@ -743,9 +763,9 @@ func TestOverviewFeedPeer(t *testing.T) {
 // hides its BMP method.
 type feedFixture struct{ Backend }
 
-func (x *feedFixture) Peers(ctx context.Context) ([]api.Peer, error) {
+func (x *feedFixture) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 	ps, err := x.Backend.Peers(ctx)
-	return append(ps, api.Peer{Address: "192.0.2.40", ASN: 64520, State: "established", Established: true, Feed: true,
+	return append(ps, bgp.PeerStatus{Address: "192.0.2.40", ASN: 64520, State: "established", Established: true, Feed: true,
 		Sent: map[string]int{}, Received: map[string]int{"ipv4-unicast": 812}}), err
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/store"
 )
@@ -35,7 +36,7 @@ type overviewPage struct {
 	Status     *api.Status
 	Runs       []*store.Run
 	RunsError  string
-	Peers      []api.Peer
+	Peers      []bgp.PeerStatus
 	PeersError string
 	// BMP is what GET /api/v1/bmp answers (nil: a backend without a BMP
 	// receiver or live watch).

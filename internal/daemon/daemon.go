@@ -10,7 +10,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/bmp"
 	"github.com/asfence/asfence/internal/config"
@@ -105,9 +105,9 @@ type Daemon struct {
 	ready atomic.Bool
 	// spMu guards speaker and bgpStarted: the speaker is started by the
 	// first applied run when there was nothing to announce at start, and
-	// replaced on reload until then.
+	// replaced on reload until then (see speaker.go).
 	spMu       sync.Mutex
-	speaker    Speaker
+	speaker    *bgp.Speaker
 	bgpStarted bool
 
 	cron   *cron.Cron
@@ -164,7 +164,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.st = st
-	d.m = metrics.New(o.Version, d.metricPeers)
+	d.m = metrics.New(o.Version, d.Peers)
 	d.newWatch()
 	if listen := o.Config.APIAddress(); listen != "" {
 		tok, err := o.Config.APIToken()
@@ -571,55 +571,24 @@ func (d *Daemon) Status(ctx context.Context) (*api.Status, error) {
 }
 
 // Peers lists the BGP neighbors (none without a bgp: block).
-func (d *Daemon) Peers(ctx context.Context) ([]api.Peer, error) {
+func (d *Daemon) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 	d.spMu.Lock()
 	sp, started := d.speaker, d.bgpStarted
 	d.spMu.Unlock()
 	if sp == nil {
 		return nil, nil
 	}
-	cfg := d.config()
-	if !started {
-		var out []api.Peer
-		if cfg.BGP != nil {
-			for _, n := range cfg.BGP.Neighbors {
-				out = append(out, api.Peer{Address: n.Address, Description: n.Description, ASN: n.ASN,
-					State: "not started (waiting for the first applied run)", Sent: map[string]int{}, Feed: n.Feed})
-			}
-		}
-		return out, nil
+	if started {
+		return sp.Peers(ctx)
 	}
-	ps, err := sp.Peers(ctx)
-	if err != nil || cfg.BGP == nil {
-		return ps, err
-	}
-	for i := range ps {
+	var out []bgp.PeerStatus
+	if cfg := d.config(); cfg.BGP != nil {
 		for _, n := range cfg.BGP.Neighbors {
-			if n.Feed && sameAddr(n.Address, ps[i].Address) {
-				ps[i].Feed = true
-			}
+			out = append(out, bgp.PeerStatus{Address: n.Address, Description: n.Description, ASN: n.ASN,
+				State: "not started (waiting for the first applied run)", Sent: map[string]int{}, Feed: n.Feed})
 		}
 	}
-	return ps, nil
-}
-
-// sameAddr compares two IP addresses as addresses (not as text).
-func sameAddr(a, b string) bool {
-	x, errX := netip.ParseAddr(a)
-	y, errY := netip.ParseAddr(b)
-	if errX != nil || errY != nil {
-		return a == b
-	}
-	return x.Unmap() == y.Unmap()
-}
-
-func (d *Daemon) metricPeers(ctx context.Context) ([]metrics.Peer, error) {
-	ps, err := d.Peers(ctx)
-	out := make([]metrics.Peer, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, metrics.Peer{Address: p.Address, Description: p.Description, State: p.State, Established: p.Established, Sent: p.Sent})
-	}
-	return out, err
+	return out, nil
 }
 
 // errStopping: the daemon is shutting down (503 through the API).

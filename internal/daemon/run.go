@@ -11,6 +11,7 @@ import (
 
 	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/asn/sources"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/api"
 	"github.com/asfence/asfence/internal/config"
 	"github.com/asfence/asfence/internal/store"
@@ -414,7 +415,7 @@ func (d *Daemon) addGuardBase(cfg *config.Config, r *store.Run, state *store.Sta
 // announceSet makes the speaker announce in (delta only), or starts it
 // with in when nothing was announced yet. On failure the speaker is put
 // back to the applied set (it may have applied part of in).
-func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *policy.Intent) (map[string]int, error) {
+func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *policy.Intent) (*bgp.Counts, error) {
 	d.spMu.Lock()
 	defer d.spMu.Unlock()
 	if d.speaker == nil {
@@ -431,11 +432,12 @@ func (d *Daemon) announceSet(ctx context.Context, cfg *config.Config, in *policy
 			return nil, fmt.Errorf("bgp start: %w", err)
 		}
 		d.bgpStarted = true
-		return map[string]int{"added": prefixCount(in)}, nil
+		return &bgp.Counts{Added: prefixCount(in)}, nil
 	}
 	counts, err := d.speaker.Apply(actx, in)
 	if err == nil {
-		return counts, nil
+		d.m.BGPApplied(counts)
+		return &counts, nil
 	}
 	d.m.ApplyFailure()
 	d.mu.Lock()

@@ -168,5 +168,5 @@ func (d *Daemon) updateSpeaker(ctx context.Context, cfg *config.Config) error {
 		d.speaker = sp
 		return nil
 	}
-	return d.speaker.Reconfigure(ctx, cfg)
+	return reconfigureSpeaker(ctx, d.speaker, cfg)
 }

@@ -11,21 +11,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/internal/store"
 )
 
-// Peer is what the metrics need to know of one BGP neighbor.
-type Peer struct {
-	Address     string
-	Description string
-	State       string
-	Established bool
-	// Sent counts prefixes (or FlowSpec rules) sent, per family.
-	Sent map[string]int
-}
-
 // PeerSource reads the speaker's neighbors at scrape time.
-type PeerSource func(ctx context.Context) ([]Peer, error)
+type PeerSource func(ctx context.Context) ([]bgp.PeerStatus, error)
 
 // Metrics are the daemon's metrics.
 type Metrics struct {
@@ -47,6 +38,7 @@ type Metrics struct {
 	outputErrors  prometheus.Counter
 	outputsOK     prometheus.Gauge
 	applyFailures prometheus.Counter
+	bgpChanges    *prometheus.CounterVec
 }
 
 // New creates the metrics; peers may be nil (no BGP speaker).
@@ -90,11 +82,13 @@ func New(version string, peers PeerSource) *Metrics {
 		Help: "1 if the vendor files in output_dir match the applied set, 0 if writing them failed (every run tries again)."})
 	m.applyFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "asfence_bgp_apply_failures_total",
 		Help: "Applies the BGP speaker refused or failed (the announced set was kept)."})
+	m.bgpChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "asfence_bgp_routes_changed_total",
+		Help: "Routes (RTBH prefixes or FlowSpec rules) the speaker's applies added, withdrew or replaced, per family."}, []string{"family", "change"})
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "asfence_build_info",
 		Help: "asfence version."}, []string{"version"})
 	info.WithLabelValues(version).Set(1)
 	for _, c := range []prometheus.Collector{m.runs, m.lastSuccess, m.lastRun, m.lastDuration, m.prefixes, m.asns,
-		m.sourceErrors, m.sourceUp, m.degraded, m.carried, m.held, m.ready, m.reloads, m.outputErrors, m.outputsOK, m.applyFailures, info,
+		m.sourceErrors, m.sourceUp, m.degraded, m.carried, m.held, m.ready, m.reloads, m.outputErrors, m.outputsOK, m.applyFailures, m.bgpChanges, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -195,11 +189,24 @@ func (m *Metrics) OutputsCurrent(ok bool) {
 // ApplyFailure counts a failed BGP apply.
 func (m *Metrics) ApplyFailure() { m.applyFailures.Inc() }
 
+// BGPApplied counts what a BGP apply changed, per family.
+func (m *Metrics) BGPApplied(c bgp.Counts) {
+	for fam, fc := range c.ByFamily {
+		m.bgpChanges.WithLabelValues(fam, "added").Add(float64(fc.Added))
+		m.bgpChanges.WithLabelValues(fam, "withdrawn").Add(float64(fc.Withdrawn))
+		m.bgpChanges.WithLabelValues(fam, "replaced").Add(float64(fc.Replaced))
+	}
+}
+
 var (
 	peerUpDesc = prometheus.NewDesc("asfence_bgp_peer_established",
 		"1 if the BGP session is established.", []string{"peer", "description", "state"}, nil)
 	peerSentDesc = prometheus.NewDesc("asfence_bgp_peer_prefixes_sent",
 		"Routes (RTBH prefixes or FlowSpec rules) sent to the peer, per family.", []string{"peer", "family"}, nil)
+	peerReceivedDesc = prometheus.NewDesc("asfence_bgp_peer_prefixes_received",
+		"Routes the peer sent (the speaker uses none of them), per family.", []string{"peer", "family"}, nil)
+	peerUpdatesDesc = prometheus.NewDesc("asfence_bgp_peer_updates_sent_total",
+		"UPDATE messages sent to the peer on its current session.", []string{"peer"}, nil)
 	peerScrapeDesc = prometheus.NewDesc("asfence_bgp_peers_scrape_error",
 		"1 if the speaker could not be asked for its peers.", nil, nil)
 )
@@ -211,6 +218,8 @@ type peerCollector struct{ peers PeerSource }
 func (c *peerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- peerUpDesc
 	ch <- peerSentDesc
+	ch <- peerReceivedDesc
+	ch <- peerUpdatesDesc
 	ch <- peerScrapeDesc
 }
 
@@ -232,5 +241,9 @@ func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 		for fam, n := range p.Sent {
 			ch <- prometheus.MustNewConstMetric(peerSentDesc, prometheus.GaugeValue, float64(n), p.Address, fam)
 		}
+		for fam, n := range p.Received {
+			ch <- prometheus.MustNewConstMetric(peerReceivedDesc, prometheus.GaugeValue, float64(n), p.Address, fam)
+		}
+		ch <- prometheus.MustNewConstMetric(peerUpdatesDesc, prometheus.CounterValue, float64(p.UpdatesSent), p.Address)
 	}
 }

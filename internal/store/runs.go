@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/asfence/asfence/asn"
+	"github.com/asfence/asfence/bgp"
 	"github.com/asfence/asfence/policy"
 	"github.com/asfence/asfence/prefixset"
 	"github.com/asfence/asfence/report"
@@ -60,8 +61,9 @@ type Run struct {
 	// from an earlier applied set, or missing). Every later run, a reload
 	// and a restart write them again until they do.
 	OutputsError string `json:"outputs_error,omitempty"`
-	// BGP is what the speaker changed (routes added / withdrawn per kind).
-	BGP map[string]int `json:"bgp,omitempty"`
+	// BGP is what the speaker changed (nil: no speaker). Records written
+	// before the per-family counts have the totals only.
+	BGP *bgp.Counts `json:"bgp,omitempty"`
 }
 
 // SourceStatus is one source's result in a run.
