@@ -595,7 +595,9 @@ func TestLookupMarksExcludedSources(t *testing.T) {
 		pol.Sources.Exclude = append(pol.Sources.Exclude, x.Source)
 	}
 	in := pol.Apply(f.applied.Snapshot)
-	if !slices.ContainsFunc(in.Dropped, func(d policy.Drop) bool { return d.Prefix == p.Prefix.String() && d.Reason == policy.ReasonExcludedSource }) {
+	if !slices.ContainsFunc(in.Dropped, func(d policy.Drop) bool {
+		return d.Prefix == p.Prefix.String() && d.Reason == policy.ReasonExcludedSource
+	}) {
 		t.Fatalf("%s is not dropped for its excluded sources (%d drops)", p.Prefix, len(in.Dropped))
 	}
 	f.applied = &Applied{RunID: 1, At: fixtureTime, Intent: in, Snapshot: f.applied.Snapshot}
