@@ -58,12 +58,14 @@ func (r *Receiver) handle(ctx context.Context, c net.Conn) {
 	addr := ra.Addr().Unmap()
 	log := r.log.WithField("router", addr.String())
 	now := time.Now()
-	if r.allow != nil && !r.allow[addr] {
+	if !r.allowed(addr) {
 		c.Close()
 		log.WithField("remote", c.RemoteAddr().String()).Warn("bmp: refused a connection: the address is not in the allow-list of routers (bmp.routers)")
 		if rt := r.routerFor(addr, true); rt != nil {
 			rt.mu.Lock()
-			if rt.state == "" || rt.state == StateRefused {
+			if rt.cur == nil {
+				// Not connected (never, or no longer: a router dropped
+				// when the allow-list changed is refused from then on).
 				if rt.state != StateRefused {
 					rt.since = now
 				}
@@ -83,7 +85,7 @@ func (r *Receiver) handle(ctx context.Context, c net.Conn) {
 	defer close(done)
 	rt.mu.Lock()
 	prev, prevDone := rt.cur, rt.done
-	rt.cur, rt.done = c, done
+	rt.cur, rt.done, rt.kicked = c, done, nil
 	rt.mu.Unlock()
 	if prev != nil {
 		// A router reconnecting while its old connection is believed up
@@ -252,8 +254,8 @@ func (s *session) message(msg []byte) error {
 		s.log.Info("bmp: router terminated the session:" + reason)
 		return errTerminated
 	}
-	if rt.routes > s.r.max {
-		return drop("holds %d routes, more than the limit of %d (bmp.max_routes_per_router)", rt.routes, s.r.max)
+	if max := s.r.max.Load(); int64(rt.routes) > max {
+		return drop("holds %d routes, more than the limit of %d (bmp.max_routes_per_router)", rt.routes, max)
 	}
 	return nil
 }
@@ -415,6 +417,9 @@ func (s *session) end(err error, shutdown bool) {
 	routes := rt.routes
 	rt.routes = 0
 	var de dropError
+	if rt.kicked != nil && (s.conn == nil || rt.cur == s.conn) {
+		err, rt.kicked = dropError{rt.kicked}, nil
+	}
 	switch {
 	case shutdown:
 		rt.state = StateDown
