@@ -102,7 +102,7 @@ func benchFullTable(b *testing.B, statics string) {
 }
 `, i, upAddr, upPort, upstreamAS, r.addr, r.as)
 	}
-	up := lab.StartBIRD(b, lab.Config{Addr: upAddr, Port: upPort, ASN: upstreamAS, Extra: upConf.String()})
+	up := lab.StartBIRD(b, lab.Config{Addr: upAddr, Port: upPort, ASN: upstreamAS, Extra: upConf.String(), StartTimeout: 15 * time.Minute})
 	total := staticRoutes(b, up)
 
 	l := logrus.New()
