@@ -24,6 +24,12 @@
 //   - its listener cannot be stopped without closing it from outside, and a
 //     router's second connection is refused while the first is believed up.
 //
+// Routers are told apart by their source address. A second connection
+// from an address whose session is up is read up to its Initiation: the
+// same sysName (or none) is the router again and replaces the old session;
+// another sysName is a second router behind the same address (NAT) and is
+// refused with an error, the first keeping its session.
+//
 // Per route this package stores the origin AS, the time it was first seen
 // and which views (pre-policy, post-policy) hold it: a few bytes in a
 // per-peer bart table, not paths. Each router is bounded by

@@ -131,3 +131,41 @@ func TestReconfigureWithFRR(t *testing.T) {
 		t.Errorf("Lookup after the router was dropped: %+v", got)
 	}
 }
+
+// TestTwoRoutersFromOneAddress: an FRR router and a gobgpd router report
+// from the same address (as two routers behind one NAT address would; on
+// loopback both come from 127.0.0.1). Sessions are keyed by address: the
+// second router, whose Initiation names another sysName, is refused with
+// an error naming both, and the first keeps its session and routes
+// instead of the two replacing each other.
+func TestTwoRoutersFromOneAddress(t *testing.T) {
+	lab.Short(t)
+	lab.Require(t, "gobgpd", "gobgp", lab.FRRBgpd, "vtysh")
+	bmpFrom := netip.MustParseAddr("127.0.0.1")
+	rcv, _, logs := startReceiver(t, bmp.Config{})
+	station := netip.MustParseAddrPort(rcv.Addr().String())
+	upAddr, frrAddr, gobgpAddr := lab.Loopback(t), lab.Loopback(t), lab.Loopback(t)
+	frr := lab.StartFRR(t, lab.Config{Addr: frrAddr, ASN: routerAS,
+		Sessions: []lab.Session{{Addr: upAddr, ASN: upstreamAS, Passive: true}},
+		BMP:      []lab.BMPStation{{Addr: station, Policy: "pre-policy"}}})
+	up := lab.StartGoBGPd(t, lab.Config{Addr: upAddr, ASN: upstreamAS,
+		Sessions: []lab.Session{{Addr: frrAddr, Port: frr.Port(), ASN: routerAS}}})
+	announceUpstream(t, up)
+	st := waitStatus(t, rcv, bmpFrom, "FRR with its 4 routes", func(s bmp.RouterStatus) bool {
+		return s.State == bmp.StateUp && s.Routes == 4
+	})
+	if st.Name != "lab" { // lab's FRR is "hostname lab"
+		t.Fatalf("FRR's status %+v", st)
+	}
+	lab.StartGoBGPd(t, lab.Config{Addr: gobgpAddr, ASN: routerAS + 1,
+		BMP: []lab.BMPStation{{Addr: station, Policy: "pre-policy", Name: "lab-gobgpd"}}})
+	s := waitStatus(t, rcv, bmpFrom, "gobgpd refused", func(s bmp.RouterStatus) bool {
+		return strings.Contains(s.LastError, `sysName "lab-gobgpd": router "lab" reports from this address`)
+	})
+	if s.State != bmp.StateUp || s.Name != "lab" || s.Connections != st.Connections || !s.Since.Equal(st.Since) || s.Routes != 4 {
+		t.Errorf("FRR's session after gobgpd's connection: %+v, was %+v", s, st)
+	}
+	if !strings.Contains(logs.String(), "two routers behind one NAT address?") {
+		t.Error("no log line for the refused second router")
+	}
+}

@@ -39,7 +39,7 @@ func streamReceiver(max int) (*Receiver, *[]Update) {
 func feed(r *Receiver, data []byte) (*session, error) {
 	rt := r.routerFor(rtrAddr, false)
 	s := &session{r: r, rt: rt, log: r.log}
-	err := s.read(bufio.NewReader(bytes.NewReader(data)), nil)
+	err := s.read(bufio.NewReader(bytes.NewReader(data)), nil, nil)
 	s.flush()
 	return s, err
 }
