@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -44,12 +45,19 @@ func StartBIRD(t testing.TB, cfg Config) *BIRD {
 	if err := os.WriteFile(conf, []byte(b.config()), 0o644); err != nil {
 		t.Fatalf("lab: %v", err)
 	}
-	if out, err := run(context.Background(), "", "bird", "-p", "-c", conf); err != nil {
+	timeout := startTimeout
+	if cfg.StartTimeout > 0 {
+		timeout = cfg.StartTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	out, err := exec.CommandContext(ctx, "bird", "-p", "-c", conf).CombinedOutput()
+	cancel()
+	if err != nil {
 		t.Fatalf("lab: bird config rejected: %v\n%s", err, out)
 	}
 	cmd := command(cfg.Netns, "bird", "-f", "-c", conf, "-s", b.sock, "-P", filepath.Join(d, "bird.pid"))
 	b.proc = start(t, "bird", cmd, filepath.Join(d, "bird.log"))
-	b.waitReady(t, "bird", startTimeout, func(ctx context.Context) error {
+	b.waitReady(t, "bird", timeout, func(ctx context.Context) error {
 		_, err := b.Cmd(ctx, "show", "status")
 		return err
 	})

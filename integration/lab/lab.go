@@ -130,6 +130,10 @@ type Config struct {
 	// BMP makes the daemon report its routes to BMP stations (RFC 7854):
 	// FRR (its bmp module) and gobgpd. Other daemons ignore it.
 	BMP []BMPStation
+	// StartTimeout bounds the wait for BIRD to check its config and answer
+	// (zero: 60 s): a BIRD holding a full table as static routes parses
+	// for minutes on a loaded machine. Other daemons ignore it.
+	StartTimeout time.Duration
 }
 
 // BMPStation is a BMP monitoring station a daemon connects to.

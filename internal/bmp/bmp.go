@@ -24,6 +24,12 @@
 //   - its listener cannot be stopped without closing it from outside, and a
 //     router's second connection is refused while the first is believed up.
 //
+// Routers are told apart by their source address. A second connection
+// from an address whose session is up is read up to its Initiation: the
+// same sysName (or none) is the router again and replaces the old session;
+// another sysName is a second router behind the same address (NAT) and is
+// refused with an error, the first keeping its session.
+//
 // Per route this package stores the origin AS, the time it was first seen
 // and which views (pre-policy, post-policy) hold it: a few bytes in a
 // per-peer bart table, not paths. Each router is bounded by
@@ -42,6 +48,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -135,11 +143,8 @@ type RouterStatus struct {
 
 // Receiver is a BMP receiver. Its methods are safe for concurrent use.
 type Receiver struct {
-	cfg      Config
-	max      int
+	max      atomic.Int64 // MaxRoutesPerRouter, default filled in
 	log      *logrus.Entry
-	ln       net.Listener
-	allow    map[netip.Addr]bool
 	onUpdate func([]Update)
 	emitMu   sync.Mutex // onUpdate calls never overlap
 	// bodyTimeout bounds the wait for the rest of a message (tests
@@ -147,8 +152,12 @@ type Receiver struct {
 	bodyTimeout time.Duration
 
 	mu      sync.Mutex
+	ln      net.Listener
+	listen  string              // the configured address of ln
+	allow   map[netip.Addr]bool // nil: any router
 	routers map[netip.Addr]*router
 	serving bool
+	stopped bool // Serve's context is done: the listener stays closed
 }
 
 // maxRefused bounds how many refused addresses the status remembers.
@@ -162,49 +171,168 @@ const maxRefused = 64
 // never the others' decoding; it must not block on the Receiver's own
 // events. Lookup and Status may be called from it.
 func New(cfg Config, onUpdate func([]Update)) (*Receiver, error) {
-	if cfg.MaxRoutesPerRouter < 0 {
-		return nil, fmt.Errorf("bmp: max routes per router %d is negative", cfg.MaxRoutesPerRouter)
+	max, allow, err := checkConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if onUpdate == nil {
 		onUpdate = func([]Update) {}
 	}
 	r := &Receiver{
-		cfg:         cfg,
-		max:         cfg.MaxRoutesPerRouter,
 		log:         cfg.Logger,
 		onUpdate:    onUpdate,
+		allow:       allow,
 		routers:     map[netip.Addr]*router{},
 		bodyTimeout: bodyTimeout,
 	}
-	if r.max == 0 {
-		r.max = DefaultMaxRoutesPerRouter
-	}
+	r.max.Store(int64(max))
 	if r.log == nil {
 		r.log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	r.log = r.log.WithField("component", "bmp")
-	if len(cfg.Routers) > 0 {
-		r.allow = map[netip.Addr]bool{}
-		for _, a := range cfg.Routers {
-			if !a.IsValid() {
-				return nil, errors.New("bmp: invalid router address in the allow-list")
-			}
-			r.allow[a.Unmap()] = true
-		}
-	}
-	if cfg.Listen == "" {
-		return nil, errors.New("bmp: no listen address")
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("bmp: listen %s: %w", cfg.Listen, err)
 	}
-	r.ln = ln
+	r.ln, r.listen = ln, cfg.Listen
 	return r, nil
 }
 
+// checkConfig validates cfg: the route limit with its default filled in,
+// and the allow-list (nil: any router).
+func checkConfig(cfg Config) (int, map[netip.Addr]bool, error) {
+	if cfg.MaxRoutesPerRouter < 0 {
+		return 0, nil, fmt.Errorf("bmp: max routes per router %d is negative", cfg.MaxRoutesPerRouter)
+	}
+	if cfg.Listen == "" {
+		return 0, nil, errors.New("bmp: no listen address")
+	}
+	var allow map[netip.Addr]bool
+	if len(cfg.Routers) > 0 {
+		allow = map[netip.Addr]bool{}
+		for _, a := range cfg.Routers {
+			if !a.IsValid() {
+				return 0, nil, errors.New("bmp: invalid router address in the allow-list")
+			}
+			allow[a.Unmap()] = true
+		}
+	}
+	max := cfg.MaxRoutesPerRouter
+	if max == 0 {
+		max = DefaultMaxRoutesPerRouter
+	}
+	return max, allow, nil
+}
+
 // Addr is the address the receiver listens on.
-func (r *Receiver) Addr() net.Addr { return r.ln.Addr() }
+func (r *Receiver) Addr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ln.Addr()
+}
+
+// listener is the current listener.
+func (r *Receiver) listener() net.Listener {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ln
+}
+
+// allowed reports whether addr may connect.
+func (r *Receiver) allowed(addr netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.allow == nil || r.allow[addr]
+}
+
+// Reconfigure applies a changed Config to the receiver, running or not
+// (Logger is ignored). A new Listen address is bound, and accepts
+// routers, before the old listener is closed; routers' sessions go on
+// through the change, whichever address they came in on (binding the same
+// port on another address of the host may need the old listener closed
+// first: then it is, and reopened if the new one cannot be bound). A
+// router connected now and no longer in Routers is dropped, as is one
+// holding more routes than a lower MaxRoutesPerRouter: each with an error
+// log line and status, its routes withdrawn. On error nothing changed.
+func (r *Receiver) Reconfigure(cfg Config) error {
+	max, allow, err := checkConfig(cfg)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old, listen, stopped := r.ln, r.listen, r.stopped
+	r.mu.Unlock()
+	if stopped {
+		return errors.New("bmp: the receiver has stopped")
+	}
+	if cfg.Listen != listen {
+		ln, err := r.rebind(old, cfg.Listen)
+		if err != nil {
+			return err
+		}
+		r.log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "was": old.Addr().String()}).Info("bmp: listening for routers on a new address")
+	}
+	r.mu.Lock()
+	r.allow = allow
+	rs := make([]*router, 0, len(r.routers))
+	for _, rt := range r.routers {
+		rs = append(rs, rt)
+	}
+	r.mu.Unlock()
+	prev := r.max.Swap(int64(max))
+	for _, rt := range rs {
+		switch {
+		case allow != nil && !allow[rt.addr]:
+			rt.kick(errors.New("no longer in the allow-list of routers (bmp.routers)"))
+		case int64(max) < prev:
+			rt.mu.RLock()
+			n := rt.routes
+			rt.mu.RUnlock()
+			if n > max {
+				rt.kick(fmt.Errorf("holds %d routes, more than the new limit of %d (bmp.max_routes_per_router)", n, max))
+			}
+		}
+	}
+	return nil
+}
+
+// rebind makes the receiver listen on listen instead of old. A port in
+// use by old itself (the same port on another address of the host: 0.0.0.0
+// and a specific address overlap) is freed first; if listen then cannot be
+// bound, old's address is bound again. r.mu is held while the listener is
+// swapped, so that the accept loop, woken by old's closing, takes the new
+// one.
+func (r *Receiver) rebind(old net.Listener, listen string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", listen)
+	oa, _ := netip.ParseAddrPort(old.Addr().String())
+	_, port, perr := net.SplitHostPort(listen)
+	samePort := errors.Is(err, syscall.EADDRINUSE) && perr == nil && port == fmt.Sprint(oa.Port())
+	if err != nil && !samePort {
+		return nil, fmt.Errorf("bmp: listen %s: %w (still listening on %s)", listen, err, old.Addr())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped || r.ln != old {
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, errors.New("bmp: the receiver has stopped or was reconfigured meanwhile")
+	}
+	old.Close()
+	if samePort {
+		if ln, err = net.Listen("tcp", listen); err != nil {
+			back, berr := net.Listen("tcp", old.Addr().String())
+			if berr != nil {
+				// Nothing listens now; the accept loop ends with an error.
+				return nil, fmt.Errorf("bmp: listen %s: %w; and %s could not be bound again: %v", listen, err, old.Addr(), berr)
+			}
+			r.ln = back
+			return nil, fmt.Errorf("bmp: listen %s: %w (still listening on %s)", listen, err, old.Addr())
+		}
+	}
+	r.ln, r.listen = ln, listen
+	return ln, nil
+}
 
 // Serve accepts routers until ctx is done, then closes the listener and
 // every router connection and returns once all of them have ended (nil
@@ -227,18 +355,27 @@ func (r *Receiver) Serve(ctx context.Context) error {
 	}()
 	go func() {
 		<-ctx.Done()
-		r.ln.Close()
+		r.mu.Lock()
+		r.stopped = true
+		ln := r.ln
+		r.mu.Unlock()
+		ln.Close()
 	}()
-	r.log.WithField("listen", r.ln.Addr().String()).Info("bmp: listening for routers")
+	r.log.WithField("listen", r.Addr().String()).Info("bmp: listening for routers")
 	var delay time.Duration
 	for {
-		c, err := r.ln.Accept()
+		ln := r.listener()
+		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("bmp: accept on %s: %w", r.ln.Addr(), err)
+				if r.listener() != ln {
+					// Reconfigure moved to another listener.
+					continue
+				}
+				return fmt.Errorf("bmp: accept on %s: %w", ln.Addr(), err)
 			}
 			// Out of file descriptors and the like: wait, then retry.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)

@@ -267,21 +267,40 @@ func TestFlappingRouter(t *testing.T) {
 		}
 		return nil
 	})
-	// A second connection replaces the first.
+	// A second connection of the router (its Initiation has the same
+	// sysName) replaces the first.
 	first := goodRouter(t, r.Receiver, "127.0.0.3", pfx6)
 	second := dial(t, r.Receiver, "127.0.0.3")
+	send(t, second, initiation(t, "127.0.0.3"))
 	_ = first.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := first.Read(make([]byte, 1)); err == nil || err == io.ErrNoProgress {
 		t.Errorf("the first connection was not closed: %v", err)
 	}
-	send(t, second, initiation(t, "again"), peerUp(t, peerA, 64500, false), route(t, peerA, 64500, 0, []uint32{64500, 396986}, 0, pfx6))
+	send(t, second, peerUp(t, peerA, 64500, false), route(t, peerA, 64500, 0, []uint32{64500, 396986}, 0, pfx6))
 	st := waitState(t, r.Receiver, "127.0.0.3", StateUp, 1, "")
-	if st.Connections != 7 || st.Name != "again" {
+	if st.Connections != 7 || st.Name != "127.0.0.3" {
 		t.Errorf("after reconnecting: %+v", st)
 	}
 	if !strings.Contains(r.log(), "router connected again; closing its previous connection") {
 		t.Error("no log line for the replaced connection")
 	}
+	// A connection from the same address with another sysName is a second
+	// router (behind one NAT address): refused, the first goes on.
+	nat := dial(t, r.Receiver, "127.0.0.3")
+	send(t, nat, initiation(t, "behind-the-same-nat"))
+	_ = nat.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := nat.Read(make([]byte, 1)); err == nil || err == io.ErrNoProgress {
+		t.Errorf("the second router's connection was not closed: %v", err)
+	}
+	st = waitState(t, r.Receiver, "127.0.0.3", StateUp, 1, "behind-the-same-nat")
+	if st.Connections != 7 || st.Name != "127.0.0.3" || !strings.Contains(st.LastError, "told apart by their address") {
+		t.Errorf("after a second router's connection: %+v", st)
+	}
+	if !strings.Contains(r.log(), `refused a connection from 127.0.0.3:`) {
+		t.Error("no log line for the second router's connection")
+	}
+	send(t, second, route(t, peerA, 64500, 0, []uint32{64500, 13335}, 0, pfx1))
+	waitState(t, r.Receiver, "127.0.0.3", StateUp, 2, "")
 	// The steady router saw none of it.
 	send(t, other, route(t, peerA, 64500, 0, []uint32{64500, 13335}, 0, pfx6))
 	if st := waitState(t, r.Receiver, "127.0.0.2", StateUp, 2, ""); st.Connections != 1 {

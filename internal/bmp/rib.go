@@ -76,13 +76,28 @@ type router struct {
 	routes      int
 
 	// The current session: closing cur ends it; done is closed when it has
-	// cleaned up.
-	cur  interface{ Close() error }
-	done chan struct{}
+	// cleaned up. kicked, when set, is why the receiver closed it.
+	cur    interface{ Close() error }
+	done   chan struct{}
+	kicked error
 }
 
 func newRouter(addr netip.Addr) *router {
 	return &router{addr: addr, peers: map[peerKey]*peer{}}
+}
+
+// kick drops the router's current session, if any, for reason: the
+// session ends as if its messages had made the receiver drop it.
+func (rt *router) kick(reason error) {
+	rt.mu.Lock()
+	c := rt.cur
+	if c != nil {
+		rt.kicked = reason
+	}
+	rt.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
 }
 
 func (rt *router) isRefused() bool {

@@ -58,12 +58,14 @@ func (r *Receiver) handle(ctx context.Context, c net.Conn) {
 	addr := ra.Addr().Unmap()
 	log := r.log.WithField("router", addr.String())
 	now := time.Now()
-	if r.allow != nil && !r.allow[addr] {
+	if !r.allowed(addr) {
 		c.Close()
 		log.WithField("remote", c.RemoteAddr().String()).Warn("bmp: refused a connection: the address is not in the allow-list of routers (bmp.routers)")
 		if rt := r.routerFor(addr, true); rt != nil {
 			rt.mu.Lock()
-			if rt.state == "" || rt.state == StateRefused {
+			if rt.cur == nil {
+				// Not connected (never, or no longer: a router dropped
+				// when the allow-list changed is refused from then on).
 				if rt.state != StateRefused {
 					rt.since = now
 				}
@@ -79,22 +81,55 @@ func (r *Receiver) handle(ctx context.Context, c net.Conn) {
 		_ = tc.SetKeepAlivePeriod(30 * time.Second)
 	}
 	rt := r.routerFor(addr, false)
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	br := bufio.NewReaderSize(c, 64<<10)
+	s := &session{r: r, rt: rt, log: log, conn: c}
+	var first []byte
+	rt.mu.RLock()
+	busy := rt.cur != nil
+	rt.mu.RUnlock()
+	if busy {
+		// Another connection from this address is up: the router again
+		// (it restarted, or its old TCP connection died silently), or a
+		// second router behind the same address (NAT). The Initiation, the
+		// first message of a session with the sysName of the router (RFC
+		// 7854 4.3), tells them apart.
+		var err error
+		_ = c.SetReadDeadline(time.Now().Add(r.bodyTimeout))
+		first, err = s.next(br, nil, nil)
+		_ = c.SetReadDeadline(time.Time{})
+		if err != nil {
+			c.Close()
+			log.WithField("remote", c.RemoteAddr().String()).WithError(err).Warn("bmp: a second connection from the router's address ended before its first message")
+			return
+		}
+		name := initiationName(first)
+		rt.mu.Lock()
+		if cur := rt.name; rt.cur != nil && name != "" && cur != "" && name != cur {
+			msg := fmt.Sprintf("refused a connection from %s with sysName %q: router %q reports from this address; routers are told apart by their address (two routers behind one NAT address?)",
+				c.RemoteAddr(), name, cur)
+			rt.setError(msg, now)
+			rt.mu.Unlock()
+			c.Close()
+			log.Error("bmp: " + msg)
+			return
+		}
+		rt.mu.Unlock()
+	}
 	done := make(chan struct{})
 	defer close(done)
 	rt.mu.Lock()
 	prev, prevDone := rt.cur, rt.done
-	rt.cur, rt.done = c, done
+	rt.cur, rt.done, rt.kicked = c, done, nil
 	rt.mu.Unlock()
 	if prev != nil {
-		// A router reconnecting while its old connection is believed up
-		// (it restarted, or the old TCP connection died silently): the new
-		// connection wins.
+		// The router again, while its old connection is believed up: the
+		// new connection wins.
 		log.Warn("bmp: router connected again; closing its previous connection")
 		prev.Close()
 		<-prevDone
 	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
 
 	rt.mu.Lock()
 	rt.state, rt.since = StateUp, time.Now()
@@ -102,10 +137,35 @@ func (r *Receiver) handle(ctx context.Context, c net.Conn) {
 	rt.mu.Unlock()
 	log.WithField("remote", c.RemoteAddr().String()).Info("bmp: router connected")
 
-	s := &session{r: r, rt: rt, log: log, conn: c}
-	err := s.read(bufio.NewReaderSize(c, 64<<10), c.SetReadDeadline)
+	err := s.read(br, c.SetReadDeadline, first)
 	c.Close()
 	s.end(err, ctx.Err() != nil)
+}
+
+// initiationName is the sysName of an Initiation message ("" for another
+// message, or one without a sysName).
+func initiationName(msg []byte) string {
+	if len(msg) <= bmppkt.CommonHeaderLen || msg[5] != bmppkt.InitiationMessageType {
+		return ""
+	}
+	var m bmppkt.Msg
+	if safely(func() error {
+		var err error
+		m, err = bmppkt.Decode(msg)
+		return err
+	}) != nil {
+		return ""
+	}
+	im, ok := m.(*bmppkt.InitiationMessage)
+	if !ok {
+		return ""
+	}
+	for _, tlv := range im.TLVs {
+		if tlv.InformationType == 2 {
+			return infoString(tlv.Information)
+		}
+	}
+	return ""
 }
 
 // session is one connection of a router: it owns the router's routes
@@ -119,63 +179,86 @@ type session struct {
 	upd     update
 }
 
-// read reads and processes messages until the stream ends or is bad.
-// setDeadline (nil in tests) bounds the wait for a message's body.
-func (s *session) read(br *bufio.Reader, setDeadline func(time.Time) error) error {
-	var hdr [bmppkt.CommonHeaderLen]byte
+// read processes first (a message already read, or nil), then reads and
+// processes messages until the stream ends or is bad. setDeadline (nil in
+// tests) bounds the wait for a message's body.
+func (s *session) read(br *bufio.Reader, setDeadline func(time.Time) error, first []byte) error {
+	if first != nil {
+		if err := s.message(first); err != nil {
+			return err
+		}
+	}
 	buf := make([]byte, 0, 4096)
 	for {
 		if br.Buffered() == 0 {
 			// About to wait for the router: hand over what is pending.
 			s.flush()
 		}
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.EOF
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return drop("message header cut short: the connection ended within a header")
-			}
-			return err
-		}
-		version, length := hdr[0], binary.BigEndian.Uint32(hdr[1:5])
-		if version != bmppkt.BMPVersion {
-			return drop("message with BMP version %d (type %d, length %d): only version 3 (RFC 7854) is read; not a BMP stream?", version, hdr[5], length)
-		}
-		if length < bmppkt.CommonHeaderLen || length > maxMessage {
-			return drop("message of type %d says it is %d bytes long (the limit is %d, the least %d)", hdr[5], length, maxMessage, bmppkt.CommonHeaderLen)
-		}
-		n := int(length)
-		if cap(buf) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		copy(buf, hdr[:])
-		timed := setDeadline != nil && br.Buffered() < n-len(hdr)
-		if timed {
-			_ = setDeadline(time.Now().Add(s.r.bodyTimeout))
-		}
-		got, err := io.ReadFull(br, buf[len(hdr):])
-		if timed {
-			_ = setDeadline(time.Time{})
-		}
+		msg, err := s.next(br, setDeadline, &buf)
 		if err != nil {
-			var ne net.Error
-			switch {
-			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-				return drop("message of type %d cut short: %d of its %d bytes came before the connection ended", hdr[5], len(hdr)+got, n)
-			case errors.As(err, &ne) && ne.Timeout():
-				return drop("message of type %d cut short: %d of its %d bytes came, then nothing for %s", hdr[5], len(hdr)+got, n, s.r.bodyTimeout)
-			}
 			return err
 		}
-		if err := s.message(buf); err != nil {
+		if err := s.message(msg); err != nil {
 			return err
 		}
 		if len(s.pending) >= batchSize {
 			s.flush()
 		}
 	}
+}
+
+// next reads one framed message, into *buf (grown as needed; nil: a new
+// buffer). setDeadline (nil in tests) bounds the wait for its body.
+func (s *session) next(br *bufio.Reader, setDeadline func(time.Time) error, buf *[]byte) ([]byte, error) {
+	var hdr [bmppkt.CommonHeaderLen]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, drop("message header cut short: the connection ended within a header")
+		}
+		return nil, err
+	}
+	version, length := hdr[0], binary.BigEndian.Uint32(hdr[1:5])
+	if version != bmppkt.BMPVersion {
+		return nil, drop("message with BMP version %d (type %d, length %d): only version 3 (RFC 7854) is read; not a BMP stream?", version, hdr[5], length)
+	}
+	if length < bmppkt.CommonHeaderLen || length > maxMessage {
+		return nil, drop("message of type %d says it is %d bytes long (the limit is %d, the least %d)", hdr[5], length, maxMessage, bmppkt.CommonHeaderLen)
+	}
+	n := int(length)
+	var b []byte
+	if buf != nil {
+		b = *buf
+	}
+	if cap(b) < n {
+		b = make([]byte, n)
+	}
+	b = b[:n]
+	if buf != nil {
+		*buf = b
+	}
+	copy(b, hdr[:])
+	timed := setDeadline != nil && br.Buffered() < n-len(hdr)
+	if timed {
+		_ = setDeadline(time.Now().Add(s.r.bodyTimeout))
+	}
+	got, err := io.ReadFull(br, b[len(hdr):])
+	if timed {
+		_ = setDeadline(time.Time{})
+	}
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, drop("message of type %d cut short: %d of its %d bytes came before the connection ended", hdr[5], len(hdr)+got, n)
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, drop("message of type %d cut short: %d of its %d bytes came, then nothing for %s", hdr[5], len(hdr)+got, n, s.r.bodyTimeout)
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // flush hands pending Updates to onUpdate.
@@ -252,8 +335,8 @@ func (s *session) message(msg []byte) error {
 		s.log.Info("bmp: router terminated the session:" + reason)
 		return errTerminated
 	}
-	if rt.routes > s.r.max {
-		return drop("holds %d routes, more than the limit of %d (bmp.max_routes_per_router)", rt.routes, s.r.max)
+	if max := s.r.max.Load(); int64(rt.routes) > max {
+		return drop("holds %d routes, more than the limit of %d (bmp.max_routes_per_router)", rt.routes, max)
 	}
 	return nil
 }
@@ -415,6 +498,9 @@ func (s *session) end(err error, shutdown bool) {
 	routes := rt.routes
 	rt.routes = 0
 	var de dropError
+	if rt.kicked != nil && (s.conn == nil || rt.cur == s.conn) {
+		err, rt.kicked = dropError{rt.kicked}, nil
+	}
 	switch {
 	case shutdown:
 		rt.state = StateDown

@@ -28,8 +28,10 @@ func streamReceiver(max int) (*Receiver, *[]Update) {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	var got []Update
-	return &Receiver{max: max, log: logrus.NewEntry(l), routers: map[netip.Addr]*router{},
-		onUpdate: func(us []Update) { got = append(got, us...) }}, &got
+	r := &Receiver{log: logrus.NewEntry(l), routers: map[netip.Addr]*router{},
+		onUpdate: func(us []Update) { got = append(got, us...) }}
+	r.max.Store(int64(max))
+	return r, &got
 }
 
 // feed runs a session over data and returns how it ended (the session is
@@ -37,7 +39,7 @@ func streamReceiver(max int) (*Receiver, *[]Update) {
 func feed(r *Receiver, data []byte) (*session, error) {
 	rt := r.routerFor(rtrAddr, false)
 	s := &session{r: r, rt: rt, log: r.log}
-	err := s.read(bufio.NewReader(bytes.NewReader(data)), nil)
+	err := s.read(bufio.NewReader(bytes.NewReader(data)), nil, nil)
 	s.flush()
 	return s, err
 }

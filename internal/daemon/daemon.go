@@ -116,8 +116,11 @@ type Daemon struct {
 	// watch is the live watch (watch.go); it proposes nothing without
 	// routes from a feed neighbor or BMP.
 	watch *watch.Watch
-	// bmp is the BMP receiver (nil without bmp.listen).
-	bmp *bmp.Receiver
+	// bmp is the BMP receiver (nil without bmp.listen), bmpStop stops it;
+	// bmpMu guards both (a reload starts, changes or stops the receiver).
+	bmpMu   sync.Mutex
+	bmp     *bmp.Receiver
+	bmpStop func()
 
 	// runCtx is cancelled at shutdown: a resolve in progress is aborted.
 	runCtx    context.Context
@@ -272,7 +275,7 @@ func (d *Daemon) Serve(ctx context.Context, reload <-chan struct{}, started func
 		_ = d.srv.Close()
 		return err
 	}
-	if err := d.startBMP(); err != nil {
+	if err := d.startBMP(d.config()); err != nil {
 		_ = d.srv.Close()
 		return err
 	}

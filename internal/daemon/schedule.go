@@ -109,9 +109,6 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		cfg.BGP.Listen != old.BGP.Listen) {
 		restart = append(restart, "bgp (asn, router_id, listen)")
 	}
-	if bmpChanged(cfg.BMP, old.BMP) {
-		restart = append(restart, "bmp")
-	}
 	if len(restart) > 0 {
 		d.log.WithField("settings", restart).Warn("reload: these settings take effect at the next start only")
 	}
@@ -126,11 +123,19 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		d.log.WithError(err).Error("reload rejected")
 		return err
 	}
+	commitBMP, undoBMP, err := d.reloadBMP(old, cfg)
+	if err != nil {
+		d.m.Reload(err)
+		d.log.WithError(err).Error("reload rejected: the BMP receiver cannot take the new bmp: block")
+		return err
+	}
 	if err := d.updateSpeaker(ctx, cfg); err != nil {
+		undoBMP()
 		d.m.Reload(err)
 		d.log.WithError(err).Error("reload rejected: the speaker refused the new neighbors")
 		return err
 	}
+	commitBMP()
 	if d.srv != nil {
 		d.srv.SetToken(tok)
 	}

@@ -9,6 +9,13 @@
 // gobgp's MRT encoder, so the file does not depend on asfence's reader.
 //
 //	go run ./scripts/mkrib -prefixes 1000000 -peers 10 -o rib.gz
+//
+// With -bird, it writes the same prefixes as BIRD static protocols
+// instead (uncompressed; "static4" and "static6", unreachable routes),
+// each route with the first real path of its parent prefix in bgp_path
+// (AS_SETs left out), for a BIRD that sends a full table fast:
+//
+//	go run ./scripts/mkrib -prefixes 1000000 -ipv6 0.2 -bird -o statics.conf
 package main
 
 import (
@@ -36,7 +43,14 @@ func main() {
 	share6 := flag.Float64("ipv6", 0.15, "share of IPv6 prefixes")
 	peers := flag.Int("peers", 10, "peers (entries per prefix)")
 	out := flag.String("o", "rib.gz", "output file (gzip)")
+	bird := flag.Bool("bird", false, "write BIRD static protocols (uncompressed), not an MRT RIB")
 	flag.Parse()
+	if *bird {
+		if err := runBIRD(*v4, *v6, *n, *share6, *out); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(*v4, *v6, *n, *share6, *peers, *out); err != nil {
 		log.Fatal(err)
 	}
@@ -165,21 +179,69 @@ func peerPath(path string, peerAS uint32) string {
 	return strconv.FormatUint(uint64(peerAS), 10) + " " + strings.Join(f, " ")
 }
 
-func run(v4File, v6File string, n int, share6 float64, peers int, out string) error {
-	start := time.Now()
-	t4, err := readTable(v4File, false)
-	if err != nil {
-		return err
+// prefixes reads both tables and derives n prefixes, share6 of them IPv6.
+func prefixes(v4File, v6File string, n int, share6 float64) (t4, t6 *table, p4, p6 []netip.Prefix, par4, par6 map[netip.Prefix]netip.Prefix, err error) {
+	if t4, err = readTable(v4File, false); err != nil {
+		return
 	}
-	t6, err := readTable(v6File, true)
-	if err != nil {
-		return err
+	if t6, err = readTable(v6File, true); err != nil {
+		return
 	}
 	n6 := int(float64(n) * share6)
-	p4, par4 := derive(t4, n-n6, 24)
-	p6, par6 := derive(t6, n6, 48)
+	p4, par4 = derive(t4, n-n6, 24)
+	p6, par6 = derive(t6, n6, 48)
 	if len(p4)+len(p6) < n {
-		return fmt.Errorf("only %d + %d prefixes derivable", len(p4), len(p6))
+		err = fmt.Errorf("only %d + %d prefixes derivable", len(p4), len(p6))
+	}
+	return
+}
+
+// runBIRD writes the prefixes as BIRD static protocols, each route with
+// the first real path of its parent in bgp_path (AS_SETs left out).
+func runBIRD(v4File, v6File string, n int, share6 float64, out string) error {
+	start := time.Now()
+	t4, t6, p4, p6, par4, par6, err := prefixes(v4File, v6File, n, share6)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	emit := func(name, channel string, ps []netip.Prefix, parent map[netip.Prefix]netip.Prefix, paths map[netip.Prefix][]string) {
+		fmt.Fprintf(bw, "protocol static %s {\n  %s;\n", name, channel)
+		for _, p := range ps {
+			fmt.Fprintf(bw, "  route %s unreachable {", p)
+			asns := strings.Fields(paths[parent[p]][0])
+			for i := len(asns) - 1; i >= 0; i-- {
+				if !strings.HasPrefix(asns[i], "{") {
+					fmt.Fprintf(bw, " bgp_path.prepend(%s);", asns[i])
+				}
+			}
+			bw.WriteString(" };\n")
+		}
+		bw.WriteString("}\n")
+	}
+	emit("static4", "ipv4", p4, par4, t4.paths)
+	emit("static6", "ipv6", p6, par6, t6.paths)
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "mkrib: %s: %d IPv4 + %d IPv6 static routes (from %d + %d real prefixes), %s\n",
+		out, len(p4), len(p6), len(t4.prefixes), len(t6.prefixes), time.Since(start).Round(time.Second))
+	return nil
+}
+
+func run(v4File, v6File string, n int, share6 float64, peers int, out string) error {
+	start := time.Now()
+	t4, t6, p4, p6, par4, par6, err := prefixes(v4File, v6File, n, share6)
+	if err != nil {
+		return err
 	}
 	f, err := os.Create(out)
 	if err != nil {
