@@ -104,17 +104,35 @@ type fastRanges struct {
 // errNotCompiled: a body uses something the compiler does not handle.
 var errNotCompiled = errors.New("not compiled")
 
-// compileRanges rewrites the ranges of every template in t that it can
-// compile and registers the functions the rewritten trees call.
-func compileRanges(t *template.Template) *fastRanges {
-	fr := &fastRanges{}
+// compile rewrites the ranges of every template in t that it can compile
+// and registers the functions the rewritten trees call.
+func (fr *fastRanges) compile(t *template.Template) {
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil && tt.Tree.Root != nil {
 			fr.rewriteList(t, tt.Tree.Root)
 		}
 	}
 	t.Funcs(template.FuncMap{"_fastList": fr.list, "_fastRange": fr.render})
-	return fr
+}
+
+// writerFuncs are the template functions that write to the output
+// themselves (and return ""): lines and objects write a list of the json
+// document as its methods Lines and Objects format it, element by
+// element, instead of as one string of the whole list.
+func (fr *fastRanges) writerFuncs() template.FuncMap {
+	list := func(objects bool) func(l any, indent int) (string, error) {
+		return func(l any, indent int) (string, error) {
+			jl, ok := l.(jsonWriterList)
+			if !ok {
+				return "", fmt.Errorf("%T is not a list of the json document", l)
+			}
+			if fr.w == nil {
+				return jl.text(indent, objects)
+			}
+			return "", jl.writeList(fr.w, indent, objects)
+		}
+	}
+	return template.FuncMap{"lines": list(false), "objects": list(true)}
 }
 
 func (fr *fastRanges) rewriteList(t *template.Template, l *parse.ListNode) {

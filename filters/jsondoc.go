@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"time"
@@ -24,20 +25,39 @@ import (
 // prefixes: one template action per list, not per element).
 type jsonList[T any] []T
 
-// Lines writes the list with one compact element per line, indented by
-// indent spaces (the closing bracket by indent-2).
-func (l jsonList[T]) Lines(indent int) (string, error) { return l.write(indent, false) }
+// Lines returns the list with one compact element per line, indented by
+// indent spaces (the closing bracket by indent-2). The embedded template
+// writes it straight to the output with the function lines instead.
+func (l jsonList[T]) Lines(indent int) (string, error) { return l.text(indent, false) }
 
-// Objects writes the list with each element indented as an object of its
-// own, starting indent spaces in (the closing bracket indent-2).
-func (l jsonList[T]) Objects(indent int) (string, error) { return l.write(indent, true) }
+// Objects returns the list with each element indented as an object of
+// its own, starting indent spaces in (the closing bracket indent-2); the
+// function objects writes it straight to the output.
+func (l jsonList[T]) Objects(indent int) (string, error) { return l.text(indent, true) }
 
-func (l jsonList[T]) write(indent int, objects bool) (string, error) {
+func (l jsonList[T]) text(indent int, objects bool) (string, error) {
+	var out strings.Builder
+	if err := l.writeList(&out, indent, objects); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// jsonWriterList is a jsonList of any element type.
+type jsonWriterList interface {
+	writeList(w io.Writer, indent int, objects bool) error
+	text(indent int, objects bool) (string, error)
+}
+
+// writeList writes the list as Lines (objects false) or Objects do,
+// element by element.
+func (l jsonList[T]) writeList(w io.Writer, indent int, objects bool) error {
 	if len(l) == 0 {
-		return "[]", nil
+		_, err := io.WriteString(w, "[]")
+		return err
 	}
 	if indent < 2 {
-		return "", fmt.Errorf("json list indent %d: at least 2", indent)
+		return fmt.Errorf("json list indent %d: at least 2", indent)
 	}
 	pad := "\n" + strings.Repeat(" ", indent)
 	var elem bytes.Buffer
@@ -45,27 +65,27 @@ func (l jsonList[T]) write(indent int, objects bool) (string, error) {
 	if objects {
 		enc.SetIndent(pad[1:], "  ")
 	}
-	var out strings.Builder
-	out.WriteByte('[')
+	elem.WriteByte('[')
 	for i := range l {
 		if i > 0 {
-			out.WriteByte(',')
+			elem.WriteByte(',')
 		}
-		out.WriteString(pad)
-		elem.Reset()
+		elem.WriteString(pad)
 		if err := enc.Encode(l[i]); err != nil {
-			return "", err
+			return err
 		}
-		if i == 0 {
-			// Size the output once from the first element (a list of a
-			// million prefixes is tens of megabytes).
-			out.Grow((elem.Len() + len(pad)) * len(l) * 5 / 4)
+		elem.Truncate(elem.Len() - 1) // without the encoder's newline
+		if elem.Len() >= 32<<10 {
+			if _, err := w.Write(elem.Bytes()); err != nil {
+				return err
+			}
+			elem.Reset()
 		}
-		out.Write(elem.Bytes()[:elem.Len()-1]) // without the encoder's newline
 	}
-	out.WriteString(pad[:len(pad)-2])
-	out.WriteByte(']')
-	return out.String(), nil
+	elem.WriteString(pad[:len(pad)-2])
+	elem.WriteByte(']')
+	_, err := w.Write(elem.Bytes())
+	return err
 }
 
 // jsonRange is a Range in the json output.

@@ -549,14 +549,15 @@ func loadTemplate(name, dir string, compile bool) (*template.Template, *fastRang
 			return nil, nil, fmt.Errorf("no embedded template: %w", err)
 		}
 	}
-	t, err := template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
+	fr := &fastRanges{}
+	t, err := template.New(name).Funcs(templateFuncs()).Funcs(fr.writerFuncs()).Option("missingkey=error").Parse(string(src))
 	if err != nil {
 		return nil, nil, fmt.Errorf("template %s: %w", origin, err)
 	}
-	if !compile {
-		return t, &fastRanges{}, nil
+	if compile {
+		fr.compile(t)
 	}
-	return t, compileRanges(t), nil
+	return t, fr, nil
 }
 
 // templateFuncs are the helpers templates may use. Each takes validated
