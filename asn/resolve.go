@@ -224,13 +224,10 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 			}
 			facts, err := r.Resolve(ctx, t, slices.Clone(asns))
 			return true, func() {
-				m.facts = slices.Grow(m.facts, len(facts.Prefixes))
 				for _, f := range facts.ASNs {
 					m.annotateASN(f)
 				}
-				for _, f := range facts.Prefixes {
-					m.addPrefix(f)
-				}
+				m.addPrefixes(facts.Prefixes)
 			}, err
 		}); err != nil {
 			return nil, err
@@ -378,6 +375,42 @@ func (m *merger) addPrefix(f PrefixFact) {
 	m.facts = append(m.facts, f)
 }
 
+// addPrefixes adds facts as addPrefix does. When the merger holds no
+// facts yet and addPrefix would keep every one unchanged (the usual case:
+// one big answer), it keeps fs itself instead of a copy (a million facts
+// are 100 MB); fs is only read, and capped so that a later append copies.
+func (m *merger) addPrefixes(fs []PrefixFact) {
+	if len(m.facts) == 0 && m.keepsAll(fs) {
+		m.facts = fs[:len(fs):len(fs)]
+		return
+	}
+	m.facts = slices.Grow(m.facts, len(fs))
+	for _, f := range fs {
+		m.addPrefix(f)
+	}
+}
+
+// keepsAll reports whether addPrefix would keep every fact as it is.
+func (m *merger) keepsAll(fs []PrefixFact) bool {
+	if len(m.t.ExcludePrefixes) > 0 {
+		return false
+	}
+	var last uint32
+	for i := range fs {
+		f := &fs[i]
+		if f.Upstream || !f.Prefix.IsValid() || f.Prefix.Masked() != f.Prefix {
+			return false
+		}
+		if f.Origin != 0 && f.Origin != last {
+			if m.asns[f.Origin] == nil {
+				return false
+			}
+			last = f.Origin
+		}
+	}
+	return true
+}
+
 // asTrans is AS_TRANS (RFC 6793): a placeholder, never a real origin.
 const asTrans = 23456
 
@@ -498,10 +531,17 @@ func (m *merger) result() TargetResult {
 	slices.SortFunc(keys, compareKeys)
 	// Facts of one prefix are now adjacent: every entry's origins and
 	// evidence are sub-slices of two shared arrays (two allocations rather
-	// than two per prefix).
-	origins := make([]uint32, 0, len(keys))
+	// than two per prefix). A prefix with one origin and one evidence
+	// entry equal to the previous prefix's shares them (one registry
+	// answer gives thousands of prefixes the same origin and evidence:
+	// 56 bytes of evidence per prefix otherwise). Shared runs have one
+	// element, so sorting and compacting them in place (Normalize) keeps
+	// them as they are.
+	origins := make([]uint32, 0, min(len(keys), 1024))
 	var upstreams []uint32
-	evidence := make([]Evidence, 0, len(keys))
+	evidence := make([]Evidence, 0, min(len(keys), 1024))
+	var prevO []uint32
+	var prevE []Evidence
 	r.Prefixes = make([]Prefix, 0, len(keys))
 	for j := 0; j < len(keys); {
 		k := keys[j]
@@ -522,11 +562,22 @@ func (m *merger) result() TargetResult {
 			upstreams, evidence = upstreams[:u0], evidence[:e0]
 			continue
 		}
-		p.Origins = origins[o0:len(origins):len(origins)]
+		if len(origins)-o0 == 1 && o0 > 0 && len(prevO) == 1 && prevO[0] == origins[o0] {
+			origins = origins[:o0]
+			p.Origins = prevO
+		} else {
+			p.Origins = origins[o0:len(origins):len(origins)]
+		}
 		if len(upstreams) > u0 {
 			p.Upstreams = upstreams[u0:len(upstreams):len(upstreams)]
 		}
-		p.Evidence = evidence[e0:len(evidence):len(evidence)]
+		if len(evidence)-e0 == 1 && e0 > 0 && len(prevE) == 1 && prevE[0] == evidence[e0] {
+			evidence = evidence[:e0]
+			p.Evidence = prevE
+		} else {
+			p.Evidence = evidence[e0:len(evidence):len(evidence)]
+		}
+		prevO, prevE = p.Origins, p.Evidence
 		r.Prefixes = append(r.Prefixes, p)
 	}
 	return r
