@@ -519,16 +519,35 @@ func compareKeys(a, b prefixKey) int {
 	return int(a.i) - int(b.i) // stable: facts keep their order of arrival
 }
 
-func (m *merger) result() TargetResult {
-	r := TargetResult{Name: m.t.Name, Description: m.t.Description, ID: m.t.ID}
-	for _, a := range m.asns {
-		r.ASNs = append(r.ASNs, *a)
+// sortedKeys returns the facts' keys in prefix order (stable), or nil
+// when the facts are in that order already (one registry answer usually
+// is: no 24 bytes per fact and no sort).
+func (m *merger) sortedKeys() []prefixKey {
+	sorted := true
+	for i := 1; i < len(m.facts) && sorted; i++ {
+		sorted = ComparePrefix(m.facts[i-1].Prefix, m.facts[i].Prefix) <= 0
+	}
+	if sorted {
+		return nil
 	}
 	keys := make([]prefixKey, len(m.facts))
 	for i, f := range m.facts {
 		keys[i] = keyOf(f.Prefix, i)
 	}
 	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
+func (m *merger) result() TargetResult {
+	r := TargetResult{Name: m.t.Name, Description: m.t.Description, ID: m.t.ID}
+	for _, a := range m.asns {
+		r.ASNs = append(r.ASNs, *a)
+	}
+	keys := m.sortedKeys()
+	at := func(j int) *PrefixFact { return &m.facts[j] }
+	if keys != nil {
+		at = func(j int) *PrefixFact { return &m.facts[keys[j].i] }
+	}
 	// Facts of one prefix are now adjacent: every entry's origins and
 	// evidence are sub-slices of two shared arrays (two allocations rather
 	// than two per prefix). A prefix with one origin and one evidence
@@ -537,18 +556,17 @@ func (m *merger) result() TargetResult {
 	// 56 bytes of evidence per prefix otherwise). Shared runs have one
 	// element, so sorting and compacting them in place (Normalize) keeps
 	// them as they are.
-	origins := make([]uint32, 0, min(len(keys), 1024))
+	origins := make([]uint32, 0, min(len(m.facts), 1024))
 	var upstreams []uint32
-	evidence := make([]Evidence, 0, min(len(keys), 1024))
+	evidence := make([]Evidence, 0, min(len(m.facts), 1024))
 	var prevO []uint32
 	var prevE []Evidence
-	r.Prefixes = make([]Prefix, 0, len(keys))
-	for j := 0; j < len(keys); {
-		k := keys[j]
-		p := Prefix{Prefix: m.facts[k.i].Prefix}
+	r.Prefixes = make([]Prefix, 0, len(m.facts))
+	for j := 0; j < len(m.facts); {
+		p := Prefix{Prefix: at(j).Prefix}
 		o0, u0, e0 := len(origins), len(upstreams), len(evidence)
-		for ; j < len(keys) && keys[j].hi == k.hi && keys[j].lo == k.lo && keys[j].meta == k.meta; j++ {
-			f := &m.facts[keys[j].i]
+		for ; j < len(m.facts) && at(j).Prefix == p.Prefix; j++ {
+			f := at(j)
 			switch {
 			case f.Upstream:
 				upstreams = append(upstreams, f.Origin)

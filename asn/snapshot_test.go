@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,5 +260,58 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	}
 	if !bytes.Equal(again.Bytes(), got.Bytes()) {
 		t.Fatal("the snapshot changed through encode, decode, encode")
+	}
+}
+
+// TestEngineSharesOneAnswer: one big answer in prefix order is kept as it
+// is (not copied) and its prefixes share their origin and evidence; the
+// same facts out of order, or with a prefix repeated, give the same
+// snapshot; the source's facts are never changed.
+func TestEngineSharesOneAnswer(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := Evidence{Source: "irr", Detail: "route object, origin AS64500", Seen: now}
+	ev2 := Evidence{Source: "irr", Detail: "route object, origin AS64501", Seen: now}
+	var sorted []PrefixFact
+	for i := range 6 {
+		sorted = append(sorted, PrefixFact{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, byte(2 * i), 0}), 24), Origin: 64500, Evidence: ev})
+	}
+	sorted[3].Origin, sorted[3].Evidence = 64501, ev2 // a different origin in the middle
+	run := func(facts []PrefixFact) *TargetResult {
+		t.Helper()
+		kept := slices.Clone(facts)
+		e := &Engine{Sources: []Source{fakeSource{name: "irr", facts: Facts{Prefixes: facts}}}, Now: func() time.Time { return now }}
+		s, err := e.Run(context.Background(), []Target{{Name: "t", ASNs: []SeedASN{{ASN: 64500}, {ASN: 64501}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(facts, kept) {
+			t.Fatalf("the source's facts were changed")
+		}
+		return s.Target("t")
+	}
+	want := run(sorted)
+	if len(want.Prefixes) != 6 {
+		t.Fatalf("sorted answer: %+v", want.Prefixes)
+	}
+	for i, p := range want.Prefixes {
+		o, e := uint32(64500), ev
+		if i == 3 {
+			o, e = 64501, ev2
+		}
+		if !slices.Equal(p.Origins, []uint32{o}) || len(p.Evidence) != 1 || p.Evidence[0] != e {
+			t.Errorf("prefix %d: %+v", i, p)
+		}
+	}
+	if &want.Prefixes[0].Evidence[0] != &want.Prefixes[1].Evidence[0] || &want.Prefixes[0].Origins[0] != &want.Prefixes[2].Origins[0] {
+		t.Errorf("equal origin and evidence of neighbouring prefixes are not shared")
+	}
+	reversed := slices.Clone(sorted)
+	slices.Reverse(reversed)
+	repeated := append(slices.Clone(sorted), sorted[1])
+	for name, facts := range map[string][]PrefixFact{"reversed": reversed, "repeated": repeated} {
+		got := run(facts)
+		if !reflect.DeepEqual(got.Prefixes, want.Prefixes) {
+			t.Errorf("%s: %+v, want %+v", name, got.Prefixes, want.Prefixes)
+		}
 	}
 }
