@@ -2,6 +2,8 @@ package filters
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,4 +133,46 @@ func TestCompiledRangesOverride(t *testing.T) {
 	if !strings.Contains(fast, "ASFENCE-V4 ASFENCE-REJECT 0.0.0-test 1 ") {
 		t.Errorf("outer variables not written:\n%s", fast)
 	}
+}
+
+// TestJSONListsAsEncodingJSON: the lists the json document writes
+// directly (prefixes, ranges) are what encoding/json writes.
+func TestJSONListsAsEncodingJSON(t *testing.T) {
+	ps := jsonList[netip.Prefix]{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32"), {}, netip.MustParsePrefix("0.0.0.0/0")}
+	rs := jsonList[jsonRange]{{ps[0], 24, 32}, {ps[1], 33, 48}, {ps[2], 0, 0}}
+	check := func(name string, got string, elems []any) {
+		t.Helper()
+		want := "["
+		for i, e := range elems {
+			j, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 {
+				want += ","
+			}
+			want += "\n      " + string(j)
+		}
+		want += "\n    ]"
+		if got != want {
+			t.Errorf("%s:\n%s\nwant\n%s", name, got, want)
+		}
+	}
+	got, err := ps.Lines(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var elems []any
+	for _, p := range ps {
+		elems = append(elems, p)
+	}
+	check("prefixes", got, elems)
+	if got, err = rs.Lines(6); err != nil {
+		t.Fatal(err)
+	}
+	elems = nil
+	for _, r := range rs {
+		elems = append(elems, r)
+	}
+	check("ranges", got, elems)
 }

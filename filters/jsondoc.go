@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,27 +66,64 @@ func (l jsonList[T]) writeList(w io.Writer, indent int, objects bool) error {
 	if objects {
 		enc.SetIndent(pad[1:], "  ")
 	}
-	elem.WriteByte('[')
-	for i := range l {
-		if i > 0 {
-			elem.WriteByte(',')
-		}
-		elem.WriteString(pad)
-		if err := enc.Encode(l[i]); err != nil {
-			return err
-		}
-		elem.Truncate(elem.Len() - 1) // without the encoder's newline
-		if elem.Len() >= 32<<10 {
-			if _, err := w.Write(elem.Bytes()); err != nil {
-				return err
-			}
-			elem.Reset()
+	// Prefixes and ranges (millions of them) are written directly, as
+	// encoding/json writes them; everything else by encoding/json.
+	var direct func(b []byte, i int) []byte
+	switch l := any(l).(type) {
+	case jsonList[netip.Prefix]:
+		direct = func(b []byte, i int) []byte { return appendJSONPrefix(b, l[i]) }
+	case jsonList[jsonRange]:
+		direct = func(b []byte, i int) []byte {
+			b = append(b, `{"prefix":`...)
+			b = appendJSONPrefix(b, l[i].Prefix)
+			b = append(b, `,"ge":`...)
+			b = strconv.AppendInt(b, int64(l[i].Ge), 10)
+			b = append(b, `,"le":`...)
+			b = strconv.AppendInt(b, int64(l[i].Le), 10)
+			return append(b, '}')
 		}
 	}
-	elem.WriteString(pad[:len(pad)-2])
-	elem.WriteByte(']')
-	_, err := w.Write(elem.Bytes())
+	if objects {
+		direct = nil
+	}
+	b := make([]byte, 0, 64<<10)
+	b = append(b, '[')
+	for i := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, pad...)
+		if direct != nil {
+			b = direct(b, i)
+		} else {
+			elem.Reset()
+			if err := enc.Encode(&l[i]); err != nil { // a pointer: no allocation per element
+				return err
+			}
+			b = append(b, elem.Bytes()[:elem.Len()-1]...) // without the encoder's newline
+		}
+		if len(b) >= 32<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, pad[:len(pad)-2]...)
+	b = append(b, ']')
+	_, err := w.Write(b)
 	return err
+}
+
+// appendJSONPrefix writes a prefix as encoding/json does (its text form,
+// quoted; it has nothing to escape; the zero Prefix is "").
+func appendJSONPrefix(b []byte, p netip.Prefix) []byte {
+	b = append(b, '"')
+	if !p.IsValid() {
+		return append(b, '"')
+	}
+	b = p.AppendTo(b)
+	return append(b, '"')
 }
 
 // jsonRange is a Range in the json output.
