@@ -2,13 +2,14 @@ package filters
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/asfence/asfence/asn"
 	"github.com/asfence/asfence/policy"
 )
 
@@ -144,14 +145,14 @@ func TestJSONListsAsEncodingJSON(t *testing.T) {
 		t.Helper()
 		want := "["
 		for i, e := range elems {
-			j, err := json.Marshal(e)
-			if err != nil {
+			var j bytes.Buffer
+			if err := newJSONEncoder(&j).Encode(e); err != nil { // encoding/json, no HTML escaping
 				t.Fatal(err)
 			}
 			if i > 0 {
 				want += ","
 			}
-			want += "\n      " + string(j)
+			want += "\n      " + strings.TrimSuffix(j.String(), "\n")
 		}
 		want += "\n    ]"
 		if got != want {
@@ -175,4 +176,27 @@ func TestJSONListsAsEncodingJSON(t *testing.T) {
 		elems = append(elems, r)
 	}
 	check("ranges", got, elems)
+	seen := time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("X", 3600))
+	p := netip.MustParsePrefix("192.0.2.0/24")
+	aps := jsonList[asn.Prefix]{
+		{Prefix: p, Origins: []uint32{64500, 64501}, Evidence: []asn.Evidence{{Source: "irr:RADB", Detail: "route object", Seen: seen}, {Source: "rir:apnic", Seen: seen.UTC()}}},
+		{Prefix: p, Origins: []uint32{}, Upstreams: []uint32{64502}, Evidence: []asn.Evidence{{Source: "irr:RADB", Detail: "route object", Seen: seen}}},
+		{Prefix: p, Evidence: []asn.Evidence{{Source: "s"}}},
+		{Prefix: p, Origins: []uint32{1}},
+		{Prefix: p, Origins: []uint32{1}, Evidence: []asn.Evidence{}},
+		{Prefix: p, Origins: []uint32{1}, Evidence: []asn.Evidence{{Source: "s", Detail: "AT&T <x> \"q\" \\ \u2028 \x01 \n é \xff"}}},
+		{Prefix: p, Origins: []uint32{1}, Evidence: []asn.Evidence{{Source: "s", Detail: "d", Seen: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}},
+	}
+	for _, x := range aps[:len(aps)-1] {
+		elems = append(elems[:0], x)
+		one := jsonList[asn.Prefix]{x}
+		got, err := one.Lines(6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("prefixes with evidence", got, elems)
+	}
+	if _, err := aps[len(aps)-1:].Lines(6); err == nil {
+		t.Errorf("a time encoding/json refuses was written")
+	}
 }

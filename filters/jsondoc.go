@@ -66,12 +66,29 @@ func (l jsonList[T]) writeList(w io.Writer, indent int, objects bool) error {
 	if objects {
 		enc.SetIndent(pad[1:], "  ")
 	}
-	// Prefixes and ranges (millions of them) are written directly, as
-	// encoding/json writes them; everything else by encoding/json.
+	// Prefixes, ranges and prefixes with evidence (millions of them) are
+	// written directly, as encoding/json writes them (asn.PrefixWriter
+	// declines a prefix it would write otherwise); everything else by
+	// encoding/json.
 	var direct func(b []byte, i int) []byte
+	var directErr error
 	switch l := any(l).(type) {
 	case jsonList[netip.Prefix]:
 		direct = func(b []byte, i int) []byte { return appendJSONPrefix(b, l[i]) }
+	case jsonList[asn.Prefix]:
+		var pw asn.PrefixWriter
+		direct = func(b []byte, i int) []byte {
+			b, ok := pw.Append(b, l[i])
+			if !ok {
+				elem.Reset()
+				if err := enc.Encode(&l[i]); err != nil {
+					directErr = err
+					return b
+				}
+				b = append(b, elem.Bytes()[:elem.Len()-1]...)
+			}
+			return b
+		}
 	case jsonList[jsonRange]:
 		direct = func(b []byte, i int) []byte {
 			b = append(b, `{"prefix":`...)
@@ -94,7 +111,9 @@ func (l jsonList[T]) writeList(w io.Writer, indent int, objects bool) error {
 		}
 		b = append(b, pad...)
 		if direct != nil {
-			b = direct(b, i)
+			if b = direct(b, i); directErr != nil {
+				return directErr
+			}
 		} else {
 			elem.Reset()
 			if err := enc.Encode(&l[i]); err != nil { // a pointer: no allocation per element
