@@ -224,13 +224,10 @@ func (e *Engine) Run(ctx context.Context, targets []Target) (*Snapshot, error) {
 			}
 			facts, err := r.Resolve(ctx, t, slices.Clone(asns))
 			return true, func() {
-				m.facts = slices.Grow(m.facts, len(facts.Prefixes))
 				for _, f := range facts.ASNs {
 					m.annotateASN(f)
 				}
-				for _, f := range facts.Prefixes {
-					m.addPrefix(f)
-				}
+				m.addPrefixes(facts.Prefixes)
 			}, err
 		}); err != nil {
 			return nil, err
@@ -378,6 +375,42 @@ func (m *merger) addPrefix(f PrefixFact) {
 	m.facts = append(m.facts, f)
 }
 
+// addPrefixes adds facts as addPrefix does. When the merger holds no
+// facts yet and addPrefix would keep every one unchanged (the usual case:
+// one big answer), it keeps fs itself instead of a copy (a million facts
+// are 100 MB); fs is only read, and capped so that a later append copies.
+func (m *merger) addPrefixes(fs []PrefixFact) {
+	if len(m.facts) == 0 && m.keepsAll(fs) {
+		m.facts = fs[:len(fs):len(fs)]
+		return
+	}
+	m.facts = slices.Grow(m.facts, len(fs))
+	for _, f := range fs {
+		m.addPrefix(f)
+	}
+}
+
+// keepsAll reports whether addPrefix would keep every fact as it is.
+func (m *merger) keepsAll(fs []PrefixFact) bool {
+	if len(m.t.ExcludePrefixes) > 0 {
+		return false
+	}
+	var last uint32
+	for i := range fs {
+		f := &fs[i]
+		if f.Upstream || !f.Prefix.IsValid() || f.Prefix.Masked() != f.Prefix {
+			return false
+		}
+		if f.Origin != 0 && f.Origin != last {
+			if m.asns[f.Origin] == nil {
+				return false
+			}
+			last = f.Origin
+		}
+	}
+	return true
+}
+
 // asTrans is AS_TRANS (RFC 6793): a placeholder, never a real origin.
 const asTrans = 23456
 
@@ -486,29 +519,54 @@ func compareKeys(a, b prefixKey) int {
 	return int(a.i) - int(b.i) // stable: facts keep their order of arrival
 }
 
-func (m *merger) result() TargetResult {
-	r := TargetResult{Name: m.t.Name, Description: m.t.Description, ID: m.t.ID}
-	for _, a := range m.asns {
-		r.ASNs = append(r.ASNs, *a)
+// sortedKeys returns the facts' keys in prefix order (stable), or nil
+// when the facts are in that order already (one registry answer usually
+// is: no 24 bytes per fact and no sort).
+func (m *merger) sortedKeys() []prefixKey {
+	sorted := true
+	for i := 1; i < len(m.facts) && sorted; i++ {
+		sorted = ComparePrefix(m.facts[i-1].Prefix, m.facts[i].Prefix) <= 0
+	}
+	if sorted {
+		return nil
 	}
 	keys := make([]prefixKey, len(m.facts))
 	for i, f := range m.facts {
 		keys[i] = keyOf(f.Prefix, i)
 	}
 	slices.SortFunc(keys, compareKeys)
+	return keys
+}
+
+func (m *merger) result() TargetResult {
+	r := TargetResult{Name: m.t.Name, Description: m.t.Description, ID: m.t.ID}
+	for _, a := range m.asns {
+		r.ASNs = append(r.ASNs, *a)
+	}
+	keys := m.sortedKeys()
+	at := func(j int) *PrefixFact { return &m.facts[j] }
+	if keys != nil {
+		at = func(j int) *PrefixFact { return &m.facts[keys[j].i] }
+	}
 	// Facts of one prefix are now adjacent: every entry's origins and
 	// evidence are sub-slices of two shared arrays (two allocations rather
-	// than two per prefix).
-	origins := make([]uint32, 0, len(keys))
+	// than two per prefix). A prefix with one origin and one evidence
+	// entry equal to the previous prefix's shares them (one registry
+	// answer gives thousands of prefixes the same origin and evidence:
+	// 56 bytes of evidence per prefix otherwise). Shared runs have one
+	// element, so sorting and compacting them in place (Normalize) keeps
+	// them as they are.
+	origins := make([]uint32, 0, min(len(m.facts), 1024))
 	var upstreams []uint32
-	evidence := make([]Evidence, 0, len(keys))
-	r.Prefixes = make([]Prefix, 0, len(keys))
-	for j := 0; j < len(keys); {
-		k := keys[j]
-		p := Prefix{Prefix: m.facts[k.i].Prefix}
+	evidence := make([]Evidence, 0, min(len(m.facts), 1024))
+	var prevO []uint32
+	var prevE []Evidence
+	r.Prefixes = make([]Prefix, 0, len(m.facts))
+	for j := 0; j < len(m.facts); {
+		p := Prefix{Prefix: at(j).Prefix}
 		o0, u0, e0 := len(origins), len(upstreams), len(evidence)
-		for ; j < len(keys) && keys[j].hi == k.hi && keys[j].lo == k.lo && keys[j].meta == k.meta; j++ {
-			f := &m.facts[keys[j].i]
+		for ; j < len(m.facts) && at(j).Prefix == p.Prefix; j++ {
+			f := at(j)
 			switch {
 			case f.Upstream:
 				upstreams = append(upstreams, f.Origin)
@@ -522,11 +580,22 @@ func (m *merger) result() TargetResult {
 			upstreams, evidence = upstreams[:u0], evidence[:e0]
 			continue
 		}
-		p.Origins = origins[o0:len(origins):len(origins)]
+		if len(origins)-o0 == 1 && o0 > 0 && len(prevO) == 1 && prevO[0] == origins[o0] {
+			origins = origins[:o0]
+			p.Origins = prevO
+		} else {
+			p.Origins = origins[o0:len(origins):len(origins)]
+		}
 		if len(upstreams) > u0 {
 			p.Upstreams = upstreams[u0:len(upstreams):len(upstreams)]
 		}
-		p.Evidence = evidence[e0:len(evidence):len(evidence)]
+		if len(evidence)-e0 == 1 && e0 > 0 && len(prevE) == 1 && prevE[0] == evidence[e0] {
+			evidence = evidence[:e0]
+			p.Evidence = prevE
+		} else {
+			p.Evidence = evidence[e0:len(evidence):len(evidence)]
+		}
+		prevO, prevE = p.Origins, p.Evidence
 		r.Prefixes = append(r.Prefixes, p)
 	}
 	return r

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +78,13 @@ func TestDecodeSnapshotErrorsNameThePlace(t *testing.T) {
 		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","asns":[{"asn":64496,"evidence":[{"seen":"2026-01-01T00:00:00Z"}]}]}]}`,
 			"targets[0].asns[0].evidence[0].source: missing"},
 		{"{\"generated_at\":\"2026-01-01T00:00:00Z\",\n\"targets\":[{\"name\":\"x\",\"name\":\"y\"}]}", "line 2: duplicate object member name"},
+		// Lists are decoded from their text by a second decoder: places
+		// are still the document's.
+		{"{\"generated_at\":\"2026-01-01T00:00:00Z\",\"targets\":[{\"name\":\"x\",\"prefixes\":[\n{\"prefix\":\"1.2.3.0/24\",\"origins\":[1]},\n{\"prefix\":\"1.2.4.0/24\",\"origins\":[\n1,\n\"a\"]}]}]}",
+			"line 5: targets[0].prefixes[1].origins[1]: want a number, got string"},
+		{"{\"generated_at\":\"2026-01-01T00:00:00Z\",\"targets\":[{\"name\":\"x\",\"prefixes\":[\n{\"prefix\":\"1.2.3.0/24\",\"evidence\":[{\"source\":\"a\"}]},\n{\"prefix\":\"1.2.4.0/24\",\"evidence\":[{\"source\":\"a\"},\n{\"source\":\"b\",\"seen\":\"never\"}]}]}]}",
+			"line 4: targets[0].prefixes[1].evidence[1].seen: want an RFC 3339 time"},
+		{"{\"generated_at\":\"2026-01-01T00:00:00Z\",\"targets\":[{\"name\":\"x\",\"prefixes\":[\n{\"prefix\":\"1.2.3.0/24\",\"evidence\":[\n{\"source\":\"a\",\"source\":\"b\"}]}]}]}", "line 3: duplicate object member name"},
 		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[{"prefix":"1.2.3.0/24","origins":[1.5]}]}]}`, "origins[0]: want an integer"},
 		{`{"generated_at":"yesterday","targets":[]}`, "generated_at: want an RFC 3339 time"},
 		{`{"generated_at":"2026-01-01T00:00:00Z","targets":[{"name":"x","prefixes":[`, "truncated JSON document"},
@@ -259,5 +269,109 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	}
 	if !bytes.Equal(again.Bytes(), got.Bytes()) {
 		t.Fatal("the snapshot changed through encode, decode, encode")
+	}
+}
+
+// TestEngineSharesOneAnswer: one big answer in prefix order is kept as it
+// is (not copied) and its prefixes share their origin and evidence; the
+// same facts out of order, or with a prefix repeated, give the same
+// snapshot; the source's facts are never changed.
+func TestEngineSharesOneAnswer(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := Evidence{Source: "irr", Detail: "route object, origin AS64500", Seen: now}
+	ev2 := Evidence{Source: "irr", Detail: "route object, origin AS64501", Seen: now}
+	var sorted []PrefixFact
+	for i := range 6 {
+		sorted = append(sorted, PrefixFact{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, byte(2 * i), 0}), 24), Origin: 64500, Evidence: ev})
+	}
+	sorted[3].Origin, sorted[3].Evidence = 64501, ev2 // a different origin in the middle
+	run := func(facts []PrefixFact) *TargetResult {
+		t.Helper()
+		kept := slices.Clone(facts)
+		e := &Engine{Sources: []Source{fakeSource{name: "irr", facts: Facts{Prefixes: facts}}}, Now: func() time.Time { return now }}
+		s, err := e.Run(context.Background(), []Target{{Name: "t", ASNs: []SeedASN{{ASN: 64500}, {ASN: 64501}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(facts, kept) {
+			t.Fatalf("the source's facts were changed")
+		}
+		return s.Target("t")
+	}
+	want := run(sorted)
+	if len(want.Prefixes) != 6 {
+		t.Fatalf("sorted answer: %+v", want.Prefixes)
+	}
+	for i, p := range want.Prefixes {
+		o, e := uint32(64500), ev
+		if i == 3 {
+			o, e = 64501, ev2
+		}
+		if !slices.Equal(p.Origins, []uint32{o}) || len(p.Evidence) != 1 || p.Evidence[0] != e {
+			t.Errorf("prefix %d: %+v", i, p)
+		}
+	}
+	if &want.Prefixes[0].Evidence[0] != &want.Prefixes[1].Evidence[0] || &want.Prefixes[0].Origins[0] != &want.Prefixes[2].Origins[0] {
+		t.Errorf("equal origin and evidence of neighbouring prefixes are not shared")
+	}
+	reversed := slices.Clone(sorted)
+	slices.Reverse(reversed)
+	repeated := append(slices.Clone(sorted), sorted[1])
+	for name, facts := range map[string][]PrefixFact{"reversed": reversed, "repeated": repeated} {
+		got := run(facts)
+		if !reflect.DeepEqual(got.Prefixes, want.Prefixes) {
+			t.Errorf("%s: %+v, want %+v", name, got.Prefixes, want.Prefixes)
+		}
+	}
+}
+
+// TestReadSnapshotFileSharesAndSizes: a file read by ReadSnapshotFile (its
+// prefixes counted first and held in one array) gives what the streaming
+// reader gives, with several targets, with equal lists shared, and with a
+// layout the count misses (spaces after the member names).
+func TestReadSnapshotFileSharesAndSizes(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := []Evidence{{Source: "irr:X", Detail: "route object", Seen: now}}
+	s := &Snapshot{GeneratedAt: now}
+	for _, name := range []string{"a", "b", "c"} {
+		tr := TargetResult{Name: name, ASNs: []ASN{{ASN: 64500, Evidence: ev}}}
+		for i := range 200 {
+			tr.Prefixes = append(tr.Prefixes, Prefix{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(name[0]), byte(i), 0}), 24),
+				Origins: []uint32{64500 + uint32(i%2)}, Evidence: ev})
+		}
+		s.Targets = append(s.Targets, tr)
+	}
+	s.Normalize()
+	var doc bytes.Buffer
+	if err := s.Encode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	spaced := bytes.ReplaceAll(doc.Bytes(), []byte(`"prefix":`), []byte(`"prefix" :`))
+	for name, data := range map[string][]byte{"written": doc.Bytes(), "spaced": spaced} {
+		path := filepath.Join(t.TempDir(), "s.json")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadSnapshotFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		streamed, err := ReadSnapshot("s.json", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, s) || !reflect.DeepEqual(streamed, s) {
+			t.Fatalf("%s: read back differs", name)
+		}
+		p := got.Targets[1].Prefixes
+		if &p[0].Evidence[0] != &p[1].Evidence[0] || &p[0].Origins[0] != &p[2].Origins[0] {
+			t.Errorf("%s: equal lists are not shared", name)
+		}
+		// A target's prefixes are its own: appending does not reach the next.
+		first := got.Targets[0].Prefixes
+		_ = append(first, Prefix{})
+		if got.Targets[1].Prefixes[0].Prefix != s.Targets[1].Prefixes[0].Prefix {
+			t.Errorf("%s: appending to one target's prefixes changed the next", name)
+		}
 	}
 }

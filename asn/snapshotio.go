@@ -102,28 +102,7 @@ func (s *Snapshot) Encode(w io.Writer) error {
 		b = append(b, ",\n      \"prefixes\": ["...)
 		for i, p := range t.Prefixes {
 			b = appendSep(b, i, "        ")
-			b = append(b, `{"prefix":"`...)
-			b = p.Prefix.AppendTo(b)
-			b = append(b, `","origins":[`...)
-			for j, o := range p.Origins {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = strconv.AppendUint(b, uint64(o), 10)
-			}
-			b = append(b, ']')
-			if len(p.Upstreams) > 0 {
-				b = append(b, `,"upstreams":[`...)
-				for j, o := range p.Upstreams {
-					if j > 0 {
-						b = append(b, ',')
-					}
-					b = strconv.AppendUint(b, uint64(o), 10)
-				}
-				b = append(b, ']')
-			}
-			b = ew.append(b, p.Evidence)
-			b = append(b, '}')
+			b = ew.appendPrefix(b, p)
 			if len(b) > 64<<10 {
 				if err := flush(); err != nil {
 					return fmt.Errorf("encode snapshot: %w", err)
@@ -168,6 +147,68 @@ type evidenceWriter struct {
 	source, detail string
 	seen           time.Time
 	src, det, tim  []byte
+}
+
+// appendPrefix writes one prefix as one line of JSON.
+func (w *evidenceWriter) appendPrefix(b []byte, p Prefix) []byte {
+	b = append(b, `{"prefix":"`...)
+	b = p.Prefix.AppendTo(b)
+	b = append(b, `","origins":[`...)
+	for j, o := range p.Origins {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(o), 10)
+	}
+	b = append(b, ']')
+	if len(p.Upstreams) > 0 {
+		b = append(b, `,"upstreams":[`...)
+		for j, o := range p.Upstreams {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, uint64(o), 10)
+		}
+		b = append(b, ']')
+	}
+	b = w.append(b, p.Evidence)
+	return append(b, '}')
+}
+
+// PrefixWriter writes prefixes as compact JSON, the form of a snapshot's
+// prefix lines, remembering the last evidence strings it wrote. Append
+// reports false, having written nothing, for a prefix it would not write
+// exactly as encoding/json does (a string with anything but printable
+// ASCII, quotes or backslashes, whose escaping differs between the two;
+// an invalid prefix; a list encoding/json writes as null; a time it
+// refuses).
+type PrefixWriter struct{ w evidenceWriter }
+
+// Append appends p, or reports false (see PrefixWriter).
+func (pw *PrefixWriter) Append(b []byte, p Prefix) ([]byte, bool) {
+	if !p.Prefix.IsValid() || p.Origins == nil {
+		return b, false
+	}
+	for _, e := range p.Evidence {
+		if !plainASCII(e.Source) || !plainASCII(e.Detail) || e.Seen.Year() < 0 || e.Seen.Year() > 9999 {
+			return b, false
+		}
+	}
+	if p.Evidence == nil {
+		return b, false
+	}
+	return pw.w.appendPrefix(b, p), true
+}
+
+// plainASCII: printable ASCII without '"' and '\\' (written as is by
+// every JSON encoder).
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *evidenceWriter) append(b []byte, ev []Evidence) []byte {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -31,7 +32,11 @@ func ReadSnapshotFile(path string) (*Snapshot, error) {
 	if st.Mode().IsRegular() && st.Size() > MaxSnapshotBytes {
 		return nil, fmt.Errorf("snapshot %s: %d bytes, larger than %d bytes", path, st.Size(), MaxSnapshotBytes)
 	}
-	return readSnapshot(path, f, func(off int64) int {
+	hint := countPrefixes(f)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	return readSnapshot(path, f, hint, func(off int64) int {
 		// Errors name the line: count it in a second pass over the file.
 		g, err := os.Open(path)
 		if err != nil {
@@ -45,7 +50,7 @@ func ReadSnapshotFile(path string) (*Snapshot, error) {
 // DecodeSnapshot parses and validates a Snapshot JSON document. name is used
 // in errors (a file name, or "embedded snapshot").
 func DecodeSnapshot(name string, data []byte) (*Snapshot, error) {
-	return readSnapshot(name, bytes.NewReader(data), func(off int64) int {
+	return readSnapshot(name, bytes.NewReader(data), countPrefixes(bytes.NewReader(data)), func(off int64) int {
 		return countLines(bytes.NewReader(data[:min(max(off, 0), int64(len(data)))]))
 	})
 }
@@ -53,7 +58,31 @@ func DecodeSnapshot(name string, data []byte) (*Snapshot, error) {
 // ReadSnapshot reads and validates a Snapshot JSON document from r. It
 // streams: the document is never held whole, only what it decodes to.
 func ReadSnapshot(name string, r io.Reader) (*Snapshot, error) {
-	return readSnapshot(name, r, nil)
+	return readSnapshot(name, r, 0, nil)
+}
+
+// prefixMember is how the writer starts every prefix object's first member.
+var prefixMember = []byte(`"prefix":`)
+
+// countPrefixes counts the prefix members of a document (as the writer
+// lays them out; a document laid out otherwise counts fewer), so that the
+// reader can hold every target's prefixes in one array sized once instead
+// of growing and joining (a million prefixes are 100 MB to copy). Only a
+// capacity hint: never more than MaxSnapshotBytes are read.
+func countPrefixes(r io.Reader) int {
+	n := 0
+	buf := make([]byte, 0, 1<<20)
+	r = io.LimitReader(r, MaxSnapshotBytes)
+	for {
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		n += bytes.Count(buf, prefixMember)
+		keep := min(len(buf), len(prefixMember)-1) // a member split across reads
+		buf = buf[:copy(buf, buf[len(buf)-keep:])]
+		if err != nil {
+			return n
+		}
+	}
 }
 
 func countLines(r io.Reader) int {
@@ -107,6 +136,22 @@ type snapReader struct {
 	ev      []Evidence
 	origins []uint32
 	scratch []byte
+	// evCache and asnCache map the raw text of an evidence or ASN list
+	// read before to its decoded, normalized list, which every later
+	// equal list shares (a million prefixes of one registry answer have
+	// the same evidence and origin: read once, stored once). A list not
+	// seen before is decoded from its raw text by sub, a second decoder,
+	// at base: offsets in errors are the document's.
+	evCache  map[string][]Evidence
+	asnCache map[string][]uint32
+	main     *jsontext.Decoder
+	sub      *jsontext.Decoder
+	subR     bytes.Reader
+	rawBuf   []byte
+	base     int64
+	// prefixes, when the document's prefixes were counted, has room for
+	// all of them: each target's are a part of it.
+	prefixes []Prefix
 }
 
 // decodeError is a bad value at a path, found at a byte offset.
@@ -118,12 +163,18 @@ type decodeError struct {
 
 func (e *decodeError) Error() string { return e.path + ": " + e.msg }
 
-func readSnapshot(name string, r io.Reader, lineOf func(int64) int) (*Snapshot, error) {
+func readSnapshot(name string, r io.Reader, prefixes int, lineOf func(int64) int) (*Snapshot, error) {
 	d := &snapReader{
-		name:   name,
-		dec:    jsontext.NewDecoder(&limitReader{r: r, left: MaxSnapshotBytes}),
-		lineOf: lineOf,
-		strs:   map[string]string{},
+		name:     name,
+		dec:      jsontext.NewDecoder(&limitReader{r: r, left: MaxSnapshotBytes}),
+		lineOf:   lineOf,
+		strs:     map[string]string{},
+		evCache:  map[string][]Evidence{},
+		asnCache: map[string][]uint32{},
+	}
+	d.main = d.dec
+	if prefixes > 0 {
+		d.prefixes = make([]Prefix, 0, prefixes)
 	}
 	s, err := d.document()
 	if err != nil {
@@ -164,7 +215,7 @@ func (d *snapReader) describe(err error) error {
 
 // bad reports a value that is not what its field holds, at the value just read.
 func (d *snapReader) bad(path func() string, format string, args ...any) error {
-	return &decodeError{path: path(), off: d.dec.InputOffset(), msg: fmt.Sprintf(format, args...)}
+	return &decodeError{path: path(), off: d.base + d.dec.InputOffset(), msg: fmt.Sprintf(format, args...)}
 }
 
 // invalid reports a value that decoded but does not validate (no line: the
@@ -264,7 +315,11 @@ func (d *snapReader) target(i int) (TargetResult, error) {
 				return err
 			})
 		case "prefixes":
-			// Chunks, joined once at the end: no copying of a growing slice.
+			// Chunks, joined once at the end: no copying of a growing
+			// slice; or, when the document's prefixes were counted, the
+			// room left in d.prefixes (a wrong count only means chunks
+			// after it is full).
+			cur = d.prefixes[len(d.prefixes):]
 			err = d.array(func() string { return tp() + ".prefixes" }, func(j int) error {
 				if len(cur) == cap(cur) {
 					if cur != nil {
@@ -288,7 +343,10 @@ func (d *snapReader) target(i int) (TargetResult, error) {
 		return t, invalid(tp()+".name", "%v", err)
 	}
 	if chunks == nil {
-		t.Prefixes = cur
+		t.Prefixes = cur[:len(cur):len(cur)]
+		if len(cur) > 0 && cap(d.prefixes) > len(d.prefixes) && &cur[0] == &d.prefixes[:len(d.prefixes)+1][len(d.prefixes)] {
+			d.prefixes = d.prefixes[:len(d.prefixes)+len(cur)]
+		}
 	} else {
 		n := len(cur)
 		for _, c := range chunks {
@@ -368,8 +426,85 @@ func (d *snapReader) prefix(path func() string) (Prefix, error) {
 	return p, err
 }
 
-// asnList reads an array of ASNs into the origins arena.
+// cacheable bounds what is cached: short lists, and not too many.
+func cacheable(n, entries int) bool { return n > 0 && n <= 8 && entries < 1<<14 }
+
+// asnList reads an array of ASNs, sorted and without duplicates (as
+// Normalize leaves it), shared with every equal list read before.
 func (d *snapReader) asnList(path func() string) ([]uint32, error) {
+	raw, err := d.dec.ReadValue()
+	if err != nil || raw.Kind() == 'n' {
+		return nil, err
+	}
+	if l, ok := d.asnCache[string(raw)]; ok {
+		return l, nil
+	}
+	key := string(raw)
+	var l []uint32
+	err = d.decodeRaw(key, func() (err error) {
+		l, err = d.readASNList(path)
+		return err
+	})
+	if err != nil || l == nil {
+		return nil, err
+	}
+	slices.Sort(l)
+	l = slices.Clip(slices.Compact(l))
+	if cacheable(len(l), len(d.asnCache)) {
+		d.asnCache[key] = l
+	}
+	return l, nil
+}
+
+// evidence reads an array of evidence, normalized (as Normalize leaves
+// it), shared with every equal list read before.
+func (d *snapReader) evidence(path func() string) ([]Evidence, error) {
+	raw, err := d.dec.ReadValue()
+	if err != nil || raw.Kind() == 'n' {
+		return nil, err
+	}
+	if l, ok := d.evCache[string(raw)]; ok {
+		return l, nil
+	}
+	key := string(raw)
+	var l []Evidence
+	err = d.decodeRaw(key, func() (err error) {
+		l, err = d.readEvidence(path)
+		return err
+	})
+	if err != nil || l == nil {
+		return nil, err
+	}
+	l = slices.Clip(utcEvidence(normalizeEvidence(l)))
+	if cacheable(len(l), len(d.evCache)) {
+		d.evCache[key] = l
+	}
+	return l, nil
+}
+
+// decodeRaw runs read on the value just read by the main decoder (raw
+// its text), through the second decoder.
+func (d *snapReader) decodeRaw(raw string, read func() error) error {
+	base := d.main.InputOffset() - int64(len(raw))
+	d.rawBuf = append(d.rawBuf[:0], raw...)
+	d.subR.Reset(d.rawBuf)
+	if d.sub == nil {
+		d.sub = jsontext.NewDecoder(&d.subR)
+	} else {
+		d.sub.Reset(&d.subR)
+	}
+	d.dec, d.base = d.sub, base
+	err := read()
+	d.dec, d.base = d.main, 0
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		se.ByteOffset += base
+	}
+	return err
+}
+
+// readASNList reads an array of ASNs into the origins arena.
+func (d *snapReader) readASNList(path func() string) ([]uint32, error) {
 	if len(d.origins) > cap(d.origins)-64 {
 		d.origins = make([]uint32, 0, 1<<16)
 	}
@@ -397,8 +532,8 @@ func (d *snapReader) asnList(path func() string) ([]uint32, error) {
 	return out, nil
 }
 
-// evidence reads an array of evidence into the evidence arena.
-func (d *snapReader) evidence(path func() string) ([]Evidence, error) {
+// readEvidence reads an array of evidence into the evidence arena.
+func (d *snapReader) readEvidence(path func() string) ([]Evidence, error) {
 	if len(d.ev) > cap(d.ev)-16 {
 		d.ev = make([]Evidence, 0, 1<<15)
 	}

@@ -43,13 +43,13 @@ func IncrementalCommands(vendorID string, old, new *policy.Intent, o RenderOptio
 	if err := v.checkCapacity(v.lists(b, n), o.MaxEntries); err != nil {
 		return Update{}, err
 	}
-	tmpl, err := loadTemplate(v.incremental, o.TemplatesDir)
+	tmpl, fr, err := loadTemplate(v.incremental, o.TemplatesDir, !o.interpreted)
 	if err != nil {
 		return Update{}, fmt.Errorf("incremental %s: %w", vendorID, err)
 	}
 	data := incrementalData(vendorID, n, a, b)
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, data); err != nil {
+	if err := executeTemplate(tmpl, fr, &buf, data); err != nil {
 		var full *fullReplaceError
 		if errors.As(err, &full) {
 			return Update{FullReplace: full.why}, nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,20 +26,39 @@ import (
 // prefixes: one template action per list, not per element).
 type jsonList[T any] []T
 
-// Lines writes the list with one compact element per line, indented by
-// indent spaces (the closing bracket by indent-2).
-func (l jsonList[T]) Lines(indent int) (string, error) { return l.write(indent, false) }
+// Lines returns the list with one compact element per line, indented by
+// indent spaces (the closing bracket by indent-2). The embedded template
+// writes it straight to the output with the function lines instead.
+func (l jsonList[T]) Lines(indent int) (string, error) { return l.text(indent, false) }
 
-// Objects writes the list with each element indented as an object of its
-// own, starting indent spaces in (the closing bracket indent-2).
-func (l jsonList[T]) Objects(indent int) (string, error) { return l.write(indent, true) }
+// Objects returns the list with each element indented as an object of
+// its own, starting indent spaces in (the closing bracket indent-2); the
+// function objects writes it straight to the output.
+func (l jsonList[T]) Objects(indent int) (string, error) { return l.text(indent, true) }
 
-func (l jsonList[T]) write(indent int, objects bool) (string, error) {
+func (l jsonList[T]) text(indent int, objects bool) (string, error) {
+	var out strings.Builder
+	if err := l.writeList(&out, indent, objects); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// jsonWriterList is a jsonList of any element type.
+type jsonWriterList interface {
+	writeList(w io.Writer, indent int, objects bool) error
+	text(indent int, objects bool) (string, error)
+}
+
+// writeList writes the list as Lines (objects false) or Objects do,
+// element by element.
+func (l jsonList[T]) writeList(w io.Writer, indent int, objects bool) error {
 	if len(l) == 0 {
-		return "[]", nil
+		_, err := io.WriteString(w, "[]")
+		return err
 	}
 	if indent < 2 {
-		return "", fmt.Errorf("json list indent %d: at least 2", indent)
+		return fmt.Errorf("json list indent %d: at least 2", indent)
 	}
 	pad := "\n" + strings.Repeat(" ", indent)
 	var elem bytes.Buffer
@@ -45,27 +66,83 @@ func (l jsonList[T]) write(indent int, objects bool) (string, error) {
 	if objects {
 		enc.SetIndent(pad[1:], "  ")
 	}
-	var out strings.Builder
-	out.WriteByte('[')
+	// Prefixes, ranges and prefixes with evidence (millions of them) are
+	// written directly, as encoding/json writes them (asn.PrefixWriter
+	// declines a prefix it would write otherwise); everything else by
+	// encoding/json.
+	var direct func(b []byte, i int) []byte
+	var directErr error
+	switch l := any(l).(type) {
+	case jsonList[netip.Prefix]:
+		direct = func(b []byte, i int) []byte { return appendJSONPrefix(b, l[i]) }
+	case jsonList[asn.Prefix]:
+		var pw asn.PrefixWriter
+		direct = func(b []byte, i int) []byte {
+			b, ok := pw.Append(b, l[i])
+			if !ok {
+				elem.Reset()
+				if err := enc.Encode(&l[i]); err != nil {
+					directErr = err
+					return b
+				}
+				b = append(b, elem.Bytes()[:elem.Len()-1]...)
+			}
+			return b
+		}
+	case jsonList[jsonRange]:
+		direct = func(b []byte, i int) []byte {
+			b = append(b, `{"prefix":`...)
+			b = appendJSONPrefix(b, l[i].Prefix)
+			b = append(b, `,"ge":`...)
+			b = strconv.AppendInt(b, int64(l[i].Ge), 10)
+			b = append(b, `,"le":`...)
+			b = strconv.AppendInt(b, int64(l[i].Le), 10)
+			return append(b, '}')
+		}
+	}
+	if objects {
+		direct = nil
+	}
+	b := make([]byte, 0, 64<<10)
+	b = append(b, '[')
 	for i := range l {
 		if i > 0 {
-			out.WriteByte(',')
+			b = append(b, ',')
 		}
-		out.WriteString(pad)
-		elem.Reset()
-		if err := enc.Encode(l[i]); err != nil {
-			return "", err
+		b = append(b, pad...)
+		if direct != nil {
+			if b = direct(b, i); directErr != nil {
+				return directErr
+			}
+		} else {
+			elem.Reset()
+			if err := enc.Encode(&l[i]); err != nil { // a pointer: no allocation per element
+				return err
+			}
+			b = append(b, elem.Bytes()[:elem.Len()-1]...) // without the encoder's newline
 		}
-		if i == 0 {
-			// Size the output once from the first element (a list of a
-			// million prefixes is tens of megabytes).
-			out.Grow((elem.Len() + len(pad)) * len(l) * 5 / 4)
+		if len(b) >= 32<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
 		}
-		out.Write(elem.Bytes()[:elem.Len()-1]) // without the encoder's newline
 	}
-	out.WriteString(pad[:len(pad)-2])
-	out.WriteByte(']')
-	return out.String(), nil
+	b = append(b, pad[:len(pad)-2]...)
+	b = append(b, ']')
+	_, err := w.Write(b)
+	return err
+}
+
+// appendJSONPrefix writes a prefix as encoding/json does (its text form,
+// quoted; it has nothing to escape; the zero Prefix is "").
+func appendJSONPrefix(b []byte, p netip.Prefix) []byte {
+	b = append(b, '"')
+	if !p.IsValid() {
+		return append(b, '"')
+	}
+	b = p.AppendTo(b)
+	return append(b, '"')
 }
 
 // jsonRange is a Range in the json output.

@@ -39,6 +39,10 @@ type RenderOptions struct {
 	TemplatesDir string
 	Version      string // asfence version for the header
 	Regenerate   string // the command line that regenerates the file, for the header
+
+	// interpreted: run the template without compiled ranges (tests
+	// compare the two).
+	interpreted bool
 }
 
 // ListCount is one list in a generated file and its number of entries.
@@ -64,8 +68,12 @@ func (e *CapacityError) Error() string {
 // TemplateData is what a vendor template receives. Every value is already
 // validated: prefixes are netip values (masked), names match the safe name
 // pattern, header lines are printable ASCII without comment terminators.
-// Per-entry text is precomputed in Entry and AddrEntry (rendering a full
-// table through text/template is dominated by function calls otherwise).
+// The entries of the long lists (Entry, AddrEntry) are small views into
+// the aggregated lists whose text forms are made when the template asks;
+// a range over them whose body uses only their text forms, literal text,
+// outer variables, {{if}} on their fields and {{template}} is written by
+// compiled code straight to the output (see fastrange.go), with the same
+// bytes text/template would write.
 type TemplateData struct {
 	Vendor  string
 	Version string
@@ -93,109 +101,139 @@ type TemplateData struct {
 // JSON names; templates/json.tmpl lays it out.
 func (d *TemplateData) Doc() *jsonDoc { return d.p.jsonDoc(d.opts, d.Lists) }
 
-// Entry is one route-filter entry with its text forms. (Fields, not
-// methods or an embedded Range: text/template looks each one up by name.)
+// Entry is one route-filter entry of a list. Its text forms are methods,
+// made when a template asks for them (a list can hold a million entries:
+// no text is kept per entry).
 type Entry struct {
-	// Str is the Cisco form: "P", "P le L" or "P ge G le L".
-	Str string
-	// Net is the prefix ("192.0.2.0/24"), Addr its address, Len its length.
-	Net, Addr string
-	Len       int
-	// Ge and Le are the matched lengths (Len <= Ge <= Le).
-	Ge, Le int
-	// IsExact: Ge == Le == Len. GeAbove: Ge > Len (a "ge" is needed).
-	// LeAbove: Le > Len.
-	IsExact, GeAbove, LeAbove bool
-	// N is the 1-based position in its list (sequence numbers: "{{.N}}0").
-	N int
-	// Last marks the last entry of the list (separators).
-	Last bool
-	// Prefix is the entry's prefix as a value.
-	Prefix netip.Prefix
+	l *rangeList // the whole list
+	i int        // this entry's index in it
 }
 
-// AddrEntry is one prefix of an address coverage with its text forms.
+// rangeList and prefixList are the lists Entry and AddrEntry view.
+type (
+	rangeList  struct{ rs []prefixset.Range }
+	prefixList struct{ ps []netip.Prefix }
+)
+
+func (e Entry) r() *prefixset.Range { return &e.l.rs[e.i] }
+
+// Prefix is the entry's prefix as a value.
+func (e Entry) Prefix() netip.Prefix { return e.r().Prefix }
+
+// Str is the Cisco form: "P", "P le L" or "P ge G le L".
+func (e Entry) Str() string { return string(appendRangeStr(nil, *e.r())) }
+
+// Net is the prefix ("192.0.2.0/24").
+func (e Entry) Net() string { return string(e.r().Prefix.AppendTo(nil)) }
+
+// Addr is the prefix's address ("192.0.2.0").
+func (e Entry) Addr() string { return e.r().Prefix.Addr().String() }
+
+// Len is the prefix's length.
+func (e Entry) Len() int { return e.r().Prefix.Bits() }
+
+// Ge and Le are the matched lengths (Len <= Ge <= Le).
+func (e Entry) Ge() int { return e.r().Ge }
+
+// Le: see Ge.
+func (e Entry) Le() int { return e.r().Le }
+
+// IsExact reports Ge == Le == Len.
+func (e Entry) IsExact() bool { return e.r().Exact() }
+
+// GeAbove reports Ge > Len (a "ge" is needed).
+func (e Entry) GeAbove() bool { return e.r().Ge > e.r().Prefix.Bits() }
+
+// LeAbove reports Le > Len.
+func (e Entry) LeAbove() bool { return e.r().Le > e.r().Prefix.Bits() }
+
+// N is the 1-based position in its list (sequence numbers: "{{.N}}0").
+func (e Entry) N() int { return e.i + 1 }
+
+// Last marks the last entry of the list (separators).
+func (e Entry) Last() bool { return e.i == len(e.l.rs)-1 }
+
+// appendRangeStr appends the Cisco form of a range: "P", "P le L" or
+// "P ge G le L".
+func appendRangeStr(b []byte, r prefixset.Range) []byte {
+	b = r.Prefix.AppendTo(b)
+	switch {
+	case r.Exact():
+	case r.Ge == r.Prefix.Bits():
+		b = append(b, " le "...)
+		b = strconv.AppendInt(b, int64(r.Le), 10)
+	default:
+		b = append(b, " ge "...)
+		b = strconv.AppendInt(b, int64(r.Ge), 10)
+		b = append(b, " le "...)
+		b = strconv.AppendInt(b, int64(r.Le), 10)
+	}
+	return b
+}
+
+// AddrEntry is one prefix of an address coverage, a view like Entry.
 type AddrEntry struct {
-	Prefix netip.Prefix
-	N      int    // 1-based position
-	Net    string // "192.0.2.0/24"
-	Addr   string // "192.0.2.0"
-	Len    int
-	// Wildcard is the Cisco inverse mask of an IPv4 prefix ("0.0.0.255").
-	Wildcard string
-	// Host is the bare address for a /32 or /128, else Net (RouterOS).
-	Host string
-	Last bool
+	l *prefixList
+	i int
 }
 
-// entries builds the entries with their text forms. All text lives in one
-// string (Net and Addr are prefixes of Str): one allocation for a list
-// instead of three per entry.
+func (a AddrEntry) p() netip.Prefix { return a.l.ps[a.i] }
+
+// Prefix is the entry's prefix as a value.
+func (a AddrEntry) Prefix() netip.Prefix { return a.p() }
+
+// N is the 1-based position in its list.
+func (a AddrEntry) N() int { return a.i + 1 }
+
+// Net is the prefix ("192.0.2.0/24").
+func (a AddrEntry) Net() string { return string(a.p().AppendTo(nil)) }
+
+// Addr is the prefix's address ("192.0.2.0").
+func (a AddrEntry) Addr() string { return a.p().Addr().String() }
+
+// Len is the prefix's length.
+func (a AddrEntry) Len() int { return a.p().Bits() }
+
+// Wildcard is the Cisco inverse mask of an IPv4 prefix ("0.0.0.255"), ""
+// for IPv6.
+func (a AddrEntry) Wildcard() string { return string(appendWildcard(nil, a.p())) }
+
+// Host is the bare address for a /32 or /128, else Net (RouterOS).
+func (a AddrEntry) Host() string { return string(appendHost(nil, a.p())) }
+
+// Last marks the last entry of the list.
+func (a AddrEntry) Last() bool { return a.i == len(a.l.ps)-1 }
+
+func appendWildcard(b []byte, p netip.Prefix) []byte {
+	if !p.Addr().Is4() {
+		return b
+	}
+	return appendMask4(b, p.Bits(), true)
+}
+
+func appendHost(b []byte, p netip.Prefix) []byte {
+	if p.IsSingleIP() {
+		return p.Addr().AppendTo(b)
+	}
+	return p.AppendTo(b)
+}
+
+// entries returns the views of a list's entries.
 func entries(rs []prefixset.Range) []Entry {
 	out := make([]Entry, len(rs))
-	type span struct{ addr, net, str int }
-	ends := make([]span, len(rs))
-	b := make([]byte, 0, len(rs)*24)
-	for i, r := range rs {
-		b = r.Prefix.Addr().AppendTo(b)
-		ends[i].addr = len(b)
-		b = append(b, '/')
-		b = strconv.AppendInt(b, int64(r.Prefix.Bits()), 10)
-		ends[i].net = len(b)
-		switch {
-		case r.Exact():
-		case r.Ge == r.Prefix.Bits():
-			b = append(b, " le "...)
-			b = strconv.AppendInt(b, int64(r.Le), 10)
-		default:
-			b = append(b, " ge "...)
-			b = strconv.AppendInt(b, int64(r.Ge), 10)
-			b = append(b, " le "...)
-			b = strconv.AppendInt(b, int64(r.Le), 10)
-		}
-		ends[i].str = len(b)
-	}
-	text := string(b)
-	start := 0
-	for i, r := range rs {
-		bits, e := r.Prefix.Bits(), ends[i]
-		out[i] = Entry{Prefix: r.Prefix, Ge: r.Ge, Le: r.Le, N: i + 1, Str: text[start:e.str], Net: text[start:e.net],
-			Addr: text[start:e.addr], Len: bits, IsExact: r.Exact(), GeAbove: r.Ge > bits, LeAbove: r.Le > bits, Last: i == len(rs)-1}
-		start = e.str
+	l := &rangeList{rs}
+	for i := range out {
+		out[i] = Entry{l, i}
 	}
 	return out
 }
 
-// addrEntries builds the coverage entries with their text forms, all in
-// one string like entries.
+// addrEntries returns the views of a coverage's prefixes.
 func addrEntries(ps []netip.Prefix) []AddrEntry {
 	out := make([]AddrEntry, len(ps))
-	type span struct{ addr, net, wild int }
-	ends := make([]span, len(ps))
-	b := make([]byte, 0, len(ps)*24)
-	for i, p := range ps {
-		b = p.Addr().AppendTo(b)
-		ends[i].addr = len(b)
-		b = append(b, '/')
-		b = strconv.AppendInt(b, int64(p.Bits()), 10)
-		ends[i].net = len(b)
-		if p.Addr().Is4() {
-			b = appendMask4(b, p.Bits(), true)
-		}
-		ends[i].wild = len(b)
-	}
-	text := string(b)
-	start := 0
-	for i, p := range ps {
-		e := ends[i]
-		a := AddrEntry{Prefix: p, N: i + 1, Net: text[start:e.net], Addr: text[start:e.addr], Len: p.Bits(), Last: i == len(ps)-1,
-			Wildcard: text[e.net:e.wild]}
-		a.Host = a.Net
-		if p.IsSingleIP() {
-			a.Host = a.Addr
-		}
-		out[i] = a
-		start = e.wild
+	l := &prefixList{ps}
+	for i := range out {
+		out[i] = AddrEntry{l, i}
 	}
 	return out
 }
@@ -293,7 +331,7 @@ func (p *Prepared) RenderTo(w io.Writer, o RenderOptions) error {
 	if err := v.checkCapacity(lists, o.MaxEntries); err != nil {
 		return err
 	}
-	tmpl, err := loadTemplate(v.template, o.TemplatesDir)
+	tmpl, fr, err := loadTemplate(v.template, o.TemplatesDir, !o.interpreted)
 	if err != nil {
 		return fmt.Errorf("render %s: %w", o.Vendor, err)
 	}
@@ -304,7 +342,7 @@ func (p *Prepared) RenderTo(w io.Writer, o RenderOptions) error {
 		Lists: lists,
 		p:     p, opts: o,
 	}
-	if err := tmpl.Execute(w, data); err != nil {
+	if err := executeTemplate(tmpl, fr, w, data); err != nil {
 		return fmt.Errorf("render %s: template %s: %w", o.Vendor, tmpl.Name(), err)
 	}
 	return nil
@@ -487,8 +525,9 @@ func (n Names) validate() error {
 }
 
 // loadTemplate parses a template: the override in dir if there is one,
-// else the embedded file.
-func loadTemplate(name, dir string) (*template.Template, error) {
+// else the embedded file, and compiles its ranges (fastrange.go). Run it
+// with executeTemplate.
+func loadTemplate(name, dir string, compile bool) (*template.Template, *fastRanges, error) {
 	var src []byte
 	var err error
 	origin := "embedded " + name
@@ -501,20 +540,24 @@ func loadTemplate(name, dir string) (*template.Template, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			src = nil
 		default:
-			return nil, fmt.Errorf("templates_dir: %w", err)
+			return nil, nil, fmt.Errorf("templates_dir: %w", err)
 		}
 	}
 	if src == nil {
 		src, err = fs.ReadFile(templates.FS(), name)
 		if err != nil {
-			return nil, fmt.Errorf("no embedded template: %w", err)
+			return nil, nil, fmt.Errorf("no embedded template: %w", err)
 		}
 	}
-	t, err := template.New(name).Funcs(templateFuncs()).Option("missingkey=error").Parse(string(src))
+	fr := &fastRanges{}
+	t, err := template.New(name).Funcs(templateFuncs()).Funcs(fr.writerFuncs()).Option("missingkey=error").Parse(string(src))
 	if err != nil {
-		return nil, fmt.Errorf("template %s: %w", origin, err)
+		return nil, nil, fmt.Errorf("template %s: %w", origin, err)
 	}
-	return t, nil
+	if compile {
+		fr.compile(t)
+	}
+	return t, fr, nil
 }
 
 // templateFuncs are the helpers templates may use. Each takes validated

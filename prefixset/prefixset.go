@@ -103,9 +103,10 @@ func Coverage(in []netip.Prefix) []netip.Prefix {
 			ps = append(ps, p.Masked())
 		}
 	}
-	out := make([]netip.Prefix, 0, len(k4)/2+len(ps))
 	// IPv4 (the bulk of a table) on packed integers, IPv6 on netip values.
-	for _, e := range stack4(sortKeys4(k4), false) {
+	es := stack4(sortKeys4(k4), false)
+	out := make([]netip.Prefix, 0, len(es)+len(ps))
+	for _, e := range es {
 		out = append(out, e.prefix())
 	}
 	sortPrefixes(ps)

@@ -7,9 +7,11 @@
 // vendor table of package filters.
 //
 // A full template receives filters.TemplateData: route-filter entries
-// (filters.Entry) and coverage prefixes (filters.AddrEntry) with their
-// text forms precomputed from validated netip values, names as validated
-// identifiers, header lines already sanitised for a comment. An
+// (filters.Entry) and coverage prefixes (filters.AddrEntry) whose text
+// forms come from validated netip values, names as validated identifiers,
+// header lines already sanitised for a comment. A range over those lists
+// whose body is simple (see filters/fastrange.go) runs as compiled code
+// with the same output. An
 // incremental template receives filters.IncrementalData (each list of the
 // old and the new file and what was added and removed) and may call
 // fullReplace "reason" for a change the platform cannot apply in place.
