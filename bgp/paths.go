@@ -269,50 +269,69 @@ func (b *pathBuilder) build(in *policy.Intent) (*desiredSet, error) {
 		byIDs[k] = c
 		return c
 	}
-	add := func(rf bgp.RouteFamily, p netip.Prefix, src bool, id uint32) {
+	classOf := func(rf bgp.RouteFamily, id uint32) uint32 {
 		one, ok := single[union{uint32(rf), id}]
 		if !ok {
 			one = classFor(rf, []uint32{id})
 			single[union{uint32(rf), id}] = one
 		}
-		ds.paths = append(ds.paths, desiredEntry{key: newPathKey(rf, p, src), class: one})
+		return one
 	}
 	refuse := b.guard.refuser()
+	rtbh4, rtbh6 := b.need[rfV4], b.need[rfV6]
+	flow4, flow6 := b.need[rfFlow4], b.need[rfFlow6]
 	for _, t := range in.Targets {
-		for _, fam := range []prefixset.Family{prefixset.IPv4, prefixset.IPv6} {
-			af := FamilyIPv4
-			if fam == prefixset.IPv6 {
-				af = FamilyIPv6
-			}
-			// Exact returns a fresh slice: the accepted prefixes are kept
-			// in it (filtered in place).
-			exact := t.Exact(fam)
-			ok := exact[:0]
-			for _, p := range exact {
-				if why, bad := refuse(p); bad {
-					ds.refused = append(ds.refused, Refusal{Target: t.Name, Prefix: p, Reason: why})
-					continue
-				}
-				ok = append(ok, p)
+		// One pass over the target's prefixes: RTBH paths as they come,
+		// FlowSpec's prefixes per family for their cover.
+		var c4, c6 uint32
+		if rtbh4 {
+			c4 = classOf(rfV4, t.ID)
+		}
+		if rtbh6 {
+			c6 = classOf(rfV6, t.ID)
+		}
+		var cover4, cover6 []netip.Prefix
+		for i := range t.Prefixes {
+			p := t.Prefixes[i].Prefix
+			if why, bad := refuse(p); bad {
+				ds.refused = append(ds.refused, Refusal{Target: t.Name, Prefix: p, Reason: why})
+				continue
 			}
 			// RTBH: every Intent prefix exactly, one path each. Aggregating
 			// would make a small registry change withdraw and re-announce a
 			// covering route; exact paths keep the delta equal to the change.
-			if rf := familyFor(AnnounceBlackhole, af); b.need[rf] {
-				for _, p := range ok {
-					add(rf, p, false, t.ID)
+			if p.Addr().Is4() {
+				if rtbh4 {
+					ds.paths = append(ds.paths, desiredEntry{key: newPathKey(rfV4, p, false), class: c4})
+				}
+				if flow4 {
+					cover4 = append(cover4, p)
+				}
+			} else {
+				if rtbh6 {
+					ds.paths = append(ds.paths, desiredEntry{key: newPathKey(rfV6, p, false), class: c6})
+				}
+				if flow6 {
+					cover6 = append(cover6, p)
 				}
 			}
-			// FlowSpec: the minimal address cover (rules are scarce on
-			// routers), one destination and one source rule per prefix.
-			if rf := familyFor(AnnounceFlowSpec, af); b.need[rf] {
-				for _, p := range prefixset.Coverage(ok) {
-					if p.Bits() == 0 {
-						continue // only possible with allow_bogons and a full table
-					}
-					add(rf, p, false, t.ID)
-					add(rf, p, true, t.ID)
+		}
+		// FlowSpec: the minimal address cover (rules are scarce on
+		// routers), one destination and one source rule per prefix.
+		for _, fc := range []struct {
+			rf bgp.RouteFamily
+			ps []netip.Prefix
+		}{{rfFlow4, cover4}, {rfFlow6, cover6}} {
+			if len(fc.ps) == 0 {
+				continue
+			}
+			c := classOf(fc.rf, t.ID)
+			for _, p := range prefixset.Coverage(fc.ps) {
+				if p.Bits() == 0 {
+					continue // only possible with allow_bogons and a full table
 				}
+				ds.paths = append(ds.paths, desiredEntry{key: newPathKey(fc.rf, p, false), class: c},
+					desiredEntry{key: newPathKey(fc.rf, p, true), class: c})
 			}
 		}
 	}
