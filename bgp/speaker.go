@@ -681,26 +681,39 @@ func (s *Speaker) narrow(ctx context.Context, want *desiredSet, final limits) er
 		}
 	}
 	marked := map[uint32]*pathClass{}
-	readd := func(e desiredEntry, withMarker bool) error {
-		k, ci := e.key, e.class
-		cl := want.classes[ci]
-		if withMarker {
-			m, ok := marked[ci]
-			if !ok {
-				var err error
-				if m, err = s.builder.withMarker(cl); err != nil {
-					return fmt.Errorf("bgp: re-announce %s: %w", k, err)
-				}
-				marked[ci] = m
-			}
-			cl = m
-		}
-		p, err := cl.apiPath(k, s.builder.nextHop6, false)
-		if err == nil {
-			_, err = s.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
-		}
+	// readd sends the affected paths again, with the marker or without,
+	// through one stream.
+	readd := func(withMarker bool) (err error) {
+		st, err := s.api.stream(ctx)
 		if err != nil {
-			return fmt.Errorf("bgp: re-announce %s: %w", k, err)
+			return err
+		}
+		defer func() {
+			if err != nil {
+				st.abort()
+			} else if err = st.close(); err != nil {
+				err = fmt.Errorf("bgp: re-announce: %w", err)
+			}
+		}()
+		for _, e := range affected {
+			cl := want.classes[e.class]
+			if withMarker {
+				m, ok := marked[e.class]
+				if !ok {
+					if m, err = s.builder.withMarker(cl); err != nil {
+						return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
+					}
+					marked[e.class] = m
+				}
+				cl = m
+			}
+			p, err := cl.apiPath(e.key, s.builder.nextHop6, false)
+			if err == nil {
+				err = st.send(p)
+			}
+			if err != nil {
+				return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
+			}
 		}
 		return nil
 	}
@@ -708,18 +721,16 @@ func (s *Speaker) narrow(ctx context.Context, want *desiredSet, final limits) er
 		if err := s.installPolicy(ctx, s.limits, narrowed); err != nil {
 			return err
 		}
-		for _, e := range affected {
-			if err := readd(e, true); err != nil {
-				return err
-			}
+		if err := readd(true); err != nil {
+			return err
 		}
 	}
 	if err := s.installPolicy(ctx, final, nil); err != nil {
 		return err
 	}
 	s.limits = final
-	for _, e := range affected {
-		if err := readd(e, false); err != nil {
+	if len(affected) > 0 {
+		if err := readd(false); err != nil {
 			return err
 		}
 	}
