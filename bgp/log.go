@@ -200,8 +200,9 @@ func notificationText(code, subcode uint8) string {
 
 func (a *gobgpLogger) Panic(msg string, f gobgplog.Fields) { a.entry(f).Panic(msg) }
 
-// Fatal: GoBGP calls it only when its gRPC listener fails, which the
-// speaker never starts. logrus would exit the process; an error is enough.
+// Fatal: GoBGP calls it only when its gRPC listener (the speaker's
+// private API socket) fails. logrus would exit the process; an error is
+// enough: Start then fails, as the socket never answers.
 func (a *gobgpLogger) Fatal(msg string, f gobgplog.Fields) { a.entry(f).Error(msg) }
 func (a *gobgpLogger) Error(msg string, f gobgplog.Fields) {
 	a.note(msg, f)

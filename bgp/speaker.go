@@ -148,11 +148,12 @@ type Speaker struct {
 
 	mu     sync.Mutex // serialises Start, Apply, UpdateNeighbors, Stop
 	server *server.BgpServer
+	api    *apiSocket // GoBGP's gRPC API, for bulk path changes (stream.go)
 	cfg    Config
 	last   *policy.Intent
 	limits limits // the export policy in force
 	// installed is the verified copy of the RIB (nil: read the RIB).
-	installed map[string]*desiredPath
+	installed *desiredSet
 	live      map[string]bool // neighbors added to GoBGP
 	// resuming holds the neighbors that have not been back since Resume:
 	// their OPEN must still carry the restart flags; turn is the one of
@@ -314,8 +315,18 @@ func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) err
 		return errors.New("bgp: speaker already started")
 	}
 	s.started = true
-	s.server = server.NewBgpServer(server.LoggerOption(s.glog))
+	sock, addr, err := newAPISocket()
+	if err != nil {
+		s.stopped = true
+		return err
+	}
+	s.api = sock
+	s.server = server.NewBgpServer(server.LoggerOption(s.glog), server.GrpcListenAddress(addr))
 	go s.server.Serve()
+	if err := s.api.dial(ctx); err != nil {
+		s.shutdown(false)
+		return err
+	}
 	g := &api.Global{Asn: s.cfg.ASN, RouterId: s.cfg.RouterID, ListenPort: -1}
 	if s.cfg.Listen.Port > 0 {
 		// GoBGP's port 0 would mean 179 on every address.
@@ -325,7 +336,7 @@ func (s *Speaker) start(ctx context.Context, in *policy.Intent, resume bool) err
 		}
 	}
 	if err := s.server.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
-		s.server.Stop()
+		s.shutdown(false)
 		return fmt.Errorf("bgp: start: %w", err)
 	}
 	s.kick = make(chan struct{}, 1)
@@ -651,27 +662,58 @@ func (s *Speaker) narrow(ctx context.Context, want *desiredSet, final limits) er
 			narrowed = append(narrowed, addr)
 		}
 	}
-	var affected []*desiredPath
-	for _, d := range want.paths {
+	// The classes (targets) narrowed neighbors must lose, and their paths.
+	lost := map[uint32]bool{}
+	for i, cl := range want.classes {
 		for _, addr := range narrowed {
-			if s.limits.accepts(addr, d.ids) && !final.accepts(addr, d.ids) {
-				affected = append(affected, d)
+			if s.limits.accepts(addr, cl.ids) && !final.accepts(addr, cl.ids) {
+				lost[uint32(i)] = true
 				break
 			}
 		}
 	}
-	now := time.Now()
-	readd := func(d *desiredPath, marked bool) error {
-		nlri, attrs := d.built()
-		if marked {
-			attrs = d.withMarker(s.cfg.ASN)
+	var affected []desiredEntry
+	if len(lost) > 0 {
+		for _, e := range want.paths {
+			if lost[e.class] {
+				affected = append(affected, e)
+			}
 		}
-		p, err := apiutil.NewPath(nlri, false, attrs, now)
-		if err == nil {
-			_, err = s.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
-		}
+	}
+	marked := map[uint32]*pathClass{}
+	// readd sends the affected paths again, with the marker or without,
+	// through one stream.
+	readd := func(withMarker bool) (err error) {
+		st, err := s.api.stream(ctx)
 		if err != nil {
-			return fmt.Errorf("bgp: re-announce %s: %w", pathKey(d.family, nlri), err)
+			return err
+		}
+		defer func() {
+			if err != nil {
+				st.abort()
+			} else if err = st.close(); err != nil {
+				err = fmt.Errorf("bgp: re-announce: %w", err)
+			}
+		}()
+		for _, e := range affected {
+			cl := want.classes[e.class]
+			if withMarker {
+				m, ok := marked[e.class]
+				if !ok {
+					if m, err = s.builder.withMarker(cl); err != nil {
+						return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
+					}
+					marked[e.class] = m
+				}
+				cl = m
+			}
+			p, err := cl.apiPath(e.key, s.builder.nextHop6, false)
+			if err == nil {
+				err = st.send(p)
+			}
+			if err != nil {
+				return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
+			}
 		}
 		return nil
 	}
@@ -679,18 +721,16 @@ func (s *Speaker) narrow(ctx context.Context, want *desiredSet, final limits) er
 		if err := s.installPolicy(ctx, s.limits, narrowed); err != nil {
 			return err
 		}
-		for _, d := range affected {
-			if err := readd(d, true); err != nil {
-				return err
-			}
+		if err := readd(true); err != nil {
+			return err
 		}
 	}
 	if err := s.installPolicy(ctx, final, nil); err != nil {
 		return err
 	}
 	s.limits = final
-	for _, d := range affected {
-		if err := readd(d, false); err != nil {
+	if len(affected) > 0 {
+		if err := readd(false); err != nil {
 			return err
 		}
 	}
@@ -894,4 +934,5 @@ func (s *Speaker) shutdown(graceful bool) {
 	if !graceful {
 		s.server.Stop()
 	}
+	s.api.close()
 }

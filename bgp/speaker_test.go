@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
 	"github.com/asfence/asfence/integration/lab"
 )
@@ -379,5 +382,48 @@ func TestConfiguredAttributesAndActions(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A path in the RIB that the speaker does not build (here a FlowSpec rule
+// with two components, as an earlier version or an operator's gobgp
+// might leave) is withdrawn when the RIB is read, and what the Intent
+// wants is left as it is.
+func TestApplyWithdrawsForeignPathsFromTheRIB(t *testing.T) {
+	lab.Parallel(t)
+	ctx := context.Background()
+	local, r, n := iBGPReceiver(t)
+	s := startSpeaker(t, baseOptions(local, n), intent(twoTargets()...))
+	established(t, s)
+	r.waitCount(t, 15)
+	comps, err := bgp.ParseFlowSpecComponents(bgp.RF_FS_IPv4_UC, "destination 20.0.1.0/24 protocol udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nlri := bgp.NewFlowSpecIPv4Unicast(comps)
+	p, err := apiutil.NewPath(nlri, false, []bgp.PathAttributeInterface{
+		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		bgp.NewPathAttributeMpReachNLRI("0.0.0.0", []bgp.AddrPrefixInterface{nlri}),
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCount(t, 16)
+	s.mu.Lock()
+	s.installed = nil // read the RIB
+	s.mu.Unlock()
+	c, err := s.Apply(ctx, intent(twoTargets()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Withdrawn != 1 || c.ByFamily["ipv4-flowspec"].Withdrawn != 1 || c.Unchanged != 15 || c.Added+c.Replaced != 0 {
+		t.Fatalf("counts %+v, want the foreign rule withdrawn and 15 unchanged", c)
+	}
+	r.waitCount(t, 15)
+	if _, ok := r.paths(t)["ipv4-flowspec [destination: 20.0.1.0/24][protocol: ==udp]"]; ok {
+		t.Error("the foreign rule is still announced")
 	}
 }
