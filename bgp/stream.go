@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -37,11 +39,42 @@ type apiSocket struct {
 // newAPISocket makes the private directory and returns GoBGP's listen
 // address in it.
 func newAPISocket() (*apiSocket, string, error) {
-	dir, err := os.MkdirTemp("", "asfence-bgp-")
+	removeDeadSockets(os.TempDir())
+	dir, err := os.MkdirTemp("", apiDirPattern)
 	if err != nil {
 		return nil, "", fmt.Errorf("bgp: directory for the speaker's API socket: %w", err)
 	}
 	return &apiSocket{dir: dir}, "unix://" + filepath.Join(dir, "gobgp.sock"), nil
+}
+
+// apiDirPattern names the private directories (os.MkdirTemp adds digits).
+const apiDirPattern = "asfence-bgp-"
+
+// removeDeadSockets removes the private directories in dir that a speaker
+// killed without its stop (kill -9, a crash) left behind: those whose
+// socket is there and refuses connections (nobody listens on it). A
+// directory whose socket is not made yet (a speaker starting) or that
+// answers (a speaker running) is left alone, as is anything this user
+// cannot remove.
+func removeDeadSockets(dir string) {
+	dirs, err := filepath.Glob(filepath.Join(dir, apiDirPattern+"*"))
+	if err != nil {
+		return
+	}
+	for _, d := range dirs {
+		sock := filepath.Join(d, "gobgp.sock")
+		if fi, err := os.Lstat(sock); err != nil || fi.Mode().Type() != os.ModeSocket {
+			continue
+		}
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+			continue
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 // apiTimeout bounds the wait for GoBGP's API to listen at start.
