@@ -167,17 +167,17 @@ func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (c Counts, er
 	// Every change goes through one stream, in order: announcements,
 	// then withdrawals. The counts are of what was sent; if the stream
 	// fails, the copy is dropped and the next run reads the RIB.
-	st, err := s.api.stream(ctx)
-	if err != nil {
-		return c, err
-	}
-	defer func() {
-		if err != nil {
-			st.abort()
-		} else if err = st.close(); err != nil {
-			err = fmt.Errorf("bgp: apply changes: %w", err)
-		}
-	}()
+	err = s.api.withStream(ctx, "apply changes", func(st *pathStream) error {
+		return s.sendChanges(st, want, old, other, &fam)
+	})
+	return c, err
+}
+
+// sendChanges sends through st what makes the RIB holding old (and other,
+// paths the speaker never builds) hold want: announcements and
+// replacements as a merge pass over the two sorted sets finds them, then
+// withdrawals. fam counts what was sent, per family (familyRank).
+func (s *Speaker) sendChanges(st *pathStream, want, old *desiredSet, other []*api.Path, fam *[4]FamilyCounts) error {
 	announce := func(e desiredEntry, replace bool) error {
 		p, err := want.classes[e.class].apiPath(e.key, s.builder.nextHop6, false)
 		if err != nil {
@@ -210,7 +210,7 @@ func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (c Counts, er
 		switch {
 		case d < 0:
 			if err := announce(w[0], false); err != nil {
-				return c, err
+				return err
 			}
 			w = w[1:]
 		case d > 0:
@@ -220,7 +220,7 @@ func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (c Counts, er
 			if want.classes[w[0].class].fp == old.classes[h[0].class].fp {
 				fam[familyRank(w[0].key.family)].Unchanged++
 			} else if err := announce(w[0], true); err != nil {
-				return c, err
+				return err
 			}
 			w, h = w[1:], h[1:]
 		}
@@ -230,19 +230,19 @@ func (s *Speaker) reconcile(ctx context.Context, want *desiredSet) (c Counts, er
 	for _, e := range gone {
 		p, err := old.classes[e.class].apiPath(e.key, s.builder.nextHop6, true)
 		if err != nil {
-			return c, fmt.Errorf("bgp: path %s: %w", e.key, err)
+			return fmt.Errorf("bgp: path %s: %w", e.key, err)
 		}
 		if err := st.send(p); err != nil {
-			return c, fmt.Errorf("bgp: withdraw: %w", err)
+			return fmt.Errorf("bgp: withdraw: %w", err)
 		}
 		fam[familyRank(e.key.family)].Withdrawn++
 	}
 	for _, p := range other {
 		p.IsWithdraw = true
 		if err := st.send(p); err != nil {
-			return c, fmt.Errorf("bgp: withdraw: %w", err)
+			return fmt.Errorf("bgp: withdraw: %w", err)
 		}
 		fam[familyRank(bgp.AfiSafiToRouteFamily(uint16(p.Family.Afi), uint8(p.Family.Safi)))].Withdrawn++
 	}
-	return c, nil
+	return nil
 }

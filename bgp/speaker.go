@@ -683,39 +683,31 @@ func (s *Speaker) narrow(ctx context.Context, want *desiredSet, final limits) er
 	marked := map[uint32]*pathClass{}
 	// readd sends the affected paths again, with the marker or without,
 	// through one stream.
-	readd := func(withMarker bool) (err error) {
-		st, err := s.api.stream(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err != nil {
-				st.abort()
-			} else if err = st.close(); err != nil {
-				err = fmt.Errorf("bgp: re-announce: %w", err)
-			}
-		}()
-		for _, e := range affected {
-			cl := want.classes[e.class]
-			if withMarker {
-				m, ok := marked[e.class]
-				if !ok {
-					if m, err = s.builder.withMarker(cl); err != nil {
-						return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
+	readd := func(withMarker bool) error {
+		return s.api.withStream(ctx, "re-announce", func(st *pathStream) error {
+			for _, e := range affected {
+				cl := want.classes[e.class]
+				if withMarker {
+					m, ok := marked[e.class]
+					if !ok {
+						var err error
+						if m, err = s.builder.withMarker(cl); err != nil {
+							return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
+						}
+						marked[e.class] = m
 					}
-					marked[e.class] = m
+					cl = m
 				}
-				cl = m
+				p, err := cl.apiPath(e.key, s.builder.nextHop6, false)
+				if err == nil {
+					err = st.send(p)
+				}
+				if err != nil {
+					return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
+				}
 			}
-			p, err := cl.apiPath(e.key, s.builder.nextHop6, false)
-			if err == nil {
-				err = st.send(p)
-			}
-			if err != nil {
-				return fmt.Errorf("bgp: re-announce %s: %w", e.key, err)
-			}
-		}
-		return nil
+			return nil
+		})
 	}
 	if len(affected) > 0 {
 		if err := s.installPolicy(ctx, s.limits, narrowed); err != nil {

@@ -168,5 +168,24 @@ func (p *pathStream) close() error {
 	return nil
 }
 
+// withStream runs f with a new stream and then sends what is left and
+// waits until GoBGP has taken every path; if f fails, the stream is
+// ended without waiting and f's error returned. what names the work in
+// the error of the final wait.
+func (a *apiSocket) withStream(ctx context.Context, what string, f func(*pathStream) error) error {
+	st, err := a.stream(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f(st); err != nil {
+		st.abort()
+		return err
+	}
+	if err := st.close(); err != nil {
+		return fmt.Errorf("bgp: %s: %w", what, err)
+	}
+	return nil
+}
+
 // abort ends the stream without waiting (after an error).
 func (p *pathStream) abort() { p.cancel() }
