@@ -121,13 +121,13 @@ func (e Entry) r() *prefixset.Range { return &e.l.rs[e.i] }
 func (e Entry) Prefix() netip.Prefix { return e.r().Prefix }
 
 // Str is the Cisco form: "P", "P le L" or "P ge G le L".
-func (e Entry) Str() string { return string(appendRangeStr(nil, *e.r())) }
+func (e Entry) Str() string { return e.text(fStr) }
 
 // Net is the prefix ("192.0.2.0/24").
-func (e Entry) Net() string { return string(e.r().Prefix.AppendTo(nil)) }
+func (e Entry) Net() string { return e.text(fNet) }
 
 // Addr is the prefix's address ("192.0.2.0").
-func (e Entry) Addr() string { return e.r().Prefix.Addr().String() }
+func (e Entry) Addr() string { return e.text(fAddr) }
 
 // Len is the prefix's length.
 func (e Entry) Len() int { return e.r().Prefix.Bits() }
@@ -139,19 +139,23 @@ func (e Entry) Ge() int { return e.r().Ge }
 func (e Entry) Le() int { return e.r().Le }
 
 // IsExact reports Ge == Le == Len.
-func (e Entry) IsExact() bool { return e.r().Exact() }
+func (e Entry) IsExact() bool { return e.l.truth(e.i, fIsExact) }
 
 // GeAbove reports Ge > Len (a "ge" is needed).
-func (e Entry) GeAbove() bool { return e.r().Ge > e.r().Prefix.Bits() }
+func (e Entry) GeAbove() bool { return e.l.truth(e.i, fGeAbove) }
 
 // LeAbove reports Le > Len.
-func (e Entry) LeAbove() bool { return e.r().Le > e.r().Prefix.Bits() }
+func (e Entry) LeAbove() bool { return e.l.truth(e.i, fLeAbove) }
 
 // N is the 1-based position in its list (sequence numbers: "{{.N}}0").
 func (e Entry) N() int { return e.i + 1 }
 
 // Last marks the last entry of the list (separators).
-func (e Entry) Last() bool { return e.i == len(e.l.rs)-1 }
+func (e Entry) Last() bool { return e.l.truth(e.i, fLast) }
+
+// text is one of the entry's text forms, as the compiled ranges write it
+// (fastrange.go: one description of each field).
+func (e Entry) text(f elemField) string { return string(e.l.appendField(nil, e.i, f)) }
 
 // appendRangeStr appends the Cisco form of a range: "P", "P le L" or
 // "P ge G le L".
@@ -186,23 +190,26 @@ func (a AddrEntry) Prefix() netip.Prefix { return a.p() }
 func (a AddrEntry) N() int { return a.i + 1 }
 
 // Net is the prefix ("192.0.2.0/24").
-func (a AddrEntry) Net() string { return string(a.p().AppendTo(nil)) }
+func (a AddrEntry) Net() string { return a.text(fNet) }
 
 // Addr is the prefix's address ("192.0.2.0").
-func (a AddrEntry) Addr() string { return a.p().Addr().String() }
+func (a AddrEntry) Addr() string { return a.text(fAddr) }
 
 // Len is the prefix's length.
 func (a AddrEntry) Len() int { return a.p().Bits() }
 
 // Wildcard is the Cisco inverse mask of an IPv4 prefix ("0.0.0.255"), ""
 // for IPv6.
-func (a AddrEntry) Wildcard() string { return string(appendWildcard(nil, a.p())) }
+func (a AddrEntry) Wildcard() string { return a.text(fWildcard) }
 
 // Host is the bare address for a /32 or /128, else Net (RouterOS).
-func (a AddrEntry) Host() string { return string(appendHost(nil, a.p())) }
+func (a AddrEntry) Host() string { return a.text(fHost) }
 
 // Last marks the last entry of the list.
-func (a AddrEntry) Last() bool { return a.i == len(a.l.ps)-1 }
+func (a AddrEntry) Last() bool { return a.l.truth(a.i, fLast) }
+
+// text is one of the entry's text forms, as the compiled ranges write it.
+func (a AddrEntry) text(f elemField) string { return string(a.l.appendField(nil, a.i, f)) }
 
 func appendWildcard(b []byte, p netip.Prefix) []byte {
 	if !p.Addr().Is4() {
