@@ -31,6 +31,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/asfence/asfence/field"
+	"github.com/asfence/asfence/internal/bgpstop"
 	"github.com/asfence/asfence/policy"
 )
 
@@ -918,13 +919,22 @@ func (s *Speaker) Stop(ctx context.Context, graceful bool) error {
 	return nil
 }
 
+// stopTimeout bounds how long a stop waits for the neighbors' sessions
+// to end after their CEASE.
+const stopTimeout = 10 * time.Second
+
 func (s *Speaker) shutdown(graceful bool) {
 	s.stopped = true
 	if s.cancel != nil {
 		s.cancel()
 	}
 	if !graceful {
-		s.server.Stop()
+		// Neighbors first, then the server: see package bgpstop.
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		if err := bgpstop.Stop(ctx, s.server); err != nil {
+			s.log.WithError(err).Warn("bgp: stop")
+		}
 	}
 	s.api.close()
 }

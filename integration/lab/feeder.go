@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asfence/asfence/internal/bgpstop"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
@@ -43,7 +44,13 @@ func NewFeeder(t testing.TB, cfg Config) *Feeder {
 		t.Fatalf("lab: feeder: %v", err)
 	}
 	f := &Feeder{cfg: cfg, s: s}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := bgpstop.Stop(ctx, s); err != nil {
+			t.Errorf("lab: feeder: %v", err)
+		}
+	})
 	for _, se := range cfg.Sessions {
 		var afs []*api.AfiSafi
 		for _, fam := range se.families() {
