@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -126,9 +127,8 @@ func TestReloadBMPWithFRR(t *testing.T) {
 	if got := h.d.receiver().Addr().String(); got != b {
 		t.Fatalf("listening on %s, want %s", got, b)
 	}
-	if c, err := net.DialTimeout("tcp", a, 5*time.Second); err == nil {
-		c.Close()
-		t.Errorf("the old address %s still accepts connections", a)
+	if err := notListening(a); err != nil {
+		t.Errorf("the old address: %v", err)
 	}
 	if r := router("the router still up", full); r.Connections != st.Connections || !r.Since.Equal(st.Since) {
 		t.Errorf("the router's session changed with the listener: %+v, was %+v", r, st)
@@ -172,9 +172,8 @@ func TestReloadBMPWithFRR(t *testing.T) {
 	if r := h.d.receiver(); r != nil {
 		t.Fatal("the receiver still runs without a bmp: block")
 	}
-	if c, err := net.DialTimeout("tcp", a, 5*time.Second); err == nil {
-		c.Close()
-		t.Errorf("%s still accepts connections", a)
+	if err := notListening(a); err != nil {
+		t.Errorf("without a bmp: block: %v", err)
 	}
 	if got, err := h.client.BMP(ctx); err != nil || got.Listen != "" || len(got.Routers) != 0 {
 		t.Errorf("GET /api/v1/bmp without a bmp: block: %+v (%v)", got, err)
@@ -186,5 +185,57 @@ func TestReloadBMPWithFRR(t *testing.T) {
 	}
 	if r := router("the router up at the started receiver", full); r.Connections != 1 {
 		t.Errorf("a new receiver's router: %+v", r)
+	}
+}
+
+// notListening checks that this process no longer listens on addr: a
+// connection to it is refused, or, if something accepts it, the listening
+// socket is another process's (a wildcard listener of a daemon in a test
+// running in parallel can take the port once it is free).
+func notListening(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return err
+	}
+	// ss lists the listening sockets on the port with their processes.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ss", "-Hltnp", fmt.Sprintf("sport = :%d", ap.Port())).Output()
+	if err != nil {
+		return fmt.Errorf("%s accepts connections, and ss failed: %w", addr, err)
+	}
+	mine := fmt.Sprintf("pid=%d,", os.Getpid())
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 || !strings.Contains(l, mine) {
+			continue
+		}
+		if la, err := netip.ParseAddrPort(f[3]); err != nil || la.Addr().Unmap() == ap.Addr() || la.Addr().IsUnspecified() {
+			return fmt.Errorf("%s still accepts connections: this process listens there (%s)", addr, l)
+		}
+	}
+	return nil
+}
+
+// The check above can fail: a listener of this process is found, and a
+// closed one is not.
+func TestNotListening(t *testing.T) {
+	a := lab.Loopback(t)
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := notListening(addr); err == nil || !strings.Contains(err.Error(), "this process listens") {
+		t.Errorf("an open listener: %v", err)
+	}
+	ln.Close()
+	if err := notListening(addr); err != nil {
+		t.Errorf("a closed listener: %v", err)
 	}
 }
