@@ -64,33 +64,21 @@ func stopWhileReceiving(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The feeder flaps a block of routes until the stop is done.
-	sending, done := make(chan struct{}), make(chan struct{})
+	// The feeder flaps a block of routes until the test ends; the stop
+	// comes once the server has received UPDATEs.
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		routes := make([]lab.Route, 64)
 		for j := range routes {
 			routes[j] = lab.Route{Family: lab.IPv4Unicast, Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(j), 0}), 24), ASPath: []uint32{65001}}
 		}
-		first := true
 		for ctx.Err() == nil {
 			if feeder.Announce(ctx, routes...) != nil || feeder.Withdraw(ctx, routes...) != nil {
 				return
 			}
-			if first {
-				close(sending)
-				first = false
-			}
-			select {
-			case <-ctx.Done():
-			default:
-			}
-			if up, _ := feeder.Established(ctx, addr); !up {
-				return
-			}
 		}
 	}()
-	<-sending
 	if err := lab.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
 		n := 0
 		err := s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
